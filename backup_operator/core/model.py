@@ -1,0 +1,371 @@
+"""The snapshot's data model: the SQLite schema, its validation, and building and opening a database.
+
+A snapshot is one SQLite database. The exporter builds it here (``build_database``) from plain
+records; the desktop opens the decrypted bytes here (``open_database``) entirely in memory.
+
+Times are UTC instants written ``YYYY-MM-DDTHH:MM:SSZ`` (text that sorts like the instant it names);
+shifts are half-open, ``[start_utc, end_utc)``. Wall-clock times exist only in the UI, in the
+schedule's IANA zone.
+
+This module must never write a database to disk, and never import Qt or cryptography.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlite_utils
+
+from backup_operator.errors import CorruptSnapshot, ValidationError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "LISTING_KINDS",
+    "CONTACT_KINDS",
+    "SnapshotMeta",
+    "build_database",
+    "open_database",
+    "read_meta",
+    "validate",
+    "format_utc",
+    "parse_utc",
+    "digits_of",
+]
+
+SCHEMA_VERSION = 1
+
+LISTING_KINDS = ("person", "department", "location", "service")
+CONTACT_KINDS = ("extension", "phone", "mobile", "pager", "fax", "email", "voip", "overhead")
+
+LISTING_COLUMNS = {
+    "id": str,
+    "kind": str,
+    "display_name": str,
+    "family_name": str,
+    "given_name": str,
+    "middle_name": str,
+    "title": str,
+    "department": str,
+    "site": str,
+    "building": str,
+    "floor": str,
+    "room": str,
+    "aliases": str,  # JSON array of strings
+    "keywords": str,  # JSON array of strings
+    "notes": str,
+    "updated_at": str,
+}
+CONTACT_COLUMNS = {
+    "id": int,
+    "listing_id": str,
+    "kind": str,
+    "value": str,
+    "digits": str,  # the value's digits alone, for number search and reverse lookup
+    "label": str,
+    "rank": int,
+    "instructions": str,
+}
+SCHEDULE_COLUMNS = {
+    "id": str,
+    "name": str,
+    "department": str,
+    "site": str,
+    "timezone": str,
+    "escalation": str,
+    "fallback_listing_id": str,
+}
+SHIFT_COLUMNS = {
+    "id": int,
+    "schedule_id": str,
+    "tier": int,
+    "role": str,
+    "listing_id": str,
+    "start_utc": str,
+    "end_utc": str,
+    "notes": str,
+}
+
+_UTC_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+
+
+def format_utc(moment: datetime) -> str:
+    """An aware datetime as the model's UTC text. Naive datetimes are refused: they hide a zone."""
+    if moment.tzinfo is None:
+        raise ValueError("a naive datetime has no time zone; give an aware one")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_utc(text: str) -> datetime:
+    if not _UTC_RE.match(text or ""):
+        raise ValueError(f"{text!r} is not a UTC time like 2026-11-01T05:00:00Z")
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+
+def digits_of(value: str) -> str:
+    return "".join(ch for ch in value if ch.isdigit())
+
+
+@dataclass(frozen=True)
+class SnapshotMeta:
+    """What a snapshot says about itself (the ``meta`` table)."""
+
+    snapshot_version: int
+    schema_version: int
+    created_at: datetime
+    expires_at: datetime
+    expected_interval_s: int
+    source: str
+    counts: Mapping[str, int]
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return json.dumps([str(v) for v in value], ensure_ascii=False)
+    return str(value).strip()
+
+
+def _json_list(value: Any) -> str:
+    """Aliases and keywords: a list, a JSON array, or text separated by ';' or '|'."""
+    if value is None or value == "":
+        return "[]"
+    if isinstance(value, (list, tuple)):
+        items = [str(v).strip() for v in value]
+    else:
+        text = str(value).strip()
+        if text.startswith("["):
+            try:
+                items = [str(v).strip() for v in json.loads(text)]
+            except json.JSONDecodeError:
+                items = [text]
+        else:
+            items = [part.strip() for part in re.split(r"[;|]", text)]
+    return json.dumps([item for item in items if item], ensure_ascii=False)
+
+
+def _normalise(records: Iterable[Mapping[str, Any]], columns: Mapping[str, type]) -> list[dict]:
+    rows = []
+    for record in records:
+        row = {}
+        for name, kind in columns.items():
+            value = record.get(name)
+            if name in ("aliases", "keywords"):
+                row[name] = _json_list(value)
+            elif kind is int:
+                row[name] = value  # validated below; None where absent
+            else:
+                row[name] = _text(value)
+        rows.append(row)
+    return rows
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def validate(
+    listings: list[dict], contact_methods: list[dict], schedules: list[dict], shifts: list[dict]
+) -> None:
+    """Check the normalised records; raise ``ValidationError`` naming every bad row and field."""
+    problems: list[str] = []
+
+    listing_ids: set[str] = set()
+    for n, row in enumerate(listings, 1):
+        where = f"listing {n} (id {row['id']!r})"
+        if not row["id"]:
+            problems.append(f"listing {n}: the id is empty")
+        elif row["id"] in listing_ids:
+            problems.append(f"{where}: the id is used twice")
+        listing_ids.add(row["id"])
+        if row["kind"] not in LISTING_KINDS:
+            problems.append(f"{where}: kind {row['kind']!r} is not one of {', '.join(LISTING_KINDS)}")
+        if not row["display_name"]:
+            problems.append(f"{where}: display_name is empty")
+
+    for n, row in enumerate(contact_methods, 1):
+        where = f"contact method {n} (listing {row['listing_id']!r})"
+        if row["listing_id"] not in listing_ids:
+            problems.append(f"{where}: listing_id names no listing")
+        if row["kind"] not in CONTACT_KINDS:
+            problems.append(f"{where}: kind {row['kind']!r} is not one of {', '.join(CONTACT_KINDS)}")
+        if not row["value"]:
+            problems.append(f"{where}: value is empty")
+        rank = _as_int(row["rank"]) if row["rank"] not in (None, "") else 1
+        if rank is None or rank < 0:
+            problems.append(f"{where}: rank {row['rank']!r} is not a whole number of 0 or more")
+        row["rank"] = rank
+        row["digits"] = digits_of(row["value"]) if row["kind"] != "email" else ""
+
+    schedule_ids: set[str] = set()
+    for n, row in enumerate(schedules, 1):
+        where = f"on-call schedule {n} (id {row['id']!r})"
+        if not row["id"]:
+            problems.append(f"on-call schedule {n}: the id is empty")
+        elif row["id"] in schedule_ids:
+            problems.append(f"{where}: the id is used twice")
+        schedule_ids.add(row["id"])
+        if not row["name"]:
+            problems.append(f"{where}: name is empty")
+        try:
+            ZoneInfo(row["timezone"])
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(f"{where}: timezone {row['timezone']!r} is not an IANA time zone "
+                            "(like America/New_York)")
+        if row["fallback_listing_id"] and row["fallback_listing_id"] not in listing_ids:
+            problems.append(f"{where}: fallback_listing_id {row['fallback_listing_id']!r} names no listing")
+
+    for n, row in enumerate(shifts, 1):
+        where = f"shift {n} (schedule {row['schedule_id']!r})"
+        if row["schedule_id"] not in schedule_ids:
+            problems.append(f"{where}: schedule_id names no on-call schedule")
+        if row["listing_id"] not in listing_ids:
+            problems.append(f"{where}: listing_id {row['listing_id']!r} names no listing")
+        tier = _as_int(row["tier"]) if row["tier"] not in (None, "") else 1
+        if tier is None or tier < 1:
+            problems.append(f"{where}: tier {row['tier']!r} is not a whole number of 1 or more")
+        row["tier"] = tier
+        try:
+            start, end = parse_utc(row["start_utc"]), parse_utc(row["end_utc"])
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+        else:
+            if end <= start:
+                problems.append(f"{where}: end_utc {row['end_utc']} is not after start_utc {row['start_utc']}")
+
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ValidationError(f"The directory data is not valid: {problems[0]}{more}.", problems)
+
+
+def build_database(
+    *,
+    listings: Iterable[Mapping[str, Any]],
+    contact_methods: Iterable[Mapping[str, Any]] = (),
+    schedules: Iterable[Mapping[str, Any]] = (),
+    shifts: Iterable[Mapping[str, Any]] = (),
+    snapshot_version: int,
+    created_at: datetime,
+    expires_at: datetime,
+    expected_interval_s: int,
+    source: str,
+) -> bytes:
+    """Validate the records and return a finished SQLite database as bytes (built in memory)."""
+    listing_rows = _normalise(listings, LISTING_COLUMNS)
+    contact_rows = _normalise(contact_methods, CONTACT_COLUMNS)
+    schedule_rows = _normalise(schedules, SCHEDULE_COLUMNS)
+    shift_rows = _normalise(shifts, SHIFT_COLUMNS)
+    validate(listing_rows, contact_rows, schedule_rows, shift_rows)
+    for n, row in enumerate(contact_rows, 1):
+        row["id"] = n
+    for n, row in enumerate(shift_rows, 1):
+        row["id"] = n
+    if snapshot_version < 1:
+        raise ValidationError(f"The snapshot version must be 1 or more, not {snapshot_version}.")
+
+    conn = sqlite3.connect(":memory:")
+    db = sqlite_utils.Database(conn)
+    db["listings"].create(LISTING_COLUMNS, pk="id", not_null={"kind", "display_name"})
+    db["contact_methods"].create(
+        CONTACT_COLUMNS, pk="id", not_null={"listing_id", "kind", "value"},
+        foreign_keys=[("listing_id", "listings", "id")],
+    )
+    db["oncall_schedules"].create(SCHEDULE_COLUMNS, pk="id", not_null={"name", "timezone"})
+    db["oncall_shifts"].create(
+        SHIFT_COLUMNS, pk="id", not_null={"schedule_id", "listing_id", "start_utc", "end_utc"},
+        foreign_keys=[("schedule_id", "oncall_schedules", "id"), ("listing_id", "listings", "id")],
+    )
+    db["meta"].create({"key": str, "value": str}, pk="key")
+
+    db["listings"].insert_all(listing_rows, batch_size=5000)
+    db["contact_methods"].insert_all(contact_rows, batch_size=5000)
+    db["oncall_schedules"].insert_all(schedule_rows, batch_size=5000)
+    db["oncall_shifts"].insert_all(shift_rows, batch_size=5000)
+    db["contact_methods"].create_index(["listing_id", "rank"])
+    db["contact_methods"].create_index(["digits"])
+    db["oncall_shifts"].create_index(["schedule_id", "start_utc"])
+
+    counts = {
+        "listings": len(listing_rows),
+        "contact_methods": len(contact_rows),
+        "oncall_schedules": len(schedule_rows),
+        "oncall_shifts": len(shift_rows),
+    }
+    meta = {
+        "schema_version": str(SCHEMA_VERSION),
+        "snapshot_version": str(snapshot_version),
+        "created_at": format_utc(created_at),
+        "expires_at": format_utc(expires_at),
+        "expected_interval_s": str(int(expected_interval_s)),
+        "source": source,
+        "counts": json.dumps(counts, sort_keys=True),
+    }
+    db["meta"].insert_all([{"key": k, "value": v} for k, v in meta.items()])
+    conn.commit()
+    conn.execute("VACUUM")
+    data = conn.serialize()
+    conn.close()
+    return data
+
+
+def open_database(data: bytes) -> sqlite3.Connection:
+    """Open decrypted database bytes in memory, read-only in spirit, after an integrity check.
+
+    The bytes are never written to disk: ``deserialize`` gives SQLite its own in-memory copy.
+    """
+    if not data.startswith(b"SQLite format 3\x00"):
+        raise CorruptSnapshot("The snapshot decrypted, but what is inside is not a directory database; "
+                              "ask IT to run the exporter again.")
+    conn = sqlite3.connect(":memory:", check_same_thread=False)
+    try:
+        conn.deserialize(data)
+        verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if verdict != "ok":
+            raise CorruptSnapshot(f"The snapshot's database failed its integrity check ({verdict}); "
+                                  "ask IT to run the exporter again.")
+        read_meta(conn)
+        conn.execute("PRAGMA query_only = ON")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise CorruptSnapshot(f"The snapshot's database cannot be read ({exc}); "
+                              "ask IT to run the exporter again.") from exc
+    except CorruptSnapshot:
+        conn.close()
+        raise
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def read_meta(conn: sqlite3.Connection) -> SnapshotMeta:
+    try:
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        schema = int(meta["schema_version"])
+        if schema != SCHEMA_VERSION:
+            raise CorruptSnapshot(f"The snapshot uses data schema {schema}, which this program does not "
+                                  "read; update Backup Operator.")
+        return SnapshotMeta(
+            snapshot_version=int(meta["snapshot_version"]),
+            schema_version=schema,
+            created_at=parse_utc(meta["created_at"]),
+            expires_at=parse_utc(meta["expires_at"]),
+            expected_interval_s=int(meta["expected_interval_s"]),
+            source=meta.get("source", ""),
+            counts=json.loads(meta.get("counts", "{}")),
+        )
+    except (KeyError, ValueError, TypeError, sqlite3.DatabaseError) as exc:
+        raise CorruptSnapshot(f"The snapshot's meta table is damaged ({exc}); "
+                              "ask IT to run the exporter again.") from exc

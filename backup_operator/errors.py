@@ -1,0 +1,138 @@
+"""Every error Backup Operator raises on purpose, and what it means to an operator.
+
+The tree (exit code of the command line in brackets)::
+
+    BackupOperatorError [1]
+    ├── ConfigError [2] ............ a setting is missing or wrong
+    ├── ValidationError [3] ........ directory data breaks the model (names the row and field)
+    ├── SnapshotError
+    │   ├── NotASnapshot [10] ...... not a .bosnap file at all
+    │   ├── UnsupportedFormat [11] . a format version this program does not read
+    │   ├── TooLarge [12] .......... bigger than the size cap
+    │   ├── UntrustedSignature [13]  not signed by the pinned exporter key
+    │   ├── RollbackRefused [14] ... older than (or as old as) what is installed
+    │   ├── NotARecipient [15] ..... not encrypted to this desktop's key
+    │   └── CorruptSnapshot [16] ... signed, but damaged: truncated, bad chunk, bad hash, bad SQLite
+    ├── KeyProblem
+    │   ├── NoDesktopKey [20] ...... this desktop was never enrolled
+    │   ├── WrongPassphrase [21] ... the key file's passphrase is wrong
+    │   ├── KeyStoreUnavailable [22] the OS key store cannot be reached
+    │   ├── NotTrusted [23] ........ no exporter key is pinned yet
+    │   └── BadKeyText [24] ........ a pasted key is mistyped or of the wrong kind
+    ├── NoSnapshot [30] ............ nothing installed yet
+    └── StorageError [40] .......... the disk is full or not writable
+
+Each error carries one sentence for the operator or IT: what is wrong and what to do next. The UI
+and the command line show ``str(error)``; they never show a traceback. Messages name files, rows and
+fields, never key material or directory contents.
+
+This module must never import anything but the standard library.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackupOperatorError",
+    "ConfigError",
+    "ValidationError",
+    "SnapshotError",
+    "NotASnapshot",
+    "UnsupportedFormat",
+    "TooLarge",
+    "UntrustedSignature",
+    "RollbackRefused",
+    "NotARecipient",
+    "CorruptSnapshot",
+    "KeyProblem",
+    "NoDesktopKey",
+    "WrongPassphrase",
+    "KeyStoreUnavailable",
+    "NotTrusted",
+    "BadKeyText",
+    "NoSnapshot",
+    "StorageError",
+]
+
+
+class BackupOperatorError(Exception):
+    """Base of every deliberate error; ``exit_code`` is what the command line returns."""
+
+    exit_code = 1
+
+
+class ConfigError(BackupOperatorError):
+    exit_code = 2
+
+
+class ValidationError(BackupOperatorError):
+    """Directory data that breaks the model. ``problems`` lists every offending row, not just the first."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = problems or [message]
+
+
+class SnapshotError(BackupOperatorError):
+    """A snapshot file was refused. The last good snapshot stays in use."""
+
+
+class NotASnapshot(SnapshotError):
+    exit_code = 10
+
+
+class UnsupportedFormat(SnapshotError):
+    exit_code = 11
+
+
+class TooLarge(SnapshotError):
+    exit_code = 12
+
+
+class UntrustedSignature(SnapshotError):
+    exit_code = 13
+
+
+class RollbackRefused(SnapshotError):
+    exit_code = 14
+
+
+class NotARecipient(SnapshotError):
+    exit_code = 15
+
+
+class CorruptSnapshot(SnapshotError):
+    exit_code = 16
+
+
+class KeyProblem(BackupOperatorError):
+    pass
+
+
+class NoDesktopKey(KeyProblem):
+    exit_code = 20
+
+
+class WrongPassphrase(KeyProblem):
+    exit_code = 21
+
+
+class KeyStoreUnavailable(KeyProblem):
+    exit_code = 22
+
+
+class NotTrusted(KeyProblem):
+    exit_code = 23
+
+
+class BadKeyText(KeyProblem):
+    exit_code = 24
+
+
+class NoSnapshot(BackupOperatorError):
+    exit_code = 30
+
+
+class StorageError(BackupOperatorError):
+    exit_code = 40

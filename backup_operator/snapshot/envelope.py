@@ -1,0 +1,323 @@
+"""The sealed snapshot envelope (.bosnap): seal on the exporter, verify and open on the desktop.
+
+Layout (docs/FORMAT.md is the normative text)::
+
+    magic line   b"backup-operator.snapshot/v1\\n"
+    header len   uint32, big-endian
+    header       canonical JSON: versions, times, signer, payload nonce, recipient stanzas
+    payload      STREAM: ChaCha20-Poly1305 chunks of 64 KiB, AAD = SHA-256(magic..header)
+    signature    Ed25519 over SIGNATURE_CONTEXT || SHA-512(magic..payload)
+
+Inside the payload: SHA-256 of the SQLite database, then the database compressed with zlib.
+
+Opening goes in the order that spends the least trust on unauthenticated bytes: size cap, magic,
+signature, (caller: anti-rollback), unwrap, decrypt, decompress with a bound, hash. Nothing here
+writes to disk. Only this module and keys.py call ``cryptography``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import struct
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, hpke
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from backup_operator.errors import (
+    CorruptSnapshot,
+    NotARecipient,
+    NotASnapshot,
+    TooLarge,
+    UnsupportedFormat,
+    UntrustedSignature,
+)
+from backup_operator.snapshot import format as F
+from backup_operator.snapshot.keys import DesktopKey, DesktopPublicKey, SignerKey, SignerPublicKey
+
+__all__ = ["Header", "Endorsement", "seal", "read_capped", "verify", "decrypt", "peek_header"]
+
+_SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
+
+
+@dataclass(frozen=True)
+class Endorsement:
+    """A new signing key vouched for by an older one (planned key rotation, docs/FORMAT.md §6)."""
+
+    new_signer: SignerPublicKey
+    by_signer: SignerPublicKey
+    signature: bytes
+
+    @staticmethod
+    def message(new_signer: SignerPublicKey) -> bytes:
+        return F.ENDORSEMENT_CONTEXT + new_signer.to_text().encode()
+
+    @classmethod
+    def make(cls, old: SignerKey, new: SignerPublicKey) -> "Endorsement":
+        return cls(new, old.public, old.sign(cls.message(new)))
+
+    def is_valid(self) -> bool:
+        return self.by_signer.verify(self.signature, self.message(self.new_signer))
+
+    def to_json(self) -> dict:
+        return {"new_signer": self.new_signer.to_text(), "by_signer": self.by_signer.to_text(),
+                "signature": base64.b64encode(self.signature).decode()}
+
+    @classmethod
+    def from_json(cls, doc: dict) -> "Endorsement":
+        return cls(SignerPublicKey.from_text(doc["new_signer"]), SignerPublicKey.from_text(doc["by_signer"]),
+                   base64.b64decode(doc["signature"]))
+
+
+@dataclass(frozen=True)
+class Header:
+    format: int
+    snapshot_version: int
+    created_at: str
+    expires_at: str
+    signer: SignerPublicKey
+    payload_nonce: bytes
+    chunk_size: int
+    compression: str
+    recipients: dict[str, bytes]  # recipient id -> HPKE enc || ciphertext of the file key
+    endorsements: tuple[Endorsement, ...] = field(default=())
+    raw: bytes = b""  # the exact header bytes as they stand in the file
+
+    def to_json(self) -> dict:
+        doc = {
+            "format": self.format,
+            "snapshot_version": self.snapshot_version,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "signer": self.signer.to_text(),
+            "payload_nonce": base64.b64encode(self.payload_nonce).decode(),
+            "chunk_size": self.chunk_size,
+            "compression": self.compression,
+            "recipients": [{"id": rid, "wrapped": base64.b64encode(w).decode()}
+                           for rid, w in sorted(self.recipients.items())],
+        }
+        if self.endorsements:
+            doc["endorsements"] = [e.to_json() for e in self.endorsements]
+        return doc
+
+
+def _canonical(doc: dict) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _payload_key(file_key: bytes, nonce: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=nonce, info=F.PAYLOAD_KEY_INFO).derive(file_key)
+
+
+def _stream_nonce(counter: int, last: bool) -> bytes:
+    return counter.to_bytes(F.STREAM_NONCE_COUNTER_BYTES, "big") + bytes([F.LAST_CHUNK_FLAG if last else 0])
+
+
+def encrypt_payload(file_key: bytes, nonce: bytes, header_prefix: bytes, plaintext: bytes,
+                    chunk_size: int = F.CHUNK_SIZE) -> bytes:
+    """STREAM-encrypt; deterministic for given inputs (the test vectors check this both ways)."""
+    aead = ChaCha20Poly1305(_payload_key(file_key, nonce))
+    aad = hashlib.sha256(header_prefix).digest()
+    out = bytearray()
+    count = max(1, -(-len(plaintext) // chunk_size))
+    for i in range(count):
+        chunk = plaintext[i * chunk_size:(i + 1) * chunk_size]
+        out += aead.encrypt(_stream_nonce(i, i == count - 1), chunk, aad)
+    return bytes(out)
+
+
+def _decrypt_payload(file_key: bytes, header: Header, header_prefix: bytes, payload: memoryview) -> bytes:
+    aead = ChaCha20Poly1305(_payload_key(file_key, header.payload_nonce))
+    aad = hashlib.sha256(header_prefix).digest()
+    sealed_chunk = header.chunk_size + F.TAG_SIZE
+    if len(payload) < F.TAG_SIZE:
+        raise CorruptSnapshot("The snapshot is cut short (no payload); it was damaged in transit. "
+                              "The previous snapshot stays in use.")
+    out = bytearray()
+    pos, counter = 0, 0
+    while pos < len(payload):
+        end = min(pos + sealed_chunk, len(payload))
+        last = end == len(payload)
+        try:
+            out += aead.decrypt(_stream_nonce(counter, last), bytes(payload[pos:end]), aad)
+        except InvalidTag:
+            raise CorruptSnapshot(f"The snapshot's content is damaged (chunk {counter} does not "
+                                  "authenticate); the previous snapshot stays in use.") from None
+        if last and end - pos == F.TAG_SIZE and counter > 0:
+            # An empty final chunk is only allowed when the whole payload is empty (STREAM rule).
+            raise CorruptSnapshot("The snapshot ends with an empty chunk; it was not written by "
+                                  "a valid exporter.")
+        pos, counter = end, counter + 1
+    return bytes(out)
+
+
+def seal(database: bytes, *, snapshot_version: int, created_at: datetime, expires_at: datetime,
+         recipients: Iterable[DesktopPublicKey], signer: SignerKey,
+         endorsements: Sequence[Endorsement] = (), chunk_size: int = F.CHUNK_SIZE,
+         _file_key: bytes | None = None, _nonce: bytes | None = None) -> bytes:
+    """Seal a finished SQLite database for every recipient and sign the whole file."""
+    recipients = list(recipients)
+    if not recipients:
+        raise ValueError("a snapshot needs at least one recipient")
+    file_key = _file_key or os.urandom(F.FILE_KEY_SIZE)
+    nonce = _nonce or os.urandom(F.PAYLOAD_NONCE_SIZE)
+    wrapped = {r.recipient_id: _SUITE.encrypt(file_key, r._x25519(), info=F.HPKE_INFO) for r in recipients}
+
+    def utc(moment: datetime) -> str:
+        return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    header = Header(F.FORMAT_VERSION, snapshot_version, utc(created_at), utc(expires_at), signer.public,
+                    nonce, chunk_size, F.COMPRESSION, wrapped, tuple(endorsements))
+    header_bytes = _canonical(header.to_json())
+    prefix = F.MAGIC + struct.pack(">I", len(header_bytes)) + header_bytes
+    inner = hashlib.sha256(database).digest() + zlib.compress(database, 6)
+    body = prefix + encrypt_payload(file_key, nonce, prefix, inner, chunk_size)
+    return body + signer.sign(F.SIGNATURE_CONTEXT + hashlib.sha512(body).digest())
+
+
+def read_capped(path: str | os.PathLike, cap: int = F.DEFAULT_SIZE_CAP) -> bytes:
+    """Read a file, but never more than cap + 1 bytes: a huge file is refused without reading it all."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(cap + 1)
+    except FileNotFoundError:
+        raise NotASnapshot(f"There is no file at {path}.") from None
+    except IsADirectoryError:
+        raise NotASnapshot(f"{path} is a folder, not a snapshot file.") from None
+    if len(data) > cap:
+        raise TooLarge(f"{path.name} is larger than the {cap // (1024 * 1024)} MiB size cap and was not "
+                       "read; if the directory really grew that much, IT can raise the cap.")
+    return data
+
+
+def _split(blob: bytes) -> tuple[bytes, bytes, memoryview, bytes]:
+    """(prefix = magic..header, header bytes, payload, signature) with only structural checks."""
+    if not blob.startswith(F.MAGIC):
+        if blob.startswith(F.MAGIC_PREFIX):
+            version = blob[len(F.MAGIC_PREFIX):].split(b"\n", 1)[0][:10].decode("ascii", "replace")
+            raise UnsupportedFormat(f"This snapshot uses format version {version}, which this program "
+                                    "cannot read; update Backup Operator on this desktop.")
+        raise NotASnapshot("This file is not a Backup Operator snapshot (.bosnap); check that the "
+                           "right file was chosen.")
+    start = len(F.MAGIC) + F.HEADER_LENGTH_BYTES
+    if len(blob) < start + F.SIGNATURE_SIZE:
+        raise CorruptSnapshot("The snapshot is cut short; it was damaged in transit. "
+                              "The previous snapshot stays in use.")
+    (header_len,) = struct.unpack(">I", blob[len(F.MAGIC):start])
+    if header_len > F.MAX_HEADER_BYTES or start + header_len + F.SIGNATURE_SIZE > len(blob):
+        raise CorruptSnapshot("The snapshot's header is damaged or cut short; "
+                              "the previous snapshot stays in use.")
+    prefix = blob[: start + header_len]
+    view = memoryview(blob)
+    return prefix, blob[start:start + header_len], view[start + header_len:-F.SIGNATURE_SIZE], \
+        blob[-F.SIGNATURE_SIZE:]
+
+
+def _parse_header(header_bytes: bytes) -> Header:
+    try:
+        doc = json.loads(header_bytes)
+        if _canonical(doc) != header_bytes:
+            raise ValueError("header is not in canonical form")
+        if doc["format"] != F.FORMAT_VERSION:
+            raise UnsupportedFormat(f"This snapshot's header says format {doc['format']}, which this "
+                                    "program cannot read; update Backup Operator.")
+        header = Header(
+            format=int(doc["format"]),
+            snapshot_version=int(doc["snapshot_version"]),
+            created_at=str(doc["created_at"]),
+            expires_at=str(doc["expires_at"]),
+            signer=SignerPublicKey.from_text(doc["signer"]),
+            payload_nonce=base64.b64decode(doc["payload_nonce"], validate=True),
+            chunk_size=int(doc["chunk_size"]),
+            compression=str(doc["compression"]),
+            recipients={str(r["id"]): base64.b64decode(r["wrapped"], validate=True) for r in doc["recipients"]},
+            endorsements=tuple(Endorsement.from_json(e) for e in doc.get("endorsements", [])),
+            raw=header_bytes,
+        )
+    except UnsupportedFormat:
+        raise
+    except Exception as exc:
+        raise CorruptSnapshot(f"The snapshot's header cannot be read ({type(exc).__name__}); "
+                              "the previous snapshot stays in use.") from exc
+    if header.compression != F.COMPRESSION or not (1024 <= header.chunk_size <= 16 * 1024 * 1024) \
+            or len(header.payload_nonce) != F.PAYLOAD_NONCE_SIZE:
+        raise CorruptSnapshot("The snapshot's header has values this program does not accept.")
+    return header
+
+
+def peek_header(blob: bytes) -> Header:
+    """The header WITHOUT checking the signature: only for explaining a refused file, never to trust it."""
+    _, header_bytes, _, _ = _split(blob)
+    return _parse_header(header_bytes)
+
+
+def verify(blob: bytes, trusted: Iterable[SignerPublicKey]) -> Header:
+    """Check magic, signature and header; return the header. Refuses anything a pinned key did not sign.
+
+    A signer that is not pinned is accepted only through an endorsement chain that starts at a pinned
+    key (planned rotation); the caller then pins the new signer.
+    """
+    trusted = list(trusted)
+    prefix, header_bytes, payload, signature = _split(blob)
+    body_len = len(blob) - F.SIGNATURE_SIZE
+    message = F.SIGNATURE_CONTEXT + hashlib.sha512(memoryview(blob)[:body_len]).digest()
+    header = _parse_header(header_bytes)
+    if not header.signer.verify(signature, message):
+        if any(key.verify(signature, message) for key in trusted if key != header.signer):
+            raise CorruptSnapshot("The snapshot's header names the wrong signer; it was altered.")
+        raise UntrustedSignature("This snapshot's signature does not match its contents: it was altered or "
+                                 "damaged; the previous snapshot stays in use.")
+    if header.signer not in trusted and not _endorsed(header, trusted):
+        raise UntrustedSignature("This snapshot was not signed by your hospital's exporter key; it was "
+                                 "not installed and the previous snapshot stays in use. Tell IT.")
+    return header
+
+
+def _endorsed(header: Header, trusted: list[SignerPublicKey]) -> bool:
+    vouched = set(trusted)
+    changed = True
+    while changed:
+        changed = False
+        for e in header.endorsements:
+            if e.by_signer in vouched and e.new_signer not in vouched and e.is_valid():
+                vouched.add(e.new_signer)
+                changed = True
+    return header.signer in vouched
+
+
+def decrypt(blob: bytes, header: Header, key: DesktopKey, max_database: int = F.MAX_DATABASE_BYTES) -> bytes:
+    """Unwrap the file key with this desktop's key and return the database bytes (in memory)."""
+    prefix, _, payload, _ = _split(blob)
+    wrapped = header.recipients.get(key.public.recipient_id)
+    if wrapped is None:
+        raise NotARecipient("This snapshot was not sealed for this desktop's key: the desktop may have "
+                            "been re-enrolled or removed. Ask IT to add it (backup-operator-export "
+                            "recipients add).")
+    try:
+        file_key = _SUITE.decrypt(wrapped, key._x25519(), info=F.HPKE_INFO)
+    except Exception:
+        raise NotARecipient("This desktop's key cannot open this snapshot (the wrapped key does not "
+                            "match); ask IT to check this desktop's enrolment.") from None
+    inner = _decrypt_payload(file_key, header, prefix, payload)
+    expected, compressed = inner[: F.PLAINTEXT_HASH_SIZE], inner[F.PLAINTEXT_HASH_SIZE:]
+    try:
+        inflater = zlib.decompressobj()
+        database = inflater.decompress(compressed, max_database)
+        if inflater.unconsumed_tail or not inflater.eof:
+            raise CorruptSnapshot("The snapshot's database is larger than this program accepts, or "
+                                  "its compressed data is incomplete.")
+    except zlib.error as exc:
+        raise CorruptSnapshot(f"The snapshot's compressed data is damaged ({exc}).") from None
+    if hashlib.sha256(database).digest() != expected:
+        raise CorruptSnapshot("The snapshot's database does not match its recorded hash.")
+    return database

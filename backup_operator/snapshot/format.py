@@ -1,0 +1,46 @@
+"""Every constant of the .bosnap file format, in one place (see docs/FORMAT.md).
+
+Changing any value here changes the format: bump FORMAT_VERSION and keep a reader for the old one.
+This module must never import anything but the standard library.
+"""
+
+from __future__ import annotations
+
+FORMAT_VERSION = 1
+MAGIC = b"backup-operator.snapshot/v1\n"
+MAGIC_PREFIX = b"backup-operator.snapshot/v"  # to tell "newer format" from "not a snapshot"
+FILE_SUFFIX = ".bosnap"
+
+HEADER_LENGTH_BYTES = 4  # big-endian length of the header that follows the magic line
+MAX_HEADER_BYTES = 4 * 1024 * 1024  # room for thousands of recipients, and no more
+
+CHUNK_SIZE = 64 * 1024  # plaintext bytes per STREAM chunk
+TAG_SIZE = 16  # ChaCha20-Poly1305 tag
+STREAM_NONCE_COUNTER_BYTES = 11
+LAST_CHUNK_FLAG = 0x01
+
+FILE_KEY_SIZE = 32
+PAYLOAD_NONCE_SIZE = 16
+PAYLOAD_KEY_INFO = b"backup-operator/v1 payload"
+HPKE_INFO = b"backup-operator/v1 file key"
+SIGNATURE_CONTEXT = b"backup-operator/v1 signature\n"
+ENDORSEMENT_CONTEXT = b"backup-operator/v1 endorse signer\n"
+SIGNATURE_SIZE = 64
+RECIPIENT_ID_BYTES = 8
+
+COMPRESSION = "zlib"
+PLAINTEXT_HASH_SIZE = 32  # SHA-256 of the SQLite database, first thing inside the encrypted stream
+
+DEFAULT_SIZE_CAP = 512 * 1024 * 1024  # a sealed snapshot larger than this is refused unread
+MAX_DATABASE_BYTES = 4 * 1024 * 1024 * 1024  # decompression stops here (a compression bomb)
+
+# One-line key texts: prefix + base32 (lowercase, unpadded) of the 32 key bytes + a 4-byte checksum.
+SIGNER_PUBLIC_PREFIX = "bo-signer-"
+DESKTOP_PUBLIC_PREFIX = "bo-desktop-"
+KEY_CHECKSUM_BYTES = 4
+
+# A desktop key file sealed with a passphrase (portable kits).
+KEYFILE_MAGIC = "backup-operator.desktop-key/v1"
+SCRYPT_N = 2**17
+SCRYPT_R = 8
+SCRYPT_P = 1

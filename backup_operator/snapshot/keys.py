@@ -1,0 +1,295 @@
+"""Keys: the exporter's Ed25519 signing key, each desktop's X25519 key pair, and how they are kept.
+
+Public keys travel as one line of text that IT can paste or read aloud, with a checksum so that a
+mistyped key is refused instead of silently enrolling nobody::
+
+    bo-desktop-<base32 of 32 key bytes + 4 checksum bytes>
+    bo-signer-<base32 of 32 key bytes + 4 checksum bytes>
+
+A desktop's private key is never written in the clear: it lives in the OS key store (keyring) or in a
+key file sealed with a passphrase (scrypt, then ChaCha20-Poly1305) for portable kits.
+
+This module and envelope.py are the only callers of ``cryptography``. It must never log key material.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from backup_operator.errors import BadKeyText, KeyStoreUnavailable, NoDesktopKey, WrongPassphrase
+from backup_operator.snapshot import format as F
+
+__all__ = [
+    "SignerKey",
+    "SignerPublicKey",
+    "DesktopKey",
+    "DesktopPublicKey",
+    "seal_key_file",
+    "open_key_file",
+    "keyring_available",
+    "keyring_save",
+    "keyring_load",
+    "keyring_delete",
+]
+
+
+def _encode(prefix: str, raw: bytes) -> str:
+    check = hashlib.sha256(prefix.encode() + raw).digest()[: F.KEY_CHECKSUM_BYTES]
+    return prefix + base64.b32encode(raw + check).decode().rstrip("=").lower()
+
+
+def _decode(prefix: str, text: str, what: str) -> bytes:
+    text = "".join(text.split())
+    if not text.lower().startswith(prefix):
+        other = F.SIGNER_PUBLIC_PREFIX if prefix == F.DESKTOP_PUBLIC_PREFIX else F.DESKTOP_PUBLIC_PREFIX
+        hint = f" (that is a {'signer' if other == F.SIGNER_PUBLIC_PREFIX else 'desktop'} key)" \
+            if text.lower().startswith(other) else ""
+        raise BadKeyText(f"This is not a {what}: it should start with '{prefix}'{hint}.")
+    body = text[len(prefix):].upper()
+    try:
+        data = base64.b32decode(body + "=" * (-len(body) % 8))
+    except (ValueError, base64.binascii.Error):
+        raise BadKeyText(f"The {what} has characters that do not belong in a key; copy it again.") from None
+    raw, check = data[:-F.KEY_CHECKSUM_BYTES], data[-F.KEY_CHECKSUM_BYTES:]
+    if len(raw) != 32 or hashlib.sha256(prefix.encode() + raw).digest()[: F.KEY_CHECKSUM_BYTES] != check:
+        raise BadKeyText(f"The {what} is mistyped or cut short (its checksum does not match); copy it again.")
+    return raw
+
+
+@dataclass(frozen=True)
+class SignerPublicKey:
+    raw: bytes
+
+    @classmethod
+    def from_text(cls, text: str) -> "SignerPublicKey":
+        return cls(_decode(F.SIGNER_PUBLIC_PREFIX, text, "exporter signing key"))
+
+    def to_text(self) -> str:
+        return _encode(F.SIGNER_PUBLIC_PREFIX, self.raw)
+
+    def verify(self, signature: bytes, message: bytes) -> bool:
+        try:
+            Ed25519PublicKey.from_public_bytes(self.raw).verify(signature, message)
+        except InvalidSignature:
+            return False
+        return True
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+
+class SignerKey:
+    """The exporter's Ed25519 signing key."""
+
+    def __init__(self, private: Ed25519PrivateKey):
+        self._private = private
+
+    @classmethod
+    def generate(cls) -> "SignerKey":
+        return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_raw(cls, raw: bytes) -> "SignerKey":
+        return cls(Ed25519PrivateKey.from_private_bytes(raw))
+
+    @classmethod
+    def from_pem(cls, pem: bytes, passphrase: bytes | None = None) -> "SignerKey":
+        try:
+            key = serialization.load_pem_private_key(pem, password=passphrase)
+        except TypeError as exc:
+            raise WrongPassphrase("The signing key file needs its passphrase (or was given one it "
+                                  "does not have).") from exc
+        except ValueError as exc:
+            raise WrongPassphrase("The signing key file cannot be opened: wrong passphrase or "
+                                  "not a key file.") from exc
+        if not isinstance(key, Ed25519PrivateKey):
+            raise BadKeyText("The signing key file does not hold an Ed25519 key.")
+        return cls(key)
+
+    def to_pem(self, passphrase: bytes | None = None) -> bytes:
+        encryption = (serialization.BestAvailableEncryption(passphrase) if passphrase
+                      else serialization.NoEncryption())
+        return self._private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+
+    @property
+    def public(self) -> SignerPublicKey:
+        return SignerPublicKey(self._private.public_key().public_bytes_raw())
+
+    def sign(self, message: bytes) -> bytes:
+        return self._private.sign(message)
+
+
+@dataclass(frozen=True)
+class DesktopPublicKey:
+    raw: bytes
+
+    @classmethod
+    def from_text(cls, text: str) -> "DesktopPublicKey":
+        return cls(_decode(F.DESKTOP_PUBLIC_PREFIX, text, "desktop public key"))
+
+    def to_text(self) -> str:
+        return _encode(F.DESKTOP_PUBLIC_PREFIX, self.raw)
+
+    @property
+    def recipient_id(self) -> str:
+        """A short, stable name for this key inside a snapshot header (not secret, not a key)."""
+        return hashlib.sha256(b"backup-operator/v1 recipient\n" + self.raw).hexdigest()[
+            : 2 * F.RECIPIENT_ID_BYTES]
+
+    def _x25519(self) -> X25519PublicKey:
+        return X25519PublicKey.from_public_bytes(self.raw)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+
+class DesktopKey:
+    """A desktop's X25519 private key: it unwraps the file key of snapshots sealed to it."""
+
+    def __init__(self, private: X25519PrivateKey):
+        self._private = private
+
+    @classmethod
+    def generate(cls) -> "DesktopKey":
+        return cls(X25519PrivateKey.generate())
+
+    @classmethod
+    def from_raw(cls, raw: bytes) -> "DesktopKey":
+        return cls(X25519PrivateKey.from_private_bytes(raw))
+
+    def raw(self) -> bytes:
+        return self._private.private_bytes_raw()
+
+    @property
+    def public(self) -> DesktopPublicKey:
+        return DesktopPublicKey(self._private.public_key().public_bytes_raw())
+
+    def _x25519(self) -> X25519PrivateKey:
+        return self._private
+
+
+def _scrypt(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode("utf-8"))
+
+
+def seal_key_file(key: DesktopKey, passphrase: str, *, n: int = F.SCRYPT_N, r: int = F.SCRYPT_R,
+                  p: int = F.SCRYPT_P) -> bytes:
+    """The desktop key as a small JSON document, encrypted under a passphrase-derived key."""
+    if not passphrase:
+        raise WrongPassphrase("A key file needs a passphrase that is not empty.")
+    salt, nonce = os.urandom(16), os.urandom(12)
+    public = key.public.to_text()
+    sealed = ChaCha20Poly1305(_scrypt(passphrase, salt, n, r, p)).encrypt(nonce, key.raw(), public.encode())
+    doc = {
+        "format": F.KEYFILE_MAGIC,
+        "public": public,
+        "kdf": {"name": "scrypt", "n": n, "r": r, "p": p, "salt": base64.b64encode(salt).decode()},
+        "nonce": base64.b64encode(nonce).decode(),
+        "sealed": base64.b64encode(sealed).decode(),
+    }
+    return (json.dumps(doc, indent=2) + "\n").encode()
+
+
+def key_file_public(data: bytes) -> DesktopPublicKey:
+    try:
+        return DesktopPublicKey.from_text(json.loads(data)["public"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise NoDesktopKey("The desktop key file is damaged; enrol this desktop again "
+                           "(backup-operator enroll) and send IT the new key.") from exc
+
+
+def open_key_file(data: bytes, passphrase: str) -> DesktopKey:
+    try:
+        doc = json.loads(data)
+        if doc.get("format") != F.KEYFILE_MAGIC:
+            raise ValueError("not a desktop key file")
+        kdf = doc["kdf"]
+        if kdf["name"] != "scrypt":
+            raise ValueError(f"unknown key derivation {kdf['name']!r}")
+        key_bytes = _scrypt(passphrase, base64.b64decode(kdf["salt"]), int(kdf["n"]), int(kdf["r"]),
+                            int(kdf["p"]))
+        nonce, sealed = base64.b64decode(doc["nonce"]), base64.b64decode(doc["sealed"])
+        public = doc["public"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise NoDesktopKey("The desktop key file is damaged; enrol this desktop again "
+                           "(backup-operator enroll) and send IT the new key.") from exc
+    try:
+        raw = ChaCha20Poly1305(key_bytes).decrypt(nonce, sealed, public.encode())
+    except InvalidTag:
+        raise WrongPassphrase("The passphrase for this desktop's key is wrong; try again, or ask IT "
+                              "for the kit's passphrase.") from None
+    key = DesktopKey.from_raw(raw)
+    if key.public.to_text() != public:
+        raise NoDesktopKey("The desktop key file does not match its own public key; enrol again.")
+    return key
+
+
+# --- the OS key store ------------------------------------------------------------------------
+
+KEYRING_SERVICE = "backup-operator"
+
+
+def keyring_available() -> bool:
+    """True when a real OS key store answers (not keyring's 'fail' or plaintext fallbacks)."""
+    try:
+        import keyring
+        from keyring.backends import fail
+    except Exception:
+        return False
+    try:
+        backend = keyring.get_keyring()
+    except Exception:
+        return False
+    if isinstance(backend, fail.Keyring):
+        return False
+    name = type(backend).__module__ + "." + type(backend).__name__
+    if "chainer" in name.lower():
+        return bool(getattr(backend, "backends", []))
+    if "plaintext" in name.lower() or "null" in name.lower():
+        return False
+    return getattr(backend, "priority", 0) > 0
+
+
+def keyring_save(account: str, key: DesktopKey) -> None:
+    import keyring
+
+    try:
+        keyring.set_password(KEYRING_SERVICE, account, base64.b64encode(key.raw()).decode())
+    except Exception as exc:
+        raise KeyStoreUnavailable(f"The OS key store refused to keep this desktop's key ({exc}); "
+                                  "enrol with --key-file for a passphrase-protected key file.") from exc
+
+
+def keyring_load(account: str) -> DesktopKey:
+    import keyring
+
+    try:
+        secret = keyring.get_password(KEYRING_SERVICE, account)
+    except Exception as exc:
+        raise KeyStoreUnavailable(f"The OS key store cannot be reached ({exc}); log in to the desktop "
+                                  "session, or ask IT.") from exc
+    if not secret:
+        raise NoDesktopKey("This desktop's key is missing from the OS key store; enrol it again "
+                           "(backup-operator enroll) and send IT the new key.")
+    return DesktopKey.from_raw(base64.b64decode(secret))
+
+
+def keyring_delete(account: str) -> None:
+    import keyring
+
+    try:
+        keyring.delete_password(KEYRING_SERVICE, account)
+    except Exception:
+        pass
