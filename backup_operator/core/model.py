@@ -333,6 +333,8 @@ def open_database(data: bytes) -> sqlite3.Connection:
     conn = sqlite3.connect(":memory:", check_same_thread=False)
     try:
         conn.deserialize(data)
+        # Sorts and temporary indexes must not spill decrypted rows into a temp file.
+        conn.execute("PRAGMA temp_store = MEMORY")
         verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
         if verdict != "ok":
             raise CorruptSnapshot(f"The snapshot's database failed its integrity check ({verdict}); "

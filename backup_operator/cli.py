@@ -1,0 +1,302 @@
+"""The desktop command line: ``backup-operator COMMAND``. A thin layer over config, core and snapshot.
+
+Every failure prints one sentence (what is wrong, what to do) to stderr and exits with the error's
+code from ``errors``; an operator or a scheduled task never sees a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from backup_operator import __version__
+from backup_operator.config import Desktop
+from backup_operator.core.store import SnapshotStore, write_receipt
+from backup_operator.errors import BackupOperatorError, RollbackRefused
+from backup_operator.paths import desktop_home
+from backup_operator.snapshot import envelope
+
+__all__ = ["main", "build_parser"]
+
+
+def _store(desktop: Desktop) -> SnapshotStore:
+    return SnapshotStore(desktop.snapshots_dir, trusted=desktop.trusted(), key=desktop.key,
+                         size_cap=desktop.config.size_cap_mb * 1024 * 1024, keep=desktop.config.keep)
+
+
+def describe_age(created: datetime, now: datetime | None = None) -> str:
+    """'3 h 12 min ago' — the age of the data in the words the window and the sheet use."""
+    seconds = int(((now or datetime.now(timezone.utc)) - created).total_seconds())
+    if seconds < 0:
+        return "from the future (check this computer's clock)"
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} d {hours} h ago"
+    if hours:
+        return f"{hours} h {minutes} min ago"
+    return f"{minutes} min ago"
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+def cmd_enroll(desktop: Desktop, args: argparse.Namespace) -> int:
+    use_file = True if args.key_file else (False if args.keyring else None)
+    public = desktop.enroll(args.name, use_key_file=use_file, replace=args.replace)
+    where = "the OS key store" if desktop.config.key_store == "keyring" else "a passphrase-protected key file"
+    print(f"Enrolled desktop {desktop.name!r}; its private key is kept in {where}.")
+    print("Give IT this line; they run: backup-operator-export recipients add "
+          f"{desktop.name} <the key below>")
+    print(public.to_text())
+    return 0
+
+
+def cmd_trust(desktop: Desktop, args: argparse.Namespace) -> int:
+    text = args.key
+    if not text.startswith("bo-signer-") and Path(text).is_file():
+        text = Path(text).read_text(encoding="utf-8").strip().splitlines()[-1]
+    key = desktop.trust(text)
+    print(f"This desktop now trusts snapshots signed by {key.to_text()}.")
+    return 0
+
+
+def cmd_inbox(desktop: Desktop, args: argparse.Namespace) -> int:
+    if args.inbox_command == "add":
+        path = str(Path(args.path).expanduser())
+        desktop.add_inbox(path)
+        if not Path(path).is_dir():
+            print(f"Added {path}; it does not exist yet (it will be read once it does).")
+        else:
+            print(f"Added inbox {path}.")
+    elif args.inbox_command == "remove":
+        desktop.remove_inbox(str(Path(args.path).expanduser()))
+        print(f"Removed inbox {args.path}.")
+    else:
+        for path in desktop.config.inboxes:
+            print(path)
+    return 0
+
+
+def cmd_sync(desktop: Desktop, args: argparse.Namespace) -> int:
+    store = _store(desktop)
+    inboxes = [Path(p) for p in desktop.config.inboxes]
+    if not inboxes:
+        print("This desktop has no inbox; IT adds one with 'backup-operator inbox add PATH'.", file=sys.stderr)
+        return 2
+    report = store.sync(inboxes)
+    for signer in report.new_signers:
+        desktop.trust(signer.to_text())  # a rotation endorsed by a key we already trusted
+        print(f"Now also trusting the exporter's new signing key {signer.to_text()}.")
+    for path, exc in report.refused:
+        print(f"Refused {path}: {exc}", file=sys.stderr)
+    if report.installed:
+        print(f"Installed snapshot version {report.installed[0]}.")
+    elif report.current:
+        print(f"Up to date: version {report.current} is installed.")
+    else:
+        print("No snapshot is installed yet and the inbox has none that this desktop can open.")
+    if report.current:
+        at = store.installed_at(report.current) if report.current in store.installed_versions() else None
+        for inbox in inboxes:
+            if inbox.is_dir():
+                try:
+                    write_receipt(inbox, desktop=desktop.name, public_key=desktop.config.public_key,
+                                  version=report.current, installed_at=at)
+                except BackupOperatorError as exc:
+                    print(f"Could not leave a receipt in {inbox}: {exc}", file=sys.stderr)
+    if report.refused and not report.installed:
+        newest_refusal = report.refused[0][1]
+        return newest_refusal.exit_code
+    return 0
+
+
+def cmd_verify(desktop: Desktop, args: argparse.Namespace) -> int:
+    """Explain, check by check, whether this desktop would install FILE, and why not."""
+    path = Path(args.file)
+    cap = desktop.config.size_cap_mb * 1024 * 1024
+
+    def step(name: str, detail: str) -> None:
+        print(f"  ok      {name}: {detail}")
+
+    print(f"Checking {path}")
+    try:
+        sealed = envelope.read_capped(path, cap)
+        step("size", f"{len(sealed):,} bytes (cap {desktop.config.size_cap_mb} MiB)")
+        header = envelope.peek_header(sealed)
+        step("format", f"version {header.format}, snapshot version {header.snapshot_version}, "
+             f"created {header.created_at}, expires {header.expires_at}")
+        store = _store(desktop)
+        header = envelope.verify(sealed, store.trusted)
+        step("signature", f"signed by {header.signer.to_text()}")
+        mark = store.high_water()
+        if header.snapshot_version <= mark:
+            if header.snapshot_version in store.installed_versions():
+                step("version", f"{header.snapshot_version} is already installed here")
+                mark = header.snapshot_version - 1
+            else:
+                raise RollbackRefused(
+                    f"This snapshot is version {header.snapshot_version}, older than version {mark} "
+                    "already installed; it would be refused.")
+        else:
+            step("version", f"{header.snapshot_version} is newer than the installed {mark or 'nothing'}")
+        verified = store.check_bytes(sealed, high_water=mark)
+        step("decrypt", f"sealed for this desktop ({len(header.recipients)} recipients)")
+        counts = ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in sorted(verified.meta.counts.items()))
+        step("integrity", f"hash and quick_check pass; {counts}")
+    except BackupOperatorError as exc:
+        print(f"  FAILED  {exc}")
+        return exc.exit_code
+    print("This snapshot is good.")
+    return 0
+
+
+def _open(desktop: Desktop):
+    snapshot = _store(desktop).open_newest()
+    for path, exc in snapshot.skipped:
+        print(f"Note: {path.name} could not be opened ({exc}); using version {snapshot.version}.",
+              file=sys.stderr)
+    return snapshot
+
+
+def _simple_search(conn, query: str, limit: int) -> list[dict]:
+    words = [w for w in query.lower().replace(",", " ").split() if w]
+    digits = "".join(ch for ch in query if ch.isdigit())
+    hits = []
+    for row in conn.execute("SELECT id, kind, display_name, title, department, aliases FROM listings"):
+        text = " ".join(str(row[k]) for k in ("display_name", "title", "department", "aliases")).lower()
+        if words and all(w in text for w in words):
+            hits.append({"id": row["id"], "display_name": row["display_name"], "kind": row["kind"],
+                         "department": row["department"], "title": row["title"]})
+    if digits and len(digits) >= 3:
+        seen = {h["id"] for h in hits}
+        for row in conn.execute("SELECT DISTINCT l.id, l.kind, l.display_name, l.title, l.department "
+                                "FROM contact_methods c JOIN listings l ON l.id = c.listing_id "
+                                "WHERE c.digits LIKE ?", (f"%{digits}%",)):
+            if row["id"] not in seen:
+                hits.append(dict(row))
+    return hits[:limit]
+
+
+def cmd_search(desktop: Desktop, args: argparse.Namespace) -> int:
+    snapshot = _open(desktop)
+    try:
+        hits = _simple_search(snapshot.conn, args.query, args.limit)
+        if args.json:
+            print(json.dumps({"query": args.query, "snapshot_version": snapshot.version, "results": hits}))
+            return 0
+        print(f"Data as of {snapshot.meta.created_at:%Y-%m-%d %H:%M} UTC "
+              f"({describe_age(snapshot.meta.created_at)}), version {snapshot.version}")
+        if not hits:
+            print(f"No match for {args.query!r}.")
+            return 0
+        for hit in hits:
+            extra = " · ".join(x for x in (hit.get("title"), hit.get("department")) if x)
+            first = snapshot.conn.execute(
+                "SELECT kind, value FROM contact_methods WHERE listing_id = ? ORDER BY rank, id LIMIT 1",
+                (hit["id"],)).fetchone()
+            contact = f"  {first['kind']} {first['value']}" if first else ""
+            print(f"{hit['display_name']}" + (f" — {extra}" if extra else "") + contact)
+    finally:
+        snapshot.close()
+    return 0
+
+
+def cmd_status(desktop: Desktop, args: argparse.Namespace) -> int:
+    print(f"Desktop {desktop.name!r}, home {desktop.home}")
+    if not desktop.config.public_key:
+        print("Not enrolled: run 'backup-operator enroll'.")
+        return 0
+    print(f"Key kept in: {'the OS key store' if desktop.config.key_store == 'keyring' else 'a key file'}")
+    print(f"Inboxes: {', '.join(desktop.config.inboxes) or 'none'}")
+    snapshot = _open(desktop)
+    try:
+        meta = snapshot.meta
+        print(f"Data as of {meta.created_at:%Y-%m-%d %H:%M} UTC ({describe_age(meta.created_at)}), "
+              f"version {snapshot.version}; valid until {meta.expires_at:%Y-%m-%d %H:%M} UTC")
+        counts = ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in sorted(meta.counts.items()))
+        print(f"Holds {counts}")
+    finally:
+        snapshot.close()
+    return 0
+
+
+def cmd_window(desktop: Desktop, args: argparse.Namespace) -> int:
+    try:
+        from backup_operator.ui.app import run  # type: ignore[attr-defined]
+    except ImportError:
+        return cmd_status(desktop, args)
+    return run(desktop)
+
+
+# --- the parser ------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="backup-operator",
+        description="Backup Operator: the hospital directory and on-call schedules, offline. "
+                    "With no command, opens the window.")
+    parser.add_argument("--version", action="version", version=f"backup-operator {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("enroll", help="create this desktop's key pair and print the public key for IT")
+    p.add_argument("--name", help="this desktop's name as IT knows it (default: the computer's name)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--key-file", action="store_true",
+                     help="keep the key in a passphrase-protected file (portable kits)")
+    how.add_argument("--keyring", action="store_true", help="keep the key in the OS key store")
+    p.add_argument("--replace", action="store_true", help="replace an existing key (IT must re-add it)")
+    p.set_defaults(func=cmd_enroll)
+
+    p = sub.add_parser("trust", help="pin the exporter's public signing key (bo-signer-…)")
+    p.add_argument("key", help="the key text, or a file that holds it")
+    p.set_defaults(func=cmd_trust)
+
+    p = sub.add_parser("inbox", help="list, add or remove the folders this desktop takes snapshots from")
+    inbox = p.add_subparsers(dest="inbox_command", metavar="ACTION")
+    for action in ("add", "remove"):
+        q = inbox.add_parser(action, help=f"{action} an inbox folder")
+        q.add_argument("path")
+    inbox.add_parser("list", help="list the inbox folders")
+    p.set_defaults(func=cmd_inbox)
+
+    p = sub.add_parser("sync", help="install the newest valid snapshot from the inboxes")
+    p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser("verify", help="explain whether a snapshot file is good for this desktop")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("search", help="search the directory")
+    p.add_argument("query")
+    p.add_argument("--limit", type=int, default=10, help="how many results (default 10)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("status", help="this desktop's enrolment, inboxes and snapshot age")
+    p.set_defaults(func=cmd_status)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        desktop = Desktop(desktop_home())
+        func = getattr(args, "func", cmd_window)
+        return func(desktop, args)
+    except BackupOperatorError as exc:
+        print(str(exc), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""A desktop's settings and identity: its config file, its private key, and the exporter keys it trusts.
+
+Layout of a desktop home (see ``paths.desktop_home``)::
+
+    config.toml            name, inboxes, trusted exporter keys, key store, size cap
+    desktop-key.json       the private key sealed with a passphrase (when no OS key store is used)
+    exporter-key.txt       optional: exporter public key(s) dropped by the installer, one per line
+    snapshots/             installed sealed snapshots and the high-water mark (core.store)
+
+The private key never touches disk in the clear: it is in the OS key store, or in desktop-key.json
+sealed with a passphrase. This module must never import Qt.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import sys
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import tomli_w
+
+from backup_operator.errors import ConfigError, NoDesktopKey, NotTrusted, WrongPassphrase
+from backup_operator.fsutil import atomic_write
+from backup_operator.snapshot import format as F
+from backup_operator.snapshot import keys
+
+__all__ = ["DesktopConfig", "Desktop", "PASSPHRASE_ENV"]
+
+PASSPHRASE_ENV = "BACKUP_OPERATOR_PASSPHRASE"
+CONFIG_FILE = "config.toml"
+KEY_FILE = "desktop-key.json"
+INSTALLER_TRUST_FILE = "exporter-key.txt"
+
+
+@dataclass
+class DesktopConfig:
+    name: str = ""
+    key_store: str = ""  # "keyring" or "file"; empty until enrolled
+    public_key: str = ""
+    inboxes: list[str] = field(default_factory=list)
+    trusted_signers: list[str] = field(default_factory=list)
+    size_cap_mb: int = F.DEFAULT_SIZE_CAP // (1024 * 1024)
+    keep: int = 3
+
+    @classmethod
+    def load(cls, home: Path) -> "DesktopConfig":
+        path = home / CONFIG_FILE
+        if not path.exists():
+            return cls()
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"The settings file {path} is damaged ({exc}); fix or delete it, then "
+                              "enrol again.") from exc
+        known = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
+        try:
+            config = cls(**known)
+            config.size_cap_mb, config.keep = int(config.size_cap_mb), int(config.keep)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"The settings file {path} has a wrong value ({exc}).") from exc
+        if config.keep < 1:
+            raise ConfigError(f"'keep' in {path} must be 1 or more.")
+        return config
+
+    def save(self, home: Path) -> None:
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        atomic_write(home / CONFIG_FILE, tomli_w.dumps(asdict(self)).encode("utf-8"), mode=0o600)
+
+
+class Desktop:
+    """One desktop's home folder: settings, key and trust. The snapshot store sits in ``snapshots/``."""
+
+    def __init__(self, home: Path):
+        self.home = Path(home)
+        self.config = DesktopConfig.load(self.home)
+        self._key: keys.DesktopKey | None = None
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.home / "snapshots"
+
+    @property
+    def name(self) -> str:
+        return self.config.name or socket.gethostname()
+
+    @property
+    def keyring_account(self) -> str:
+        return f"desktop-key:{self.home.resolve()}"
+
+    def save(self) -> None:
+        self.config.save(self.home)
+
+    # --- enrolment and the private key ---------------------------------------------------------
+
+    def enroll(self, name: str | None, *, use_key_file: bool | None = None, passphrase: str | None = None,
+               replace: bool = False) -> keys.DesktopPublicKey:
+        if self.config.public_key and not replace:
+            raise ConfigError(f"This desktop is already enrolled as {self.config.name!r}; use --replace to "
+                              "make a new key (IT must then add the new key and remove the old one).")
+        key = keys.DesktopKey.generate()
+        if use_key_file is None:
+            use_key_file = not keys.keyring_available()
+        if use_key_file:
+            secret = passphrase if passphrase is not None else self._ask_passphrase(confirm=True)
+            self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+            atomic_write(self.home / KEY_FILE, keys.seal_key_file(key, secret), mode=0o600)
+            self.config.key_store = "file"
+        else:
+            keys.keyring_save(self.keyring_account, key)
+            self.config.key_store = "keyring"
+        self.config.name = name or self.config.name or socket.gethostname()
+        self.config.public_key = key.public.to_text()
+        self.save()
+        self._key = key
+        return key.public
+
+    def key(self, passphrase: str | None = None) -> keys.DesktopKey:
+        """This desktop's private key, from the key store or the sealed key file (asks for a passphrase)."""
+        if self._key is not None:
+            return self._key
+        if self.config.key_store == "keyring":
+            self._key = keys.keyring_load(self.keyring_account)
+        elif self.config.key_store == "file":
+            path = self.home / KEY_FILE
+            if not path.exists():
+                raise NoDesktopKey(f"This desktop's key file ({path}) is missing; enrol again "
+                                   "(backup-operator enroll --replace) and send IT the new key.")
+            self._key = keys.open_key_file(path.read_bytes(), passphrase or self._ask_passphrase())
+        else:
+            raise NoDesktopKey("This desktop is not enrolled yet; run 'backup-operator enroll' and send the "
+                               "key it prints to IT.")
+        return self._key
+
+    @staticmethod
+    def _ask_passphrase(confirm: bool = False) -> str:
+        secret = os.environ.get(PASSPHRASE_ENV)
+        if secret:
+            return secret
+        if not sys.stdin or not sys.stdin.isatty():
+            raise WrongPassphrase(f"This desktop's key needs its passphrase; set {PASSPHRASE_ENV} or run "
+                                  "the command in a terminal.")
+        secret = getpass.getpass("Passphrase for this desktop's key: ")
+        if confirm and getpass.getpass("Same passphrase again: ") != secret:
+            raise WrongPassphrase("The two passphrases differ; nothing was changed.")
+        return secret
+
+    # --- trust -------------------------------------------------------------------------------
+
+    def trust(self, text: str) -> keys.SignerPublicKey:
+        key = keys.SignerPublicKey.from_text(text)
+        if key.to_text() not in self.config.trusted_signers:
+            self.config.trusted_signers.append(key.to_text())
+            self.save()
+        return key
+
+    def trusted(self) -> list[keys.SignerPublicKey]:
+        texts = list(self.config.trusted_signers)
+        dropped = self.home / INSTALLER_TRUST_FILE
+        if dropped.exists():
+            texts += [line.strip() for line in dropped.read_text(encoding="utf-8").splitlines()
+                      if line.strip() and not line.lstrip().startswith("#")]
+        if not texts:
+            raise NotTrusted("No exporter key is pinned on this desktop, so no snapshot can be trusted; IT runs "
+                             "'backup-operator trust bo-signer-…' with the key from 'backup-operator-export init'.")
+        return list(dict.fromkeys(keys.SignerPublicKey.from_text(t) for t in texts))
+
+    # --- inboxes ------------------------------------------------------------------------------
+
+    def add_inbox(self, path: str) -> None:
+        if path not in self.config.inboxes:
+            self.config.inboxes.append(path)
+            self.save()
+
+    def remove_inbox(self, path: str) -> None:
+        if path not in self.config.inboxes:
+            raise ConfigError(f"{path} is not one of this desktop's inboxes.")
+        self.config.inboxes.remove(path)
+        self.save()

@@ -1,0 +1,273 @@
+"""The desktop's snapshot store: verify and install sealed snapshots, and open the newest good one.
+
+Install order (each step refuses before the next spends trust on the file)::
+
+    size cap → signature → version above the high-water mark → unwrap → decrypt in memory
+      → hash and PRAGMA quick_check → atomic install (temp, fsync, rename, fsync folder)
+      → high-water mark (atomic) → prune to the last K → receipt in each inbox
+
+What is installed is the sealed file exactly as received: the store holds ciphertext only, and a
+snapshot is decrypted into memory each time it is opened. The high-water mark is the highest version
+ever installed; it is re-derived from the installed files whenever its file is missing or lower, so
+deleting it cannot re-open the door to an older snapshot.
+
+This module must never write plaintext to disk, never delete the last snapshot that opens, and never
+import Qt.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from backup_operator.core.model import SnapshotMeta, format_utc, open_database, read_meta
+from backup_operator.errors import (
+    CorruptSnapshot,
+    NoSnapshot,
+    RollbackRefused,
+    SnapshotError,
+    StorageError,
+)
+from backup_operator.fsutil import atomic_write, clean_temp_files
+from backup_operator.snapshot import envelope
+from backup_operator.snapshot import format as F
+from backup_operator.snapshot.keys import DesktopKey, SignerPublicKey
+
+__all__ = ["SnapshotStore", "OpenSnapshot", "Verified", "SyncReport", "write_receipt"]
+
+HIGH_WATER_FILE = "high-water-mark"
+_INSTALLED_RE = re.compile(r"^(\d{12})\.bosnap$")
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A snapshot that passed every check, decrypted in memory and not yet installed."""
+
+    header: envelope.Header
+    database: bytes
+    meta: SnapshotMeta
+    sealed: bytes
+
+    @property
+    def version(self) -> int:
+        return self.header.snapshot_version
+
+
+@dataclass
+class OpenSnapshot:
+    """An installed snapshot, open in memory."""
+
+    version: int
+    path: Path
+    conn: sqlite3.Connection
+    meta: SnapshotMeta
+    header: envelope.Header
+    skipped: list[tuple[Path, SnapshotError]] = field(default_factory=list)  # newer files that failed
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@dataclass
+class SyncReport:
+    installed: list[int] = field(default_factory=list)
+    refused: list[tuple[Path, SnapshotError]] = field(default_factory=list)
+    ignored_older: int = 0
+    current: int = 0
+    new_signers: list[SignerPublicKey] = field(default_factory=list)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class SnapshotStore:
+    """The installed snapshots of one desktop, in ``folder``.
+
+    ``key`` is called only when a snapshot must be decrypted, so a passphrase is asked for only when
+    there is something to open.
+    """
+
+    def __init__(self, folder: Path, *, trusted: Iterable[SignerPublicKey], key: Callable[[], DesktopKey],
+                 size_cap: int = F.DEFAULT_SIZE_CAP, keep: int = 3):
+        self.folder = Path(folder)
+        self.trusted = list(trusted)
+        self._key = key
+        self.size_cap = size_cap
+        self.keep = max(1, keep)
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Whatever a crash left half-written is never opened (it has the temp prefix); remove it now.
+        clean_temp_files(self.folder)
+
+    # --- what is installed -----------------------------------------------------------------------
+
+    def installed_versions(self) -> list[int]:
+        """Versions of installed files, newest first (by name; each is verified again when opened)."""
+        versions = []
+        for path in self.folder.iterdir():
+            match = _INSTALLED_RE.match(path.name)
+            if match:
+                versions.append(int(match.group(1)))
+        return sorted(versions, reverse=True)
+
+    def path_of(self, version: int) -> Path:
+        return self.folder / f"{version:012d}{F.FILE_SUFFIX}"
+
+    def high_water(self) -> int:
+        """The highest version ever installed: the larger of the mark file and what the store holds."""
+        recorded = 0
+        try:
+            recorded = int((self.folder / HIGH_WATER_FILE).read_text().strip() or 0)
+        except (OSError, ValueError):
+            recorded = 0
+        derived = 0
+        for version in self.installed_versions():
+            try:
+                header = envelope.verify(envelope.read_capped(self.path_of(version), self.size_cap),
+                                         self.trusted)
+            except SnapshotError:
+                continue
+            if header.snapshot_version == version:
+                derived = version
+                break
+        if derived > recorded:
+            try:
+                self._write_high_water(derived)
+            except StorageError:
+                pass  # the derived value still protects this run; the next start tries again
+        return max(recorded, derived)
+
+    def _write_high_water(self, version: int) -> None:
+        atomic_write(self.folder / HIGH_WATER_FILE, f"{version}\n".encode())
+
+    # --- checking a file ---------------------------------------------------------------------------
+
+    def check_bytes(self, sealed: bytes, *, high_water: int | None = None) -> Verified:
+        header = envelope.verify(sealed, self.trusted)
+        mark = self.high_water() if high_water is None else high_water
+        if header.snapshot_version <= mark:
+            raise RollbackRefused(
+                f"This snapshot is version {header.snapshot_version}, not newer than version {mark} already "
+                "installed; an older snapshot is never installed over a newer one.")
+        database = envelope.decrypt(sealed, header, self._key())
+        conn = open_database(database)
+        try:
+            meta = read_meta(conn)
+        finally:
+            conn.close()
+        if meta.snapshot_version != header.snapshot_version:
+            raise CorruptSnapshot("The snapshot's inside and outside disagree on its version; "
+                                  "it was not built by a valid exporter.")
+        return Verified(header, database, meta, sealed)
+
+    def check_file(self, path: Path, *, high_water: int | None = None) -> Verified:
+        return self.check_bytes(envelope.read_capped(path, self.size_cap), high_water=high_water)
+
+    # --- installing ------------------------------------------------------------------------------
+
+    def install(self, path: Path) -> Verified:
+        """Verify ``path`` fully, then install it atomically. Raises and changes nothing if it fails."""
+        verified = self.check_file(Path(path))
+        self._install_verified(verified)
+        return verified
+
+    def _install_verified(self, verified: Verified) -> None:
+        atomic_write(self.path_of(verified.version), verified.sealed, mode=0o600)
+        self._write_high_water(verified.version)
+        self.prune()
+
+    def installed_at(self, version: int) -> datetime:
+        return datetime.fromtimestamp(self.path_of(version).stat().st_mtime, timezone.utc)
+
+    def prune(self) -> None:
+        """Keep the newest K installed files; never delete the newest one that still opens."""
+        versions = self.installed_versions()
+        for version in versions[self.keep:]:
+            try:
+                self.path_of(version).unlink()
+            except OSError:
+                pass
+
+    def sync(self, inboxes: Iterable[Path]) -> SyncReport:
+        """Install the newest snapshot that verifies from the inboxes; older and equal ones are ignored."""
+        report = SyncReport()
+        mark = self.high_water()
+        candidates: list[tuple[int, Path]] = []
+        for inbox in inboxes:
+            inbox = Path(inbox)
+            if not inbox.is_dir():
+                continue
+            for path in inbox.glob(f"*{F.FILE_SUFFIX}"):
+                if path.name.startswith("."):
+                    continue  # a temp file the exporter is still writing
+                try:
+                    sealed = envelope.read_capped(path, self.size_cap)
+                    version = envelope.peek_header(sealed).snapshot_version
+                except SnapshotError as exc:
+                    report.refused.append((path, exc))
+                    continue
+                except OSError:
+                    continue
+                if version <= mark:
+                    report.ignored_older += 1
+                else:
+                    candidates.append((version, path))
+        # Newest first: one good file is enough; an older good one is the fallback if the newest fails.
+        for version, path in sorted(candidates, reverse=True):
+            try:
+                verified = self.check_file(path, high_water=mark)
+            except SnapshotError as exc:
+                report.refused.append((path, exc))
+                continue
+            self._install_verified(verified)
+            report.installed.append(verified.version)
+            if verified.header.signer not in self.trusted:
+                report.new_signers.append(verified.header.signer)
+            break
+        report.current = max([mark, *report.installed])
+        return report
+
+    # --- opening ---------------------------------------------------------------------------------
+
+    def open_newest(self) -> OpenSnapshot:
+        """Open the newest installed snapshot that verifies; older ones are the fallback."""
+        skipped: list[tuple[Path, SnapshotError]] = []
+        for version in self.installed_versions():
+            path = self.path_of(version)
+            try:
+                sealed = envelope.read_capped(path, self.size_cap)
+                header = envelope.verify(sealed, self.trusted)
+                if header.snapshot_version != version:
+                    raise CorruptSnapshot(f"{path.name} holds version {header.snapshot_version}, not {version}.")
+                conn = open_database(envelope.decrypt(sealed, header, self._key()))
+                return OpenSnapshot(version, path, conn, read_meta(conn), header, skipped)
+            except SnapshotError as exc:
+                skipped.append((path, exc))
+        if skipped:
+            raise skipped[0][1]
+        raise NoSnapshot("No directory snapshot is installed on this desktop yet; run 'backup-operator sync' "
+                         "or ask IT whether this desktop is enrolled and its inbox is set.")
+
+
+def write_receipt(inbox: Path, *, desktop: str, public_key: str, version: int,
+                  installed_at: datetime | None = None) -> Path:
+    """Tell the exporter which version this desktop has (IT's 'who is behind' view reads these)."""
+    folder = Path(inbox) / "receipts"
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", desktop) or "desktop"
+    receipt = {
+        "desktop": desktop,
+        "snapshot_version": version,
+        "installed_at": format_utc(installed_at or _now()),
+        "checked_at": format_utc(_now()),
+        "public_key": public_key,
+    }
+    path = folder / f"{safe}.json"
+    atomic_write(path, (json.dumps(receipt, indent=2) + "\n").encode(), mode=0o644)
+    return path
+
