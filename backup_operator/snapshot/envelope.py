@@ -46,6 +46,8 @@ from backup_operator.snapshot.keys import DesktopKey, DesktopPublicKey, SignerKe
 
 __all__ = ["Header", "Endorsement", "seal", "read_capped", "verify", "decrypt", "peek_header"]
 
+_HEADER_FIELDS = {"format", "snapshot_version", "created_at", "expires_at", "signer", "payload_nonce",
+                  "chunk_size", "compression", "recipients", "endorsements"}
 _SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
 
 
@@ -228,6 +230,9 @@ def _parse_header(header_bytes: bytes) -> Header:
         doc = json.loads(header_bytes)
         if _canonical(doc) != header_bytes:
             raise ValueError("header is not in canonical form")
+        unknown = set(doc) - _HEADER_FIELDS
+        if unknown:
+            raise ValueError(f"unknown header fields {sorted(unknown)}")
         if doc["format"] != F.FORMAT_VERSION:
             raise UnsupportedFormat(f"This snapshot's header says format {doc['format']}, which this "
                                     "program cannot read; update Backup Operator.")
