@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from backup_operator import __version__
@@ -226,6 +226,30 @@ def cmd_status(desktop: Desktop, args: argparse.Namespace) -> int:
     return 0
 
 
+def _pdf_probe():
+    try:
+        from backup_operator.ui.pdfprobe import write_test_pdf
+    except ImportError:
+        return None
+    return write_test_pdf
+
+
+def cmd_kit_check(desktop: Desktop, args: argparse.Namespace) -> int:
+    """One line per check; exit non-zero (the first failure's code) when the kit is not ready."""
+    from backup_operator.core.kit import run_kit_checks
+
+    results = run_kit_checks(desktop, max_age=timedelta(hours=args.max_age_hours), write_pdf=_pdf_probe())
+    width = max(len(r.name) for r in results)
+    for result in results:
+        print(f"{'ok  ' if result.ok else 'FAIL'}  {result.name.ljust(width)}  {result.detail}")
+    failed = [r for r in results if not r.ok]
+    if failed:
+        print(f"This kit is NOT ready: {len(failed)} check(s) failed. Fix them before the kit is put away.")
+        return failed[0].exit_code
+    print("This kit is ready.")
+    return 0
+
+
 def cmd_window(desktop: Desktop, args: argparse.Namespace) -> int:
     try:
         from backup_operator.ui.app import run  # type: ignore[attr-defined]
@@ -278,6 +302,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=10, help="how many results (default 10)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("kit-check", help="check that this kit is ready to be used offline")
+    p.add_argument("--max-age-hours", type=float, default=24.0,
+                   help="how old the data may be for the kit to count as ready (default 24)")
+    p.set_defaults(func=cmd_kit_check)
 
     p = sub.add_parser("status", help="this desktop's enrolment, inboxes and snapshot age")
     p.set_defaults(func=cmd_status)

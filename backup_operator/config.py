@@ -25,6 +25,7 @@ import tomli_w
 
 from backup_operator.errors import ConfigError, NoDesktopKey, NotTrusted, WrongPassphrase
 from backup_operator.fsutil import atomic_write
+from backup_operator.paths import portable_root
 from backup_operator.snapshot import format as F
 from backup_operator.snapshot import keys
 
@@ -103,7 +104,8 @@ class Desktop:
                               "make a new key (IT must then add the new key and remove the old one).")
         key = keys.DesktopKey.generate()
         if use_key_file is None:
-            use_key_file = not keys.keyring_available()
+            # A portable kit keeps everything beside itself, so never the OS key store of this machine.
+            use_key_file = portable_root() is not None or not keys.keyring_available()
         if use_key_file:
             secret = passphrase if passphrase is not None else self._ask_passphrase(confirm=True)
             self.home.mkdir(parents=True, exist_ok=True, mode=0o700)

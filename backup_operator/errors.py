@@ -20,6 +20,7 @@ The tree (exit code of the command line in brackets)::
     │   ├── NotTrusted [23] ........ no exporter key is pinned yet
     │   └── BadKeyText [24] ........ a pasted key is mistyped or of the wrong kind
     ├── NoSnapshot [30] ............ nothing installed yet
+    ├── StaleSnapshot [31] ......... the newest snapshot is too old for a kit to be called ready
     └── StorageError [40] .......... the disk is full or not writable
 
 Each error carries one sentence for the operator or IT: what is wrong and what to do next. The UI
@@ -50,6 +51,7 @@ __all__ = [
     "NotTrusted",
     "BadKeyText",
     "NoSnapshot",
+    "StaleSnapshot",
     "StorageError",
 ]
 
@@ -132,6 +134,10 @@ class BadKeyText(KeyProblem):
 
 class NoSnapshot(BackupOperatorError):
     exit_code = 30
+
+
+class StaleSnapshot(BackupOperatorError):
+    exit_code = 31
 
 
 class StorageError(BackupOperatorError):
