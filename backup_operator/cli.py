@@ -78,14 +78,14 @@ def cmd_inbox(desktop: Desktop, args: argparse.Namespace) -> int:
         desktop.remove_inbox(str(Path(args.path).expanduser()))
         print(f"Removed inbox {args.path}.")
     else:
-        for path in desktop.config.inboxes:
+        for path in desktop.inboxes():
             print(path)
     return 0
 
 
 def cmd_sync(desktop: Desktop, args: argparse.Namespace) -> int:
     store = _store(desktop)
-    inboxes = [Path(p) for p in desktop.config.inboxes]
+    inboxes = desktop.inboxes()
     if not inboxes:
         print("This desktop has no inbox; IT adds one with 'backup-operator inbox add PATH'.", file=sys.stderr)
         return 2
@@ -213,7 +213,7 @@ def cmd_status(desktop: Desktop, args: argparse.Namespace) -> int:
         print("Not enrolled: run 'backup-operator enroll'.")
         return 0
     print(f"Key kept in: {'the OS key store' if desktop.config.key_store == 'keyring' else 'a key file'}")
-    print(f"Inboxes: {', '.join(desktop.config.inboxes) or 'none'}")
+    print(f"Inboxes: {', '.join(map(str, desktop.inboxes())) or 'none'}")
     snapshot = _open(desktop)
     try:
         meta = snapshot.meta

@@ -7,6 +7,10 @@ Layout of a desktop home (see ``paths.desktop_home``)::
     exporter-key.txt       optional: exporter public key(s) dropped by the installer, one per line
     snapshots/             installed sealed snapshots and the high-water mark (core.store)
 
+A site file (``site.toml`` beside the installed executable, or named by ``BACKUP_OPERATOR_SITE``) lets
+the installer give every desktop the exporter key and the inbox without touching per-user settings:
+``trusted_signers = ["bo-signer-..."]`` and ``inboxes = ['\\\\server\\share\\inbox']``.
+
 The private key never touches disk in the clear: it is in the OS key store, or in desktop-key.json
 sealed with a passphrase. This module must never import Qt.
 """
@@ -32,6 +36,8 @@ from backup_operator.snapshot import keys
 __all__ = ["DesktopConfig", "Desktop", "PASSPHRASE_ENV"]
 
 PASSPHRASE_ENV = "BACKUP_OPERATOR_PASSPHRASE"
+SITE_ENV = "BACKUP_OPERATOR_SITE"
+SITE_FILE = "site.toml"
 CONFIG_FILE = "config.toml"
 KEY_FILE = "desktop-key.json"
 INSTALLER_TRUST_FILE = "exporter-key.txt"
@@ -72,12 +78,32 @@ class DesktopConfig:
         atomic_write(home / CONFIG_FILE, tomli_w.dumps(asdict(self)).encode("utf-8"), mode=0o600)
 
 
+def site_defaults() -> dict:
+    """Settings the installer placed for every user of this machine (empty when there are none)."""
+    explicit = os.environ.get(SITE_ENV)
+    if explicit:
+        path = Path(explicit)
+    elif getattr(sys, "frozen", False):
+        path = Path(sys.executable).resolve().parent / SITE_FILE
+    else:
+        return {}
+    if not path.is_file():
+        return {}
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise ConfigError(f"The site settings file {path} is damaged ({exc}); ask IT to reinstall.") from exc
+    return {"inboxes": [str(p) for p in doc.get("inboxes", [])],
+            "trusted_signers": [str(k) for k in doc.get("trusted_signers", [])]}
+
+
 class Desktop:
     """One desktop's home folder: settings, key and trust. The snapshot store sits in ``snapshots/``."""
 
     def __init__(self, home: Path):
         self.home = Path(home)
         self.config = DesktopConfig.load(self.home)
+        self.site = site_defaults()
         self._key: keys.DesktopKey | None = None
 
     @property
@@ -160,7 +186,7 @@ class Desktop:
         return key
 
     def trusted(self) -> list[keys.SignerPublicKey]:
-        texts = list(self.config.trusted_signers)
+        texts = list(self.config.trusted_signers) + self.site.get("trusted_signers", [])
         dropped = self.home / INSTALLER_TRUST_FILE
         if dropped.exists():
             texts += [line.strip() for line in dropped.read_text(encoding="utf-8").splitlines()
@@ -171,6 +197,10 @@ class Desktop:
         return list(dict.fromkeys(keys.SignerPublicKey.from_text(t) for t in texts))
 
     # --- inboxes ------------------------------------------------------------------------------
+
+    def inboxes(self) -> list[Path]:
+        """This desktop's inboxes and the site's, in that order, without repeats."""
+        return [Path(p) for p in dict.fromkeys(self.config.inboxes + self.site.get("inboxes", []))]
 
     def add_inbox(self, path: str) -> None:
         if path not in self.config.inboxes:
