@@ -62,7 +62,10 @@ def _decode(prefix: str, text: str, what: str) -> bytes:
     except (ValueError, base64.binascii.Error):
         raise BadKeyText(f"The {what} has characters that do not belong in a key; copy it again.") from None
     raw, check = data[:-F.KEY_CHECKSUM_BYTES], data[-F.KEY_CHECKSUM_BYTES:]
-    if len(raw) != 32 or hashlib.sha256(prefix.encode() + raw).digest()[: F.KEY_CHECKSUM_BYTES] != check:
+    # The last base32 character also carries two unused bits: a typo there decodes to the same bytes,
+    # so compare the whole text with the one true spelling instead of trusting the decoder alone.
+    if len(raw) != 32 or hashlib.sha256(prefix.encode() + raw).digest()[: F.KEY_CHECKSUM_BYTES] != check \
+            or _encode(prefix, raw) != prefix + body.lower():
         raise BadKeyText(f"The {what} is mistyped or cut short (its checksum does not match); copy it again.")
     return raw
 
@@ -218,9 +221,10 @@ def open_key_file(data: bytes, passphrase: str) -> DesktopKey:
         kdf = doc["kdf"]
         if kdf["name"] != "scrypt":
             raise ValueError(f"unknown key derivation {kdf['name']!r}")
-        key_bytes = _scrypt(passphrase, base64.b64decode(kdf["salt"]), int(kdf["n"]), int(kdf["r"]),
-                            int(kdf["p"]))
-        nonce, sealed = base64.b64decode(doc["nonce"]), base64.b64decode(doc["sealed"])
+        salt = base64.b64decode(kdf["salt"], validate=True)
+        nonce = base64.b64decode(doc["nonce"], validate=True)
+        sealed = base64.b64decode(doc["sealed"], validate=True)
+        key_bytes = _scrypt(passphrase, salt, int(kdf["n"]), int(kdf["r"]), int(kdf["p"]))
         public = doc["public"]
     except (ValueError, KeyError, TypeError) as exc:
         raise NoDesktopKey("The desktop key file is damaged; enrol this desktop again "
