@@ -15,7 +15,10 @@ fixture and are printed at the end of the run, under "Backup Operator figures".
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -30,6 +33,7 @@ from backup_operator.core.model import build_database
 from backup_operator.core.store import SnapshotStore
 from backup_operator.fsutil import atomic_write
 from backup_operator.snapshot import envelope, keys
+from backup_operator.snapshot import format as F
 
 # Names nobody has: if one of them is found in a file on disk, plaintext leaked.
 CANARIES = ("Zyxwquorth Canarysson", "Vexmilda Quorrathen", "Canarywing Xylotherapy")
@@ -108,6 +112,30 @@ def template_database() -> bytes:
     return database_for(1)
 
 
+def split_snapshot(blob: bytes) -> tuple[dict, bytes, bytes]:
+    """(header as a dict, payload, signature) of a well-formed sealed file."""
+    magic_len = len(F.MAGIC) + F.HEADER_LENGTH_BYTES
+    (header_len,) = struct.unpack(">I", blob[len(F.MAGIC):magic_len])
+    header = json.loads(blob[magic_len:magic_len + header_len])
+    return header, blob[magic_len + header_len:-F.SIGNATURE_SIZE], blob[-F.SIGNATURE_SIZE:]
+
+
+def header_prefix(header: dict | bytes) -> bytes:
+    raw = header if isinstance(header, bytes) else json.dumps(
+        header, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+    return F.MAGIC + struct.pack(">I", len(raw)) + raw
+
+
+def assemble_snapshot(header: dict | bytes, payload: bytes, *, sign_with: keys.SignerKey | None = None,
+                      signature: bytes | None = None) -> bytes:
+    """A sealed file from parts: re-signed by ``sign_with``, or carrying ``signature`` unchanged."""
+    body = header_prefix(header) + payload
+    if sign_with is not None:
+        signature = sign_with.sign(F.SIGNATURE_CONTEXT + hashlib.sha512(body).digest())
+    assert signature is not None
+    return body + signature
+
+
 class Kit:
     """The helpers above, for test modules (they get them through the ``kit`` fixture, not by import)."""
 
@@ -123,6 +151,10 @@ class Kit:
     @staticmethod
     def seal_snapshot(*args, **kwargs) -> bytes:
         return seal_snapshot(*args, **kwargs)
+
+    split_snapshot = staticmethod(split_snapshot)
+    header_prefix = staticmethod(header_prefix)
+    assemble_snapshot = staticmethod(assemble_snapshot)
 
     @staticmethod
     def make_home(*args, **kwargs) -> None:
@@ -251,8 +283,52 @@ def desk(make_desk, monkeypatch) -> Desk:
     """This test's desktop: BACKUP_OPERATOR_HOME and the passphrase point at it."""
     made = make_desk("desk-a")
     monkeypatch.setenv("BACKUP_OPERATOR_HOME", str(made.home))
+    monkeypatch.delenv("BACKUP_OPERATOR_SITE", raising=False)  # no installer settings from this machine
     monkeypatch.setenv(desktop_config.PASSPHRASE_ENV, PASSPHRASE)
     return made
+
+
+@pytest.fixture
+def count_reads(monkeypatch) -> Callable[[], dict[Path, int]]:
+    """Make ``envelope.open`` count every byte the OS hands over for each file (read-ahead included).
+
+    ``read_capped`` opens files with the builtin ``open``; a module global of the same name shadows it.
+    """
+
+    def start() -> dict[Path, int]:
+        counts: dict[Path, int] = {}
+
+        class CountingRaw(io.RawIOBase):
+            def __init__(self, path):
+                self.path = Path(path)
+                self.fd = os.open(self.path, os.O_RDONLY)
+                counts.setdefault(self.path, 0)
+
+            def readable(self):
+                return True
+
+            def readinto(self, buffer):
+                data = os.read(self.fd, len(buffer))
+                counts[self.path] += len(data)
+                buffer[: len(data)] = data
+                return len(data)
+
+            def close(self):
+                if not self.closed:
+                    os.close(self.fd)
+                super().close()
+
+        def counting_open(path, mode="r", buffering=-1, **kwargs):
+            assert mode == "rb", mode
+            if Path(path).is_dir():
+                raise IsADirectoryError(21, "Is a directory", str(path))
+            raw = CountingRaw(path)
+            return raw if buffering == 0 else io.BufferedReader(raw)
+
+        monkeypatch.setattr(envelope, "open", counting_open, raising=False)
+        return counts
+
+    return start
 
 
 # --- figures for the closing note ----------------------------------------------------------------

@@ -186,12 +186,23 @@ def seal(database: bytes, *, snapshot_version: int, created_at: datetime, expire
     return body + signer.sign(F.SIGNATURE_CONTEXT + hashlib.sha512(body).digest())
 
 
+_READ_PIECE = 1024 * 1024
+
+
 def read_capped(path: str | os.PathLike, cap: int = F.DEFAULT_SIZE_CAP) -> bytes:
     """Read a file, but never more than cap + 1 bytes: a huge file is refused without reading it all."""
     path = Path(path)
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(cap + 1)
+        # Unbuffered: a buffered reader rounds the last read up to its buffer size, past cap + 1.
+        with open(path, "rb", buffering=0) as handle:
+            parts, total = [], 0
+            while total <= cap:
+                part = handle.read(min(_READ_PIECE, cap + 1 - total))
+                if not part:
+                    break
+                parts.append(part)
+                total += len(part)
+        data = b"".join(parts)
     except FileNotFoundError:
         raise NotASnapshot(f"There is no file at {path}.") from None
     except IsADirectoryError:
@@ -318,7 +329,7 @@ def decrypt(blob: bytes, header: Header, key: DesktopKey, max_database: int = F.
     try:
         inflater = zlib.decompressobj()
         database = inflater.decompress(compressed, max_database)
-        if inflater.unconsumed_tail or not inflater.eof:
+        if inflater.unconsumed_tail or not inflater.eof or inflater.unused_data:
             raise CorruptSnapshot("The snapshot's database is larger than this program accepts, or "
                                   "its compressed data is incomplete.")
     except zlib.error as exc:

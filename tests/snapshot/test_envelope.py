@@ -1,0 +1,421 @@
+"""The envelope: sealed for the right desktops, signed by the pinned exporter, and tamper-evident.
+
+These tests call ``snapshot.envelope`` directly; the store-level versions (install, sync, rollback,
+interrupted installs) are in tests/core/test_store.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import struct
+import zlib
+
+import pytest
+
+from backup_operator.core.model import open_database, read_meta
+from backup_operator.errors import (
+    CorruptSnapshot,
+    NotARecipient,
+    NotASnapshot,
+    SnapshotError,
+    TooLarge,
+    UnsupportedFormat,
+    UntrustedSignature,
+)
+from backup_operator.snapshot import envelope, keys
+from backup_operator.snapshot import format as F
+
+
+@pytest.fixture
+def everyone(desktop_key, other_desktop_keys) -> list[keys.DesktopKey]:
+    return [desktop_key, *other_desktop_keys]
+
+
+@pytest.fixture
+def sealed(kit, signer, everyone) -> bytes:
+    return kit.seal_snapshot(5, signer=signer, recipients=[k.public for k in everyone])
+
+
+def open_fully(blob: bytes, trusted, key) -> bytes:
+    header = envelope.verify(blob, trusted)
+    return envelope.decrypt(blob, header, key)
+
+
+FILE_KEY = bytes(range(32))
+NONCE = bytes(range(100, 116))
+
+
+@pytest.fixture
+def known_key(kit, signer, desktop_key):
+    """A snapshot sealed with a known file key: lets a test build signed-but-broken payloads."""
+
+    def make(inner: bytes | None = None, *, version: int = 5, chunks_last_flag: bool = True,
+             empty_tail: bool = False, database: bytes | None = None) -> bytes:
+        database = kit.database_for(version) if database is None else database
+        blob = envelope.seal(database, snapshot_version=version, created_at=kit.created_at(version),
+                             expires_at=kit.created_at(version + 72), recipients=[desktop_key.public],
+                             signer=signer, chunk_size=kit.SNAPSHOT_CHUNK, _file_key=FILE_KEY, _nonce=NONCE)
+        if inner is None and chunks_last_flag and not empty_tail:
+            return blob
+        header, _, _ = kit.split_snapshot(blob)
+        prefix = kit.header_prefix(header)
+        if inner is None:
+            inner = hashlib.sha256(database).digest() + zlib.compress(database, 6)
+        payload = envelope.encrypt_payload(FILE_KEY, NONCE, prefix, inner, kit.SNAPSHOT_CHUNK)
+        if not chunks_last_flag or empty_tail:
+            payload = _restream(prefix, inner, kit.SNAPSHOT_CHUNK, last_flag=chunks_last_flag,
+                                empty_tail=empty_tail)
+        return kit.assemble_snapshot(header, payload, sign_with=signer)
+
+    return make
+
+
+def _restream(prefix: bytes, inner: bytes, chunk: int, *, last_flag: bool, empty_tail: bool) -> bytes:
+    """STREAM with a broken rule: no chunk marked last, or an extra empty last chunk."""
+    pieces = [inner[i:i + chunk] for i in range(0, len(inner), chunk)]
+    if empty_tail:
+        pieces.append(b"")
+    out = b""
+    for n, piece in enumerate(pieces):
+        last = last_flag and n == len(pieces) - 1
+        # encrypt_payload of exactly one chunk at counter 0 cannot give counter n, so encrypt by hand
+        # through the module's own primitives (the same ones the reader uses).
+        out += _encrypt_chunk(prefix, n, last, piece)
+    return out
+
+
+def _encrypt_chunk(prefix: bytes, counter: int, last: bool, piece: bytes) -> bytes:
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305  # tests may import it
+
+    aead = ChaCha20Poly1305(envelope._payload_key(FILE_KEY, NONCE))
+    return aead.encrypt(envelope._stream_nonce(counter, last), piece, hashlib.sha256(prefix).digest())
+
+
+# --- the happy path ------------------------------------------------------------------------------
+
+
+def test_every_recipient_opens_the_same_database(kit, sealed, signer, everyone):
+    for key in everyone:
+        assert open_fully(sealed, [signer.public], key) == kit.database_for(5)
+    conn = open_database(open_fully(sealed, [signer.public], everyone[0]))
+    assert read_meta(conn).snapshot_version == 5
+    assert conn.execute("SELECT display_name FROM listings WHERE id = 'p-canary-1'").fetchone()[0] == \
+        kit.CANARIES[0]
+
+
+def test_no_plaintext_and_no_key_in_the_sealed_file(kit, sealed, everyone):
+    for canary in kit.CANARIES:
+        for word in canary.split():
+            assert word.encode() not in sealed
+    assert b"SQLite format 3" not in sealed
+    for key in everyone:
+        assert key.raw() not in sealed
+
+
+def test_each_snapshot_has_a_fresh_file_key_and_nonce(kit, signer, desktop_key):
+    one, two = (kit.seal_snapshot(5, signer=signer, recipients=[desktop_key.public]) for _ in range(2))
+    h1, p1, _ = kit.split_snapshot(one)
+    h2, p2, _ = kit.split_snapshot(two)
+    assert h1["payload_nonce"] != h2["payload_nonce"]
+    assert h1["recipients"][0]["wrapped"] != h2["recipients"][0]["wrapped"]
+    assert p1 != p2
+
+
+def test_header_fields(kit, sealed, signer, everyone):
+    header = envelope.peek_header(sealed)
+    assert header.format == F.FORMAT_VERSION and header.snapshot_version == 5
+    assert header.signer == signer.public and header.chunk_size == kit.SNAPSHOT_CHUNK
+    assert set(header.recipients) == {k.public.recipient_id for k in everyone}
+    assert sealed.startswith(F.MAGIC)
+    doc, payload, _ = kit.split_snapshot(sealed)
+    assert [r["id"] for r in doc["recipients"]] == sorted(r["id"] for r in doc["recipients"])
+    assert len(payload) > 2 * (kit.SNAPSHOT_CHUNK + F.TAG_SIZE), "the fixture should have several chunks"
+
+
+def test_seal_needs_a_recipient(kit, signer):
+    with pytest.raises(ValueError):
+        kit.seal_snapshot(5, signer=signer, recipients=[])
+
+
+# --- who may open it --------------------------------------------------------------------------------
+
+
+def test_revoked_desktop_decrypts_nothing_sealed_after_its_removal(kit, signer, desktop_key,
+                                                                    other_desktop_keys, figures):
+    revoked, *kept = other_desktop_keys
+    before = kit.seal_snapshot(4, signer=signer, recipients=[desktop_key.public, revoked.public])
+    assert open_fully(before, [signer.public], revoked) == kit.database_for(4)
+    refused = 0
+    for version in range(5, 10):
+        after = kit.seal_snapshot(version, signer=signer, recipients=[desktop_key.public] + [k.public for k in kept])
+        header = envelope.verify(after, [signer.public])
+        with pytest.raises(NotARecipient):
+            envelope.decrypt(after, header, revoked)
+        refused += 1
+        # Not even by claiming another desktop's stanza as its own: HPKE binds it to that desktop's key.
+        for rid, wrapped in header.recipients.items():
+            forged = dataclasses.replace(header, recipients={revoked.public.recipient_id: wrapped})
+            with pytest.raises(NotARecipient):
+                envelope.decrypt(after, forged, revoked)
+            refused += 1
+        for key in [desktop_key, *kept]:
+            assert envelope.decrypt(after, header, key) == kit.database_for(version)
+    figures("revoked desktop: decrypt attempts refused", refused)
+
+
+# --- who may sign it --------------------------------------------------------------------------------
+
+
+def test_snapshot_sealed_by_another_signer_is_untrusted(kit, attacker, signer, desktop_key):
+    forged = kit.seal_snapshot(6, signer=attacker, recipients=[desktop_key.public])
+    with pytest.raises(UntrustedSignature, match="not signed by your hospital's exporter"):
+        envelope.verify(forged, [signer.public])
+    # Nothing is pinned but the attacker's key itself: the same file is fine by that key.
+    assert envelope.verify(forged, [attacker.public]).snapshot_version == 6
+
+
+def test_recipient_re_encrypting_for_everyone_is_untrusted(kit, sealed, signer, attacker, everyone):
+    """A legitimate recipient knows the file key: it can decrypt, edit and re-seal, but not sign."""
+    insider = everyone[1]
+    database = open_fully(sealed, [signer.public], insider)
+    # 1. Re-sealed for every desktop with the insider's own signing key.
+    forged = kit.seal_snapshot(6, signer=attacker, recipients=[k.public for k in everyone], database=database)
+    with pytest.raises(UntrustedSignature):
+        envelope.verify(forged, [signer.public])
+    # 2. Same, but the header names the pinned signer: the signature does not match that key.
+    doc, payload, _ = kit.split_snapshot(forged)
+    doc["signer"] = signer.public.to_text()
+    with pytest.raises(UntrustedSignature):
+        envelope.verify(kit.assemble_snapshot(doc, payload, sign_with=attacker), [signer.public])
+    # 3. Re-using the real header (and its wrapped file key) with a new payload, re-signed.
+    header = envelope.verify(sealed, [signer.public])
+    real_doc, _, _ = kit.split_snapshot(sealed)
+    file_key = envelope._SUITE.decrypt(header.recipients[insider.public.recipient_id], insider._x25519(),
+                                       info=F.HPKE_INFO)
+    inner = hashlib.sha256(database).digest() + zlib.compress(database, 9)
+    payload = envelope.encrypt_payload(file_key, header.payload_nonce, kit.header_prefix(real_doc), inner,
+                                       header.chunk_size)
+    for sign_with in (attacker, None):
+        blob = kit.assemble_snapshot(real_doc, payload, sign_with=sign_with,
+                                     signature=None if sign_with else sealed[-F.SIGNATURE_SIZE:])
+        with pytest.raises(UntrustedSignature):
+            envelope.verify(blob, [signer.public])
+    # The attack is otherwise sound (the payload really decrypts for everyone): only the signature stops it.
+    unsigned = kit.assemble_snapshot(real_doc, payload, sign_with=signer)
+    for key in everyone:
+        assert envelope.decrypt(unsigned, envelope.verify(unsigned, [signer.public]), key) == database
+
+
+def test_signature_is_over_every_byte(kit, sealed, signer):
+    for position in (0, len(F.MAGIC) + 5, len(sealed) // 2, len(sealed) - F.SIGNATURE_SIZE - 1,
+                     len(sealed) - 1):
+        damaged = bytearray(sealed)
+        damaged[position] ^= 0x20
+        with pytest.raises(SnapshotError):
+            envelope.verify(bytes(damaged), [signer.public])
+
+
+def test_header_naming_the_wrong_signer_is_refused(kit, sealed, signer, attacker):
+    doc, payload, _ = kit.split_snapshot(sealed)
+    doc["signer"] = attacker.public.to_text()
+    with pytest.raises(SnapshotError):
+        envelope.verify(kit.assemble_snapshot(doc, payload, sign_with=signer), [signer.public])
+
+
+# --- rotation -------------------------------------------------------------------------------------
+
+
+def test_rotation_endorsed_by_the_pinned_key_is_accepted(kit, signer, desktop_key):
+    new = keys.SignerKey.from_raw(kit.fixed_bytes("rotated signer"))
+    newer = keys.SignerKey.from_raw(kit.fixed_bytes("rotated again"))
+    one = [envelope.Endorsement.make(signer, new.public)]
+    blob = kit.seal_snapshot(6, signer=new, recipients=[desktop_key.public], endorsements=one)
+    header = envelope.verify(blob, [signer.public])
+    assert header.signer == new.public and header.endorsements[0].is_valid()
+    chain = one + [envelope.Endorsement.make(new, newer.public)]
+    blob = kit.seal_snapshot(7, signer=newer, recipients=[desktop_key.public], endorsements=chain[::-1])
+    assert envelope.verify(blob, [signer.public]).signer == newer.public
+    assert envelope.decrypt(blob, envelope.verify(blob, [signer.public]), desktop_key) == kit.database_for(7)
+
+
+def test_endorsement_not_made_by_a_pinned_key_is_refused(kit, signer, attacker, desktop_key):
+    new = keys.SignerKey.from_raw(kit.fixed_bytes("attacker's second key"))
+    # The attacker endorses its own second key.
+    by_attacker = [envelope.Endorsement.make(attacker, new.public)]
+    # The attacker claims the pinned key endorsed it, with a signature of its own.
+    claimed = [envelope.Endorsement(new.public, signer.public, attacker.sign(envelope.Endorsement.message(new.public)))]
+    # A real endorsement by the pinned key, but of some other key, replayed next to the attacker's.
+    other = keys.SignerKey.from_raw(kit.fixed_bytes("legit rotated"))
+    replayed = [envelope.Endorsement.make(signer, other.public),
+                envelope.Endorsement(new.public, other.public, attacker.sign(envelope.Endorsement.message(new.public)))]
+    for endorsements in (by_attacker, claimed, replayed, []):
+        blob = kit.seal_snapshot(6, signer=new, recipients=[desktop_key.public], endorsements=endorsements)
+        with pytest.raises(UntrustedSignature):
+            envelope.verify(blob, [signer.public])
+        assert envelope.verify(blob, [new.public]).signer == new.public  # control: the file is well made
+
+
+# --- tampering that the signature cannot see: signed by the real key, broken inside ---------------
+
+
+def test_known_key_fixture_makes_a_valid_snapshot(known_key, signer, desktop_key, kit):
+    blob = known_key()
+    assert open_fully(blob, [signer.public], desktop_key) == kit.database_for(5)
+    assert known_key(hashlib.sha256(kit.database_for(5)).digest() + zlib.compress(kit.database_for(5), 1))
+
+
+@pytest.mark.parametrize("case", ["no chunk marked last", "empty last chunk", "hash mismatch",
+                                  "trailing data after the compressed database", "not zlib",
+                                  "not a database", "empty inner"])
+def test_signed_but_broken_payload_is_corrupt(case, known_key, kit, signer, desktop_key):
+    db = kit.database_for(5)
+    inner = {
+        "hash mismatch": hashlib.sha256(db + b"x").digest() + zlib.compress(db),
+        "trailing data after the compressed database": hashlib.sha256(db).digest() + zlib.compress(db) + b"xx",
+        "not zlib": hashlib.sha256(db).digest() + db,
+        "not a database": hashlib.sha256(b"hello").digest() + zlib.compress(b"hello"),
+        "empty inner": b"",
+    }.get(case)
+    blob = known_key(inner, chunks_last_flag=case != "no chunk marked last", empty_tail=case == "empty last chunk")
+    with pytest.raises(CorruptSnapshot):
+        open_database(open_fully(blob, [signer.public], desktop_key))
+
+
+def test_truncation_at_every_chunk_boundary_is_detected_even_when_re_signed(kit, known_key, signer, desktop_key):
+    blob = known_key()
+    doc, payload, _ = kit.split_snapshot(blob)
+    sealed_chunk = kit.SNAPSHOT_CHUNK + F.TAG_SIZE
+    cuts = list(range(sealed_chunk, len(payload), sealed_chunk)) + [0, F.TAG_SIZE - 1, len(payload) - 1]
+    for cut in cuts:
+        truncated = kit.assemble_snapshot(doc, payload[:cut], sign_with=signer)
+        with pytest.raises(CorruptSnapshot):
+            open_fully(truncated, [signer.public], desktop_key)
+    chunks = [payload[i:i + sealed_chunk] for i in range(0, len(payload), sealed_chunk)]
+    assert len(chunks) >= 3
+    for reordered in ([chunks[1], chunks[0], *chunks[2:]], [chunks[0], chunks[0], *chunks[1:]],
+                      [*chunks, chunks[-1]]):
+        with pytest.raises(CorruptSnapshot):
+            open_fully(kit.assemble_snapshot(doc, b"".join(reordered), sign_with=signer), [signer.public],
+                       desktop_key)
+
+
+def test_header_is_bound_to_the_payload(kit, known_key, signer, desktop_key):
+    """Editing the header and re-signing (a buggy or hostile signer) still fails: the AEAD binds it."""
+    blob = known_key()
+    doc, payload, _ = kit.split_snapshot(blob)
+    for edit in ({"snapshot_version": 6}, {"created_at": "2030-01-01T00:00:00Z"},
+                 {"expires_at": "2099-01-01T00:00:00Z"}, {"chunk_size": 2048}):
+        edited = kit.assemble_snapshot({**doc, **edit}, payload, sign_with=signer)
+        with pytest.raises(CorruptSnapshot):
+            open_fully(edited, [signer.public], desktop_key)
+
+
+def test_decompression_stops_at_the_bound(known_key, signer, desktop_key, kit):
+    blob = known_key()
+    header = envelope.verify(blob, [signer.public])
+    with pytest.raises(CorruptSnapshot, match="larger than this program accepts"):
+        envelope.decrypt(blob, header, desktop_key, max_database=len(kit.database_for(5)) - 1)
+    assert envelope.decrypt(blob, header, desktop_key, max_database=len(kit.database_for(5)))
+
+
+# --- not a snapshot, or not this format -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("blob, error", [
+    (b"", NotASnapshot),
+    (b"hello world\n", NotASnapshot),
+    (b"SQLite format 3\x00" + bytes(100), NotASnapshot),
+    (b"backup-operator.snapshot/v2\n" + bytes(200), UnsupportedFormat),
+    (b"backup-operator.snapshot/v10\n" + bytes(200), UnsupportedFormat),
+    (F.MAGIC, CorruptSnapshot),
+    (F.MAGIC + struct.pack(">I", 2**31) + bytes(200), CorruptSnapshot),
+    (F.MAGIC + struct.pack(">I", 3) + b"{}x" + bytes(64), CorruptSnapshot),
+])
+def test_not_a_snapshot_or_unknown_format(blob, error, signer):
+    with pytest.raises(error):
+        envelope.verify(blob, [signer.public])
+    with pytest.raises(error):
+        envelope.peek_header(blob)
+
+
+def test_header_saying_format_2_is_unsupported(kit, sealed, signer):
+    doc, payload, _ = kit.split_snapshot(sealed)
+    with pytest.raises(UnsupportedFormat):
+        envelope.verify(kit.assemble_snapshot({**doc, "format": 2}, payload, sign_with=signer), [signer.public])
+
+
+@pytest.mark.parametrize("edit", [
+    lambda raw: raw.replace(b'","', b'", "', 1),  # not canonical
+    lambda raw: raw[:-1] + b',"comment":"hi"}',  # an extra field, and out of order: not canonical
+    # A field format 1 does not define, in canonical order (FORMAT.md §5: MUST be rejected).
+    lambda raw: json.dumps({**json.loads(raw), "comment": "hi"}, sort_keys=True, separators=(",", ":")).encode(),
+    lambda raw: json.dumps({**json.loads(raw), "zz_later": 1}, sort_keys=True, separators=(",", ":")).encode(),
+    lambda raw: raw.replace(b'"compression":"zlib"', b'"compression":"zstd"'),
+    lambda raw: raw.replace(b'"chunk_size":1024', b'"chunk_size":16'),
+    lambda raw: raw.replace(b'"payload_nonce":"', b'"payload_nonce":"AAAA'),
+    lambda raw: raw.replace(b'"signer":"bo-signer-', b'"signer":"bo-desktop-'),
+])
+def test_header_values_this_program_refuses_even_when_signed(edit, kit, sealed, signer):
+    start = len(F.MAGIC) + F.HEADER_LENGTH_BYTES
+    (length,) = struct.unpack(">I", sealed[len(F.MAGIC):start])
+    raw = sealed[start:start + length]
+    edited = edit(raw)
+    assert edited != raw
+    payload = sealed[start + length:-F.SIGNATURE_SIZE]
+    with pytest.raises(CorruptSnapshot):
+        envelope.verify(kit.assemble_snapshot(edited, payload, sign_with=signer), [signer.public])
+
+
+def test_header_json_keys_are_exactly_what_seal_writes(kit, sealed):
+    doc, _, _ = kit.split_snapshot(sealed)
+    assert set(doc) == {"format", "snapshot_version", "created_at", "expires_at", "signer", "payload_nonce",
+                        "chunk_size", "compression", "recipients"}
+    assert json.dumps(doc, sort_keys=True, separators=(",", ":")).encode() in sealed
+
+
+# --- the size cap -----------------------------------------------------------------------------------
+
+
+def test_read_capped_reads_at_most_cap_plus_one_bytes(tmp_path, count_reads, figures):
+    cap = 256 * 1024
+    big = tmp_path / "big.bosnap"
+    with open(big, "wb") as handle:
+        handle.write(F.MAGIC)
+        handle.truncate(10 * cap)
+    # 1. What the kernel says this process read (the real open, no wrapper).
+    before, own = _rchar()
+    with pytest.raises(TooLarge, match="size cap"):
+        envelope.read_capped(big, cap)
+    by_kernel = _rchar()[0] - before - own
+    # 2. Every byte handed over by the OS for this very file.
+    read = count_reads()
+    with pytest.raises(TooLarge, match="size cap"):
+        envelope.read_capped(big, cap)
+    assert 0 < read[big] <= cap + 1
+    assert by_kernel <= cap + 1
+    figures("read_capped, file 10x the cap: bytes read (counted / kernel rchar) vs cap",
+            f"{read[big]:,} / {by_kernel:,} vs {cap:,}")
+    exact = tmp_path / "exact.bosnap"
+    exact.write_bytes(b"x" * cap)
+    assert envelope.read_capped(exact, cap) == b"x" * cap
+    with pytest.raises(NotASnapshot):
+        envelope.read_capped(tmp_path / "missing.bosnap", cap)
+    with pytest.raises(NotASnapshot):
+        envelope.read_capped(tmp_path, cap)
+
+
+
+def _rchar() -> tuple[int, int]:
+    """(bytes this process has read through read(2) and friends, bytes this call itself read).
+
+    The value comes from /proc/self/io (Linux); it does not yet count the read that fetched it, so a
+    difference of two calls includes the first call's own read, which the caller takes off.
+    """
+    if not os.path.exists("/proc/self/io"):
+        pytest.skip("needs /proc/self/io (Linux) to count bytes read")
+    with open("/proc/self/io", "rb", buffering=0) as handle:
+        text = handle.read(4096)
+    return int(text.split(b"rchar:")[1].split()[0]), len(text)
