@@ -1,0 +1,423 @@
+"""What the desktop window works on: the newest snapshot, opened, indexed, and asked in the window's terms.
+
+One ``Session`` per opened snapshot. It owns the in-memory database and the search index and answers
+the window's questions with plain frozen records (``Entry``, ``Result``, ``OnCallNow``, ``ShiftRow``),
+so the Qt item models stay thin adapters. ``sync_and_open`` is the whole of "a file arrived in the
+inbox": install the newest that verifies, then open and index it; it runs on a worker thread.
+
+This module must never import Qt, and never write decrypted data to disk.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from backup_operator.config import Desktop
+from backup_operator.core.model import SnapshotMeta, format_utc, parse_utc
+from backup_operator.core.store import OpenSnapshot, SnapshotStore, SyncReport, write_receipt
+from backup_operator.errors import BackupOperatorError, SnapshotError
+from backup_operator.snapshot.keys import SignerPublicKey
+
+__all__ = [
+    "Contact",
+    "Entry",
+    "Result",
+    "Schedule",
+    "TierNow",
+    "OnCallNow",
+    "ShiftRow",
+    "Session",
+    "SyncOutcome",
+    "store_for",
+    "open_session",
+    "sync_and_open",
+    "wall_time",
+]
+
+KIND_WORDS = {
+    "extension": "Extension",
+    "phone": "Phone",
+    "mobile": "Mobile",
+    "pager": "Pager",
+    "fax": "Fax",
+    "email": "Email",
+    "voip": "Wireless phone",
+    "overhead": "Overhead page",
+}
+
+
+@dataclass(frozen=True)
+class Contact:
+    """One way to reach a listing, in the order to try it (``rank``)."""
+
+    kind: str
+    value: str
+    label: str
+    rank: int
+    instructions: str
+
+    @property
+    def kind_word(self) -> str:
+        return KIND_WORDS.get(self.kind, self.kind.title())
+
+    @property
+    def caption(self) -> str:
+        """'Pager' or 'Mobile (on-call mobile)': what the operator reads next to the number."""
+        word = self.kind_word
+        if self.label and self.label.lower() != word.lower():
+            return f"{word} ({self.label})"
+        return word
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A listing with its contact methods: what the detail pane shows."""
+
+    id: str
+    kind: str
+    name: str
+    title: str
+    department: str
+    site: str
+    location: str
+    notes: str
+    aliases: tuple[str, ...]
+    contacts: tuple[Contact, ...]
+
+    @property
+    def subtitle(self) -> str:
+        parts = [self.title, self.department if self.department != self.name else "", self.site]
+        return " · ".join(p for p in parts if p)
+
+    @property
+    def first_contact(self) -> Contact | None:
+        return self.contacts[0] if self.contacts else None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    id: str
+    name: str
+    department: str
+    site: str
+    timezone: str
+    escalation: str
+    fallback_listing_id: str
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class Result:
+    """One search result: a listing or an on-call schedule, with what to highlight in its name."""
+
+    kind: str  # "listing" or "schedule"
+    id: str
+    name: str
+    subtitle: str
+    spans: tuple[tuple[int, int], ...]  # [start, end) character ranges of ``name`` that matched
+    number: str  # the first number to try, or for a schedule who is on call now
+    score: float
+    listing_kind: str = ""  # person, department, location, service (listings only)
+    matched: str = ""  # when the match is not in the name: "matched ext 4471", "alias Cardio"
+
+
+@dataclass(frozen=True)
+class TierNow:
+    """Who holds one tier of a schedule at an instant, and who comes next."""
+
+    tier: int
+    role: str
+    who: Entry | None
+    since: datetime | None
+    until: datetime | None
+    next_who: Entry | None
+    next_start: datetime | None
+
+
+@dataclass(frozen=True)
+class OnCallNow:
+    schedule: Schedule
+    at: datetime
+    tiers: tuple[TierNow, ...]
+    fallback: Entry | None
+
+    @property
+    def nobody(self) -> bool:
+        return not any(t.who for t in self.tiers)
+
+    def ladder(self) -> list[tuple[str, Entry]]:
+        """The escalation ladder: each tier's holder in order, then the department line."""
+        steps = [(t.role or f"Tier {t.tier}", t.who) for t in self.tiers if t.who is not None]
+        if self.fallback is not None:
+            steps.append(("Department line", self.fallback))
+        return steps
+
+
+@dataclass(frozen=True)
+class ShiftRow:
+    schedule_id: str
+    tier: int
+    role: str
+    who: Entry
+    start: datetime
+    end: datetime
+    notes: str = ""
+
+
+def wall_time(moment: datetime, zone: ZoneInfo, fmt: str = "%a %d %b %H:%M") -> str:
+    """'Sun 08 Mar 01:30 EST (UTC−05:00)': a wall time always with its zone and offset."""
+    local = moment.astimezone(zone)
+    offset = local.utcoffset() or timedelta(0)
+    sign = "+" if offset >= timedelta(0) else "−"
+    minutes = abs(int(offset.total_seconds())) // 60
+    return f"{local.strftime(fmt)} {local.tzname()} (UTC{sign}{minutes // 60:02d}:{minutes % 60:02d})"
+
+
+def _loads(text: str | None) -> tuple[str, ...]:
+    try:
+        return tuple(str(v) for v in json.loads(text or "[]"))
+    except (ValueError, TypeError):
+        return ()
+
+
+class Session:
+    """An opened snapshot with its search index. Thread use: built on a worker, then used by one thread."""
+
+    def __init__(self, opened: OpenSnapshot):
+        self.opened = opened
+        self.conn = opened.conn
+        self.meta: SnapshotMeta = opened.meta
+        self.version = opened.version
+        self.skipped = list(opened.skipped)
+        self._entries: dict[str, Entry] = {}
+        self._schedules: dict[str, Schedule] = {}
+        self._load()
+        self._index = _build_index(self)
+
+    # --- loading -----------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        contacts: dict[str, list[Contact]] = {}
+        for row in self.conn.execute("SELECT listing_id, kind, value, label, rank, instructions "
+                                     "FROM contact_methods ORDER BY listing_id, rank, id"):
+            contacts.setdefault(row["listing_id"], []).append(
+                Contact(row["kind"], row["value"], row["label"] or "", int(row["rank"] or 0),
+                        row["instructions"] or ""))
+        for row in self.conn.execute("SELECT * FROM listings"):
+            where = ", ".join(x for x in (row["building"], row["floor"] and f"floor {row['floor']}",
+                                          row["room"] and f"room {row['room']}") if x)
+            self._entries[row["id"]] = Entry(
+                id=row["id"], kind=row["kind"], name=row["display_name"], title=row["title"] or "",
+                department=row["department"] or "", site=row["site"] or "", location=where,
+                notes=row["notes"] or "", aliases=_loads(row["aliases"]) + _loads(row["keywords"]),
+                contacts=tuple(contacts.get(row["id"], ())))
+        for row in self.conn.execute("SELECT * FROM oncall_schedules ORDER BY name"):
+            self._schedules[row["id"]] = Schedule(
+                row["id"], row["name"], row["department"] or "", row["site"] or "", row["timezone"],
+                row["escalation"] or "", row["fallback_listing_id"] or "")
+
+    def close(self) -> None:
+        self.opened.close()
+
+    # --- what the window asks ------------------------------------------------------------------
+
+    @property
+    def created_at(self) -> datetime:
+        return self.meta.created_at
+
+    def entry(self, listing_id: str) -> Entry | None:
+        return self._entries.get(listing_id)
+
+    def schedule(self, schedule_id: str) -> Schedule | None:
+        return self._schedules.get(schedule_id)
+
+    def schedules(self) -> list[Schedule]:
+        return list(self._schedules.values())
+
+    def schedules_for(self, entry: Entry) -> list[Schedule]:
+        """The schedules an entry belongs to: its department's, or those it is the fallback line of."""
+        return [s for s in self._schedules.values()
+                if s.fallback_listing_id == entry.id
+                or (entry.kind == "department" and entry.department and s.department == entry.department)]
+
+    def search(self, query: str, limit: int = 50, at: datetime | None = None) -> list[Result]:
+        return self._index.search(query, limit, at or datetime.now(timezone.utc))
+
+    def favourite_results(self, schedule_ids: Iterable[str], at: datetime) -> list[Result]:
+        """The operator's favourite schedules as results (shown while the search field is empty)."""
+        return [_schedule_result(self, self._schedules[sid], (), 0.0, at)
+                for sid in schedule_ids if sid in self._schedules]
+
+    def on_call(self, schedule_id: str, at: datetime) -> OnCallNow:
+        return _on_call(self, schedule_id, at)
+
+    def shifts(self, schedule_id: str, start: datetime, end: datetime) -> list[ShiftRow]:
+        """Shifts that overlap [start, end), by start time then tier."""
+        rows = []
+        for row in self.conn.execute(
+                "SELECT * FROM oncall_shifts WHERE schedule_id = ? AND start_utc < ? AND end_utc > ? "
+                "ORDER BY start_utc, tier, id", (schedule_id, format_utc(end), format_utc(start))):
+            who = self._entries.get(row["listing_id"])
+            if who is not None:
+                rows.append(ShiftRow(schedule_id, int(row["tier"]), row["role"] or "", who,
+                                     parse_utc(row["start_utc"]), parse_utc(row["end_utc"]), row["notes"] or ""))
+        return rows
+
+    def key_numbers(self) -> list[Entry]:
+        """Departments, services and locations: the numbers a crash sheet lists after the on-call rota."""
+        return sorted((e for e in self._entries.values() if e.kind != "person" and e.contacts),
+                      key=lambda e: e.name.lower())
+
+
+# --- on call (interim: replaced by core.oncall once it lands) -----------------------------------
+
+
+def _on_call(session: Session, schedule_id: str, at: datetime) -> OnCallNow:
+    schedule = session.schedule(schedule_id)
+    if schedule is None:
+        raise KeyError(schedule_id)
+    stamp = format_utc(at)
+    rows = session.conn.execute("SELECT * FROM oncall_shifts WHERE schedule_id = ? ORDER BY tier, start_utc",
+                                (schedule_id,)).fetchall()
+    tiers: dict[int, list] = {}
+    for row in rows:
+        tiers.setdefault(int(row["tier"]), []).append(row)
+    result = []
+    for tier, shifts in sorted(tiers.items()):
+        current = next((r for r in shifts if r["start_utc"] <= stamp < r["end_utc"]), None)
+        upcoming = next((r for r in shifts if r["start_utc"] > stamp and r is not current
+                         and (current is None or r["start_utc"] >= current["end_utc"])), None)
+        role = (current or upcoming or shifts[-1])["role"] or ""
+        result.append(TierNow(
+            tier, role,
+            session.entry(current["listing_id"]) if current else None,
+            parse_utc(current["start_utc"]) if current else None,
+            parse_utc(current["end_utc"]) if current else None,
+            session.entry(upcoming["listing_id"]) if upcoming else None,
+            parse_utc(upcoming["start_utc"]) if upcoming else None))
+    fallback = session.entry(schedule.fallback_listing_id) if schedule.fallback_listing_id else None
+    return OnCallNow(schedule, at, tuple(result), fallback)
+
+
+# --- search (interim: replaced by core.search once it lands) -----------------------------------
+
+
+class _Index:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def search(self, query: str, limit: int, at: datetime) -> list[Result]:
+        words = [w for w in query.lower().replace(",", " ").split() if w]
+        digits = "".join(ch for ch in query if ch.isdigit())
+        if not words:
+            return []
+        out: list[Result] = []
+        for entry in self.session._entries.values():
+            hay = " ".join((entry.name, entry.title, entry.department, *entry.aliases)).lower()
+            number_hit = len(digits) >= 3 and any(digits in "".join(ch for ch in c.value if ch.isdigit())
+                                                  for c in entry.contacts)
+            if all(w in hay for w in words) or number_hit:
+                spans = tuple(_spans(entry.name, words))
+                first = entry.first_contact
+                out.append(Result("listing", entry.id, entry.name, entry.subtitle, spans,
+                                  first.value if first else "", 1.0 + len(spans), entry.kind))
+        for schedule in self.session.schedules():
+            hay = f"{schedule.name} {schedule.department}".lower()
+            if all(w in hay for w in words):
+                out.append(_schedule_result(self.session, schedule, tuple(_spans(schedule.name, words)),
+                                            1.5, at))
+        out.sort(key=lambda r: (-r.score, r.name))
+        return out[:limit]
+
+
+def _schedule_result(session: Session, schedule: Schedule, spans, score: float, at: datetime) -> Result:
+    now = session.on_call(schedule.id, at)
+    holder = next((t for t in now.tiers if t.who), None)
+    if holder is not None:
+        subtitle = f"On call now: {holder.who.name} ({holder.role or f'tier {holder.tier}'})"
+        first = holder.who.first_contact
+    else:
+        subtitle = "Nobody on call now: department line"
+        first = now.fallback.first_contact if now.fallback else None
+    return Result("schedule", schedule.id, schedule.name, subtitle, tuple(spans),
+                  first.value if first else "", score)
+
+
+def _spans(name: str, words: Sequence[str]) -> Iterable[tuple[int, int]]:
+    low = name.lower()
+    for word in words:
+        at = low.find(word)
+        if at >= 0:
+            yield at, at + len(word)
+
+
+def _build_index(session: Session) -> _Index:
+    return _Index(session)
+
+
+# --- opening and syncing -----------------------------------------------------------------------
+
+
+def store_for(desktop: Desktop) -> SnapshotStore:
+    return SnapshotStore(desktop.snapshots_dir, trusted=desktop.trusted(), key=desktop.key,
+                         size_cap=desktop.config.size_cap_mb * 1024 * 1024, keep=desktop.config.keep)
+
+
+def open_session(desktop: Desktop) -> Session:
+    """Open the newest installed snapshot that verifies, and index it (seconds for a big directory)."""
+    opened = store_for(desktop).open_newest()
+    try:
+        return Session(opened)
+    except BaseException:
+        opened.close()
+        raise
+
+
+@dataclass
+class SyncOutcome:
+    """What one look at the inboxes did. ``session`` is set when a newer snapshot was installed."""
+
+    installed: list[int] = field(default_factory=list)
+    refused: list[tuple[Path, SnapshotError]] = field(default_factory=list)
+    new_signers: list[SignerPublicKey] = field(default_factory=list)
+    current: int = 0
+    session: Session | None = None
+    receipt_problems: list[str] = field(default_factory=list)
+
+
+def sync_and_open(desktop: Desktop, showing_version: int = 0) -> SyncOutcome:
+    """Install the newest good snapshot from the inboxes and, if it is newer than what the window
+    shows, open and index it. Leaves a receipt in each inbox as ``backup-operator sync`` does."""
+    store = store_for(desktop)
+    inboxes = [Path(p) for p in desktop.config.inboxes]
+    report: SyncReport = store.sync(inboxes)
+    outcome = SyncOutcome(list(report.installed), list(report.refused), list(report.new_signers),
+                          report.current)
+    if report.current:
+        for inbox in inboxes:
+            if inbox.is_dir():
+                try:
+                    write_receipt(inbox, desktop=desktop.name, public_key=desktop.config.public_key,
+                                  version=report.current, installed_at=store.installed_at(report.current)
+                                  if report.current in store.installed_versions() else None)
+                except (BackupOperatorError, OSError) as exc:
+                    outcome.receipt_problems.append(f"{inbox}: {exc}")
+    if report.current > showing_version:
+        opened = store.open_newest()
+        if opened.version > showing_version:
+            try:
+                outcome.session = Session(opened)
+            except BaseException:
+                opened.close()
+                raise
+        else:
+            opened.close()
+    return outcome

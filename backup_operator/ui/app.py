@@ -1,0 +1,72 @@
+"""Start the window: ``run(desktop) -> exit code`` (called by ``backup-operator`` with no command).
+
+An unexpected error inside the running window is logged to ``ui.log`` in the desktop home and shown
+as one plain sentence in the status bar; the operator never sees a traceback and the window stays up.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from backup_operator.config import Desktop
+
+__all__ = ["run", "icon_path"]
+
+log = logging.getLogger("backup_operator.ui")
+
+
+def icon_path() -> Path | None:
+    here = Path(__file__).resolve()
+    for root in (here.parents[2], Path(getattr(sys, "_MEIPASS", here.parents[2]))):
+        for name in ("backup-operator.svg", "backup-operator.png"):
+            candidate = root / "resources" / "icons" / name
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _log_to(home: Path) -> None:
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(home / "ui.log", encoding="utf-8")
+    except OSError:
+        return
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger("backup_operator").addHandler(handler)
+    logging.getLogger("backup_operator").setLevel(logging.INFO)
+
+
+def run(desktop: Desktop, argv: list[str] | None = None) -> int:
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from backup_operator.ui.window import MainWindow
+
+    _log_to(desktop.home)
+    app = QApplication.instance() or QApplication(argv or [sys.argv[0]])
+    app.setApplicationName("Backup Operator")
+    app.setOrganizationName("Backup Operator")
+    icon = icon_path()
+    if icon is not None:
+        app.setWindowIcon(QIcon(str(icon)))
+    window = MainWindow(desktop)
+
+    def on_error(kind, value, tb):
+        log.error("unexpected error in the window", exc_info=(kind, value, tb))
+        try:
+            window.say(f"Something went wrong ({kind.__name__}); the data shown is still correct. "
+                       "If it happens again, tell IT (details are in ui.log).")
+        except Exception:  # noqa: BLE001
+            pass
+
+    previous, sys.excepthook = sys.excepthook, on_error
+    geometry = window.settings.geometry()
+    if geometry is not None:
+        window.restoreGeometry(geometry)
+    window.show()
+    try:
+        return int(app.exec())
+    finally:
+        sys.excepthook = previous

@@ -1,0 +1,134 @@
+"""The search result row: name with the matched part highlighted, a second line of context, and the
+first number to try on the right, large enough to read across a desk."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QRect, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from backup_operator.ui.models import NumberRole, RecordRole, SpansRole, SubtitleRole
+
+__all__ = ["ResultDelegate", "segments"]
+
+KIND_TAGS = {"schedule": "ON CALL", "department": "DEPT", "location": "PLACE", "service": "SERVICE"}
+
+
+def segments(text: str, spans) -> list[tuple[str, bool]]:
+    """Split ``text`` into (piece, matched) runs; overlapping or unordered spans are merged."""
+    marks = [False] * len(text)
+    for start, end in spans or ():
+        for i in range(max(0, start), min(len(text), end)):
+            marks[i] = True
+    out: list[tuple[str, bool]] = []
+    for ch, mark in zip(text, marks):
+        if out and out[-1][1] == mark:
+            out[-1] = (out[-1][0] + ch, mark)
+        else:
+            out.append((ch, mark))
+    return out
+
+
+class ResultDelegate(QStyledItemDelegate):
+    def __init__(self, parent=None, *, high_contrast: bool = False):
+        super().__init__(parent)
+        self.high_contrast = high_contrast
+
+    def _fonts(self, option: QStyleOptionViewItem) -> tuple[QFont, QFont, QFont, QFont]:
+        base = QFont(option.font)
+        name = QFont(base)
+        name.setPointSizeF(base.pointSizeF() * 1.15)
+        bold = QFont(name)
+        bold.setBold(True)
+        bold.setUnderline(True)
+        small = QFont(base)
+        small.setPointSizeF(base.pointSizeF() * 0.9)
+        number = QFont(base)
+        number.setPointSizeF(base.pointSizeF() * 1.15)
+        number.setBold(True)
+        return name, bold, small, number
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+        name, _, small, _ = self._fonts(option)
+        height = QFontMetrics(name).height() + QFontMetrics(small).height() + 14
+        return QSize(200, height)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        style = opt.widget.style() if opt.widget else None
+        opt.text = ""
+        if style:
+            style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, opt.widget)
+        result = index.data(RecordRole)
+        if result is None:
+            return
+        selected = bool(opt.state & QStyle.StateFlag.State_Selected)
+        pal: QPalette = opt.palette
+        fg = pal.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text)
+        name_font, bold_font, small_font, number_font = self._fonts(opt)
+        rect = opt.rect.adjusted(8, 5, -8, -5)
+        painter.save()
+        painter.setClipRect(opt.rect)
+
+        # The number on the right first, so the name knows how much room it has.
+        number = index.data(NumberRole) or ""
+        painter.setFont(number_font)
+        nfm = QFontMetrics(number_font)
+        number_width = min(nfm.horizontalAdvance(number) + 8, rect.width() // 2) if number else 0
+        if number:
+            painter.setPen(fg)
+            painter.drawText(QRect(rect.right() - number_width, rect.top(), number_width,
+                                   nfm.height()), int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter),
+                             nfm.elidedText(number, Qt.TextElideMode.ElideLeft, number_width))
+
+        # A short tag for what kind of entry this is (schedules stand out: they answer "who is on call").
+        x = rect.left()
+        tag = KIND_TAGS.get(result.kind if result.kind == "schedule" else result.listing_kind, "")
+        fm_small = QFontMetrics(small_font)
+        name_fm = QFontMetrics(name_font)
+        if tag:
+            tag_font = QFont(small_font)
+            tag_font.setBold(True)
+            tfm = QFontMetrics(tag_font)
+            w = tfm.horizontalAdvance(tag) + 10
+            box = QRect(x, rect.top() + (name_fm.height() - tfm.height()) // 2, w, tfm.height())
+            painter.setFont(tag_font)
+            painter.setPen(fg)
+            painter.drawRect(box.adjusted(0, 0, -1, -1))
+            painter.drawText(box, int(Qt.AlignmentFlag.AlignCenter), tag)
+            x += w + 8
+
+        # The name, matched runs bold + underlined on a highlight (not colour alone).
+        limit = rect.right() - number_width - 8
+        baseline = rect.top() + name_fm.ascent()
+        mark = QColor("#ffff00") if self.high_contrast else QColor("#ffe066")
+        for piece, matched in segments(result.name, index.data(SpansRole)):
+            font = bold_font if matched else name_font
+            fm = QFontMetrics(font)
+            width = fm.horizontalAdvance(piece)
+            if x + width > limit:
+                piece = fm.elidedText(piece, Qt.TextElideMode.ElideRight, max(0, limit - x))
+                width = fm.horizontalAdvance(piece)
+            if matched:
+                painter.fillRect(QRect(x, rect.top(), width, fm.height()), mark)
+                painter.setPen(QColor("#000000"))
+            else:
+                painter.setPen(fg)
+            painter.setFont(font)
+            painter.drawText(x, baseline, piece)
+            x += width
+            if x >= limit:
+                break
+
+        subtitle = index.data(SubtitleRole) or ""
+        if result.matched:
+            subtitle = f"{subtitle} · {result.matched}" if subtitle else result.matched
+        if subtitle:
+            painter.setFont(small_font)
+            painter.setPen(fg)
+            top = rect.top() + name_fm.height() + 2
+            painter.drawText(QRect(rect.left(), top, rect.width(), fm_small.height()),
+                             int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+                             fm_small.elidedText(subtitle, Qt.TextElideMode.ElideRight, rect.width()))
+        painter.restore()

@@ -1,0 +1,197 @@
+"""The crash sheet: the next 24–72 hours of on-call for chosen schedules and the key numbers, on paper.
+
+Made for the moment the screens go dark: black on white, no colour carrying meaning, large enough to
+read on a clipboard, every page stamped with the snapshot version, the data's age and when it was
+printed (paper goes out of date silently). ``sheet_html`` composes the text (Qt-free logic over the
+session); ``render`` lays it out on any paged device (a PDF writer or a printer) with a header and
+footer on each page.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from PySide6.QtCore import QMarginsF, QRectF, QSizeF, Qt
+from PySide6.QtGui import QFont, QFontMetricsF, QPageLayout, QPageSize, QPagedPaintDevice, QPainter, QPdfWriter, QTextDocument
+
+from backup_operator.cli import describe_age
+from backup_operator.core.session import Session, wall_time
+
+__all__ = ["sheet_html", "render", "write_pdf", "stamp_line", "MIN_HOURS", "MAX_HOURS"]
+
+MIN_HOURS, MAX_HOURS = 24, 72
+
+CSS = """
+body { font-family: 'DejaVu Sans', 'Arial', sans-serif; font-size: 10pt; color: #000; }
+h1 { font-size: 17pt; margin: 0 0 4pt 0; }
+h2 { font-size: 13pt; margin: 12pt 0 2pt 0; }
+p { margin: 2pt 0; }
+table { border-collapse: collapse; margin-top: 3pt; }
+th { font-weight: bold; text-align: left; background: #e6e6e6; }
+td, th { border: 1px solid #000; padding: 3pt; vertical-align: top; }
+.now { font-weight: bold; }
+.gap { font-weight: bold; font-style: italic; }
+"""
+
+
+def _local(moment: datetime) -> str:
+    local = moment.astimezone()
+    return f"{local:%a %d %b %Y %H:%M} {local.tzname()}"
+
+
+def stamp_line(session: Session, now: datetime) -> str:
+    return (f"Snapshot version {session.version} · data as of {_local(session.created_at)} "
+            f"({describe_age(session.created_at, now)}) · valid until {_local(session.meta.expires_at)} · "
+            f"printed at {_local(now)}")
+
+
+def _numbers(entry, limit: int = 3) -> str:
+    parts = []
+    for c in entry.contacts[:limit]:
+        text = f"{html.escape(c.caption)} <b>{html.escape(c.value)}</b>"
+        if c.instructions:
+            text += f" <i>({html.escape(c.instructions)})</i>"
+        parts.append(text)
+    return "<br>".join(parts)
+
+
+def sheet_html(session: Session, schedule_ids: Sequence[str], hours: int, now: datetime) -> str:
+    hours = max(MIN_HOURS, min(MAX_HOURS, int(hours)))
+    end = now + timedelta(hours=hours)
+    out = [f"<html><head><style>{CSS}</style></head><body>",
+           "<h1>On-call crash sheet</h1>",
+           f"<p><b>{html.escape(stamp_line(session, now))}</b></p>",
+           f"<p>Covers the next {hours} hours: {html.escape(_local(now))} to {html.escape(_local(end))}. "
+           "Each schedule's times are in its own time zone, shown on every line. When nobody answers, "
+           "follow the escalation; when nobody is on call, call the department line.</p>"]
+    for sid in schedule_ids:
+        schedule = session.schedule(sid)
+        if schedule is None:
+            continue
+        zone = schedule.zone
+        current = session.on_call(sid, now)
+        fallback = current.fallback
+        out.append(f"<h2>{html.escape(schedule.name)}</h2>")
+        facts = [x for x in (schedule.department, schedule.site, f"times in {schedule.timezone}") if x]
+        out.append(f"<p>{html.escape(' · '.join(facts))}</p>")
+        if schedule.escalation:
+            out.append(f"<p><b>Escalation:</b> {html.escape(schedule.escalation)}</p>")
+        if fallback is not None:
+            out.append(f"<p><b>Department line:</b> {html.escape(fallback.name)} — {_numbers(fallback, 2)}</p>")
+        shifts = session.shifts(sid, now, end)
+        out.append('<table width="100%" cellspacing="0" cellpadding="3" border="1">'
+                   "<tr><th>From</th><th>To</th><th>Tier</th><th>Who</th><th>How to reach</th></tr>")
+        if not shifts:
+            out.append('<tr><td colspan="5" class="gap">Nobody is scheduled in this period: '
+                       "use the department line.</td></tr>")
+        for s in shifts:
+            cls = ' class="now"' if s.start <= now < s.end else ""
+            role = f"{s.tier}. {s.role}" if s.role else f"Tier {s.tier}"
+            out.append(f"<tr{cls}><td>{html.escape(wall_time(s.start, zone))}</td>"
+                       f"<td>{html.escape(wall_time(s.end, zone))}</td><td>{html.escape(role)}</td>"
+                       f"<td><b>{html.escape(s.who.name)}</b></td><td>{_numbers(s.who, 2)}</td></tr>")
+        out.append("</table>")
+    key = session.key_numbers()
+    if key:
+        out.append("<h2>Key numbers</h2>")
+        out.append('<table width="100%" cellspacing="0" cellpadding="3" border="1">'
+                   "<tr><th>Name</th><th>Department</th><th>Numbers</th></tr>")
+        for entry in key:
+            out.append(f"<tr><td><b>{html.escape(entry.name)}</b></td><td>{html.escape(entry.department)}</td>"
+                       f"<td>{_numbers(entry, 3)}</td></tr>")
+        out.append("</table>")
+    out.append("</body></html>")
+    return "".join(out)
+
+
+def render(device: QPagedPaintDevice, text_html: str, footer: str, title: str = "On-call crash sheet") -> int:
+    """Lay the sheet out on ``device`` with a stamped header and footer on every page; returns pages."""
+    layout = QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait,
+                         QMarginsF(12, 12, 12, 12), QPageLayout.Unit.Millimeter)
+    device.setPageLayout(layout)
+    dpi = device.logicalDpiY() or 300
+    page = device.pageLayout().paintRectPixels(dpi)
+    doc = QTextDocument()
+    doc.documentLayout().setPaintDevice(device)
+    base = QFont("DejaVu Sans")
+    base.setPointSizeF(10)
+    doc.setDefaultFont(base)
+    doc.setHtml(text_html)
+    small = QFont(base)
+    small.setPointSizeF(8)
+    fm = QFontMetricsF(small, device)
+    band = fm.height() * 1.8
+    body = QRectF(0, band, page.width(), page.height() - 2 * band)
+    doc.setPageSize(QSizeF(body.width(), body.height()))
+    pages = max(1, doc.pageCount())
+    painter = QPainter()
+    if not painter.begin(device):
+        raise OSError("the printer or PDF file could not be opened for writing")
+    try:
+        for n in range(pages):
+            if n:
+                device.newPage()
+            painter.setFont(small)
+            painter.setPen(Qt.GlobalColor.black)
+            painter.drawText(QRectF(0, 0, page.width(), fm.height()),
+                             int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+                             f"Backup Operator — {title}")
+            painter.drawText(QRectF(0, 0, page.width(), fm.height()),
+                             int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter),
+                             f"page {n + 1} of {pages}")
+            painter.drawLine(0, int(fm.height() * 1.3), int(page.width()), int(fm.height() * 1.3))
+            painter.save()
+            painter.translate(body.left(), body.top() - n * body.height())
+            doc.drawContents(painter, QRectF(0, n * body.height(), body.width(), body.height()))
+            painter.restore()
+            painter.setFont(small)
+            y = page.height() - fm.height()
+            painter.drawLine(0, int(y - fm.height() * 0.3), int(page.width()), int(y - fm.height() * 0.3))
+            painter.drawText(QRectF(0, y, page.width(), fm.height()),
+                             int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+                             fm.elidedText(footer, Qt.TextElideMode.ElideRight, page.width()))
+    finally:
+        painter.end()
+    return pages
+
+
+def write_pdf(session: Session, schedule_ids: Sequence[str], hours: int, target: Path,
+              now: datetime | None = None) -> int:
+    """Write the crash sheet as a PDF; returns the number of pages."""
+    now = now or datetime.now(timezone.utc)
+    writer = QPdfWriter(str(target))
+    writer.setResolution(300)
+    writer.setTitle("Backup Operator on-call crash sheet")
+    writer.setCreator("Backup Operator")
+    return render(writer, sheet_html(session, schedule_ids, hours, now), stamp_line(session, now))
+
+
+def print_command(desktop, hours: int, schedule_ids: Sequence[str], output: Path,
+                  clock: Callable[[], datetime] | None = None) -> int:
+    """``backup-operator print``: open the newest snapshot and write the sheet without a window."""
+    import os
+
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") and os.name != "nt":
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtGui import QGuiApplication
+
+    from backup_operator.core.session import open_session
+    from backup_operator.errors import ConfigError
+    from backup_operator.ui.settings import UiSettings
+
+    app = QGuiApplication.instance() or QGuiApplication(["backup-operator"])
+    session = open_session(desktop)
+    try:
+        ids = list(schedule_ids) or UiSettings(desktop.home).favourites or [s.id for s in session.schedules()]
+        unknown = [sid for sid in ids if session.schedule(sid) is None]
+        if unknown:
+            known = ", ".join(s.id for s in session.schedules()[:12])
+            raise ConfigError(f"No on-call schedule has the id {unknown[0]!r}; schedules include: {known}.")
+        pages = write_pdf(session, ids, hours, output, (clock or (lambda: datetime.now(timezone.utc)))())
+    finally:
+        session.close()
+    del app
+    return pages

@@ -1,0 +1,115 @@
+"""Fixtures for the window tests: one real sealed snapshot and desktop home, built once, copied per test.
+
+The template is built with the real pipeline pieces (``build_database`` → ``envelope.seal`` → the
+store's install), like Anki's tests copy a template collection. Each test gets its own copy, its own
+inbox folder and a fixed clock, so nothing depends on today's date.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from sample_hospital import records  # noqa: E402
+
+from backup_operator.config import Desktop  # noqa: E402
+from backup_operator.core.model import build_database  # noqa: E402
+from backup_operator.core.store import SnapshotStore  # noqa: E402
+from backup_operator.snapshot import envelope, keys  # noqa: E402
+
+PASSPHRASE = "correct horse battery staple"
+FIRST_DAY = date(2026, 3, 1)  # two weeks of shifts; US daylight saving starts on 8 March 2026
+CREATED = datetime(2026, 3, 7, 11, 0, tzinfo=timezone.utc)  # 06:00 in New York
+NOW = CREATED + timedelta(hours=3, minutes=12)
+INTERVAL = 4 * 3600
+VERSION = 1842
+
+
+@dataclass
+class Template:
+    root: Path
+    signer: keys.SignerKey
+    desktop_key: keys.DesktopKey
+
+    def seal(self, version: int, created_at: datetime = CREATED, *, expires_in: timedelta = timedelta(days=3),
+             interval: int = INTERVAL, first_day: date = FIRST_DAY, mutate=None) -> bytes:
+        data = records(first_day)
+        if mutate:
+            mutate(data)
+        database = build_database(**data, snapshot_version=version, created_at=created_at,
+                                  expires_at=created_at + expires_in, expected_interval_s=interval,
+                                  source="St Mary's test directory")
+        return envelope.seal(database, snapshot_version=version, created_at=created_at,
+                             expires_at=created_at + expires_in, recipients=[self.desktop_key.public],
+                             signer=self.signer)
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory) -> Template:
+    root = tmp_path_factory.mktemp("template")
+    signer, desktop_key = keys.SignerKey.generate(), keys.DesktopKey.generate()
+    home = root / "home"
+    desktop = Desktop(home)
+    desktop.config.name = "switchboard-1"
+    desktop.config.key_store = "file"
+    desktop.config.public_key = desktop_key.public.to_text()
+    desktop.config.trusted_signers = [signer.public.to_text()]
+    desktop.save()
+    (home / "desktop-key.json").write_bytes(keys.seal_key_file(desktop_key, PASSPHRASE, n=2**14))
+    tpl = Template(root, signer, desktop_key)
+    sealed = root / "first.bosnap"
+    sealed.write_bytes(tpl.seal(VERSION))
+    SnapshotStore(desktop.snapshots_dir, trusted=[signer.public], key=lambda: desktop_key).install(sealed)
+    sealed.unlink()
+    return tpl
+
+
+@dataclass
+class Env:
+    """One test's desktop: its home, inbox, unlocked Desktop, and a settable clock."""
+
+    home: Path
+    inbox: Path
+    desktop: Desktop
+    template: Template
+    now: datetime = NOW
+
+    def clock(self) -> datetime:
+        return self.now
+
+    def drop(self, version: int, **kwargs) -> Path:
+        """Publish a new snapshot into the inbox the way the exporter does (temp name, then rename)."""
+        data = self.template.seal(version, **kwargs)
+        temp = self.inbox / f".{version}.tmp.bosnap"
+        temp.write_bytes(data)
+        final = self.inbox / f"snapshot-{version:06d}.bosnap"
+        temp.rename(final)
+        return final
+
+
+@pytest.fixture
+def env(template, tmp_path, monkeypatch) -> Env:
+    # The key file is sealed with a cheap scrypt cost (n=2**14), so unlocking it per test costs nothing.
+    monkeypatch.setenv("BACKUP_OPERATOR_PASSPHRASE", PASSPHRASE)
+    home = tmp_path / "home"
+    shutil.copytree(template.root / "home", home)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    desktop = Desktop(home)
+    desktop.config.inboxes = [str(inbox)]
+    desktop.save()
+    return Env(home, inbox, desktop, template)
+
+
+@pytest.fixture
+def locked_env(env, monkeypatch) -> Env:
+    """A key-file desktop with no passphrase in the environment: the window must ask for it."""
+    monkeypatch.delenv("BACKUP_OPERATOR_PASSPHRASE")
+    return env
