@@ -14,11 +14,14 @@ fixture and are printed at the end of the run, under "Backup Operator figures".
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
 import os
+import shutil
 import struct
+import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -134,36 +137,6 @@ def assemble_snapshot(header: dict | bytes, payload: bytes, *, sign_with: keys.S
         signature = sign_with.sign(F.SIGNATURE_CONTEXT + hashlib.sha512(body).digest())
     assert signature is not None
     return body + signature
-
-
-class Kit:
-    """The helpers above, for test modules (they get them through the ``kit`` fixture, not by import)."""
-
-    CANARIES = CANARIES
-    PASSPHRASE = PASSPHRASE
-    SNAPSHOT_CHUNK = SNAPSHOT_CHUNK
-    KEYFILE_SCRYPT_N = KEYFILE_SCRYPT_N
-    fixed_bytes = staticmethod(fixed_bytes)
-    template_records = staticmethod(template_records)
-    created_at = staticmethod(created_at)
-    database_for = staticmethod(database_for)
-
-    @staticmethod
-    def seal_snapshot(*args, **kwargs) -> bytes:
-        return seal_snapshot(*args, **kwargs)
-
-    split_snapshot = staticmethod(split_snapshot)
-    header_prefix = staticmethod(header_prefix)
-    assemble_snapshot = staticmethod(assemble_snapshot)
-
-    @staticmethod
-    def make_home(*args, **kwargs) -> None:
-        return make_home(*args, **kwargs)
-
-
-@pytest.fixture(scope="session")
-def kit() -> type[Kit]:
-    return Kit
 
 
 # --- keys ------------------------------------------------------------------------------------
@@ -329,6 +302,74 @@ def count_reads(monkeypatch) -> Callable[[], dict[Path, int]]:
         return counts
 
     return start
+
+
+@pytest.fixture
+def tiny_disk(tmp_path) -> Path:
+    """A real, nearly empty file system (a 64 KiB tmpfs) for full-disk tests; needs root and mount(2)."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("a real full disk needs root to mount a tiny tmpfs; the injected ENOSPC tests still run")
+    mountpoint = tmp_path / "tiny-disk"
+    mountpoint.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(mountpoint)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"mounting a tmpfs is not permitted here ({done.stderr.strip()}); "
+                    "the injected ENOSPC tests still run")
+    try:
+        yield mountpoint
+    finally:
+        if subprocess.run(["umount", str(mountpoint)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True)
+
+
+def fill_disk(folder: Path) -> Path:
+    """Write a filler file until the file system under ``folder`` reports ENOSPC; return it."""
+    filler = folder / "filler"
+    with open(filler, "wb", buffering=0) as handle:
+        piece = b"\0" * 512
+        while True:
+            try:
+                if handle.write(piece) == 0:
+                    break
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                if len(piece) == 1:
+                    break
+                piece = piece[: len(piece) // 2]
+    return filler
+
+
+class Kit:
+    """The helpers above, for test modules (they get them through the ``kit`` fixture, not by import)."""
+
+    CANARIES = CANARIES
+    PASSPHRASE = PASSPHRASE
+    SNAPSHOT_CHUNK = SNAPSHOT_CHUNK
+    KEYFILE_SCRYPT_N = KEYFILE_SCRYPT_N
+    fixed_bytes = staticmethod(fixed_bytes)
+    template_records = staticmethod(template_records)
+    created_at = staticmethod(created_at)
+    database_for = staticmethod(database_for)
+
+    @staticmethod
+    def seal_snapshot(*args, **kwargs) -> bytes:
+        return seal_snapshot(*args, **kwargs)
+
+    split_snapshot = staticmethod(split_snapshot)
+    fill_disk = staticmethod(fill_disk)
+    header_prefix = staticmethod(header_prefix)
+    assemble_snapshot = staticmethod(assemble_snapshot)
+
+    @staticmethod
+    def make_home(*args, **kwargs) -> None:
+        return make_home(*args, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def kit() -> type[Kit]:
+    return Kit
 
 
 # --- figures for the closing note ----------------------------------------------------------------

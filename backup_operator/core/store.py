@@ -198,6 +198,7 @@ class SnapshotStore:
         report = SyncReport()
         mark = self.high_water()
         candidates: list[tuple[int, Path]] = []
+        newest_older: tuple[int, Path] | None = None
         for inbox in inboxes:
             inbox = Path(inbox)
             if not inbox.is_dir():
@@ -215,8 +216,17 @@ class SnapshotStore:
                     continue
                 if version <= mark:
                     report.ignored_older += 1
+                    newest_older = max(newest_older or (version, path), (version, path))
                 else:
                     candidates.append((version, path))
+        if not candidates and newest_older is not None and newest_older[0] < mark:
+            # The inboxes went backwards (a replay, or a share restored from an old copy): say so, so the
+            # command line can exit with RollbackRefused's code instead of "up to date".
+            version, path = newest_older
+            report.refused.append((path, RollbackRefused(
+                f"The inbox offers only version {version}, older than version {mark} already installed; "
+                "an older snapshot is never installed over a newer one. Tell IT: the inbox may have been "
+                "restored from an old copy.")))
         # Newest first: one good file is enough; an older good one is the fallback if the newest fails.
         for version, path in sorted(candidates, reverse=True):
             try:
