@@ -250,6 +250,19 @@ def cmd_kit_check(desktop: Desktop, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_print(desktop: Desktop, args: argparse.Namespace) -> int:
+    """Write the crash sheet (next 24-72 h of on-call plus key numbers) as a PDF, without a window."""
+    try:
+        from backup_operator.ui.printing import print_command
+    except ImportError:
+        print("Printing needs the window's Qt libraries: install backup-operator[gui].", file=sys.stderr)
+        return 2
+    hours = max(24, min(72, args.hours))
+    pages = print_command(desktop, hours, args.schedule or [], Path(args.output))
+    print(f"Wrote the crash sheet ({hours} h, {pages} page{'s' if pages != 1 else ''}) to {args.output}.")
+    return 0
+
+
 def cmd_window(desktop: Desktop, args: argparse.Namespace) -> int:
     try:
         from backup_operator.ui.app import run  # type: ignore[attr-defined]
@@ -307,6 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-age-hours", type=float, default=24.0,
                    help="how old the data may be for the kit to count as ready (default 24)")
     p.set_defaults(func=cmd_kit_check)
+
+    p = sub.add_parser("print", help="write the on-call crash sheet as a PDF")
+    p.add_argument("--hours", type=int, default=72, help="how far ahead, 24 to 72 (default 72)")
+    p.add_argument("--schedule", action="append", metavar="ID",
+                   help="an on-call schedule to include (repeat; default: the window's favourites, else all)")
+    p.add_argument("-o", "--output", required=True, help="the PDF file to write")
+    p.set_defaults(func=cmd_print)
 
     p = sub.add_parser("status", help="this desktop's enrolment, inboxes and snapshot age")
     p.set_defaults(func=cmd_status)

@@ -24,6 +24,7 @@ from backup_operator.errors import BackupOperatorError, SnapshotError
 from backup_operator.snapshot.keys import SignerPublicKey
 
 __all__ = [
+    "zone_offsets",
     "Contact",
     "Entry",
     "Result",
@@ -172,13 +173,27 @@ class ShiftRow:
     notes: str = ""
 
 
-def wall_time(moment: datetime, zone: ZoneInfo, fmt: str = "%a %d %b %H:%M") -> str:
-    """'Sun 08 Mar 01:30 EST (UTC−05:00)': a wall time always with its zone and offset."""
+def wall_time(moment: datetime, zone: ZoneInfo, fmt: str = "%a %d %b %H:%M", *, offset: bool = True) -> str:
+    """'Sun 08 Mar 01:30 EST (UTC−05:00)': a wall time always with its zone (and offset, unless short)."""
     local = moment.astimezone(zone)
-    offset = local.utcoffset() or timedelta(0)
-    sign = "+" if offset >= timedelta(0) else "−"
-    minutes = abs(int(offset.total_seconds())) // 60
+    if not offset:
+        return f"{local.strftime(fmt)} {local.tzname()}"
+    delta = local.utcoffset() or timedelta(0)
+    sign = "+" if delta >= timedelta(0) else "−"
+    minutes = abs(int(delta.total_seconds())) // 60
     return f"{local.strftime(fmt)} {local.tzname()} (UTC{sign}{minutes // 60:02d}:{minutes % 60:02d})"
+
+
+def zone_offsets(zone: ZoneInfo, start: datetime, end: datetime) -> list[str]:
+    """The abbreviations a zone uses over a period with their offsets: ['EST = UTC−05:00', 'EDT = UTC−04:00']."""
+    seen: dict[str, str] = {}
+    moment = start
+    while moment <= end + timedelta(hours=1):
+        text = wall_time(moment, zone, "")
+        name, _, rest = text.strip().partition(" ")
+        seen.setdefault(name, rest.strip("()"))
+        moment += timedelta(hours=1)
+    return [f"{name} = {off}" for name, off in seen.items()]
 
 
 def _loads(text: str | None) -> tuple[str, ...]:

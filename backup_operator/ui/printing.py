@@ -18,7 +18,7 @@ from PySide6.QtCore import QMarginsF, QRectF, QSizeF, Qt
 from PySide6.QtGui import QFont, QFontMetricsF, QPageLayout, QPageSize, QPagedPaintDevice, QPainter, QPdfWriter, QTextDocument
 
 from backup_operator.cli import describe_age
-from backup_operator.core.session import Session, wall_time
+from backup_operator.core.session import Session, wall_time, zone_offsets
 
 __all__ = ["sheet_html", "render", "write_pdf", "stamp_line", "MIN_HOURS", "MAX_HOURS"]
 
@@ -33,6 +33,7 @@ table { border-collapse: collapse; margin-top: 3pt; }
 th { font-weight: bold; text-align: left; background: #e6e6e6; }
 td, th { border: 1px solid #000; padding: 3pt; vertical-align: top; }
 .now { font-weight: bold; }
+.when { white-space: nowrap; }
 .gap { font-weight: bold; font-style: italic; }
 """
 
@@ -75,7 +76,8 @@ def sheet_html(session: Session, schedule_ids: Sequence[str], hours: int, now: d
         current = session.on_call(sid, now)
         fallback = current.fallback
         out.append(f"<h2>{html.escape(schedule.name)}</h2>")
-        facts = [x for x in (schedule.department, schedule.site, f"times in {schedule.timezone}") if x]
+        offsets = ", ".join(zone_offsets(zone, now, end))
+        facts = [x for x in (schedule.department, schedule.site, f"times in {schedule.timezone} ({offsets})") if x]
         out.append(f"<p>{html.escape(' · '.join(facts))}</p>")
         if schedule.escalation:
             out.append(f"<p><b>Escalation:</b> {html.escape(schedule.escalation)}</p>")
@@ -90,8 +92,9 @@ def sheet_html(session: Session, schedule_ids: Sequence[str], hours: int, now: d
         for s in shifts:
             cls = ' class="now"' if s.start <= now < s.end else ""
             role = f"{s.tier}. {s.role}" if s.role else f"Tier {s.tier}"
-            out.append(f"<tr{cls}><td>{html.escape(wall_time(s.start, zone))}</td>"
-                       f"<td>{html.escape(wall_time(s.end, zone))}</td><td>{html.escape(role)}</td>"
+            out.append(f"<tr{cls}><td class='when'>{html.escape(wall_time(s.start, zone, offset=False))}</td>"
+                       f"<td class='when'>{html.escape(wall_time(s.end, zone, offset=False))}</td>"
+                       f"<td>{html.escape(role)}</td>"
                        f"<td><b>{html.escape(s.who.name)}</b></td><td>{_numbers(s.who, 2)}</td></tr>")
         out.append("</table>")
     key = session.key_numbers()

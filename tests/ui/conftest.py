@@ -113,3 +113,22 @@ def locked_env(env, monkeypatch) -> Env:
     """A key-file desktop with no passphrase in the environment: the window must ask for it."""
     monkeypatch.delenv("BACKUP_OPERATOR_PASSPHRASE")
     return env
+
+
+@pytest.fixture
+def window(qtbot, env):
+    """The main window on the test desktop, opened and idle (its first inbox look finished)."""
+    from PySide6.QtCore import QThreadPool
+
+    from backup_operator.ui.window import MainWindow
+
+    w = MainWindow(env.desktop, clock=env.clock, poll_ms=3_600_000)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    qtbot.waitUntil(lambda: w.session is not None and not w.watcher.busy, timeout=15_000)
+    w.activateWindow()
+    w.focus_search()
+    yield w
+    w.close()
+    QThreadPool.globalInstance().waitForDone(10_000)

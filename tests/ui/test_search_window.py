@@ -1,28 +1,14 @@
-"""The main window through the keyboard: typing, navigating, copying, details."""
+"""The main window through the keyboard: typing, navigating, copying, details, on call."""
 
 from __future__ import annotations
 
-import pytest
-from PySide6.QtCore import Qt, QThreadPool
+from datetime import datetime, timedelta, timezone
+
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
-
-from backup_operator.ui.window import MainWindow
-
-
-@pytest.fixture
-def window(qtbot, env):
-    w = MainWindow(env.desktop, clock=env.clock, poll_ms=3_600_000)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    qtbot.waitUntil(lambda: w.session is not None and not w.watcher.busy, timeout=15_000)
-    yield w
-    w.close()
-    QThreadPool.globalInstance().waitForDone(10_000)
 
 
 def type_query(qtbot, w, text):
-    w.search.clear()
     for ch in text:
         with qtbot.waitSignal(w.results_changed, timeout=2000):
             qtbot.keyClick(w.search, ch)
@@ -30,27 +16,160 @@ def type_query(qtbot, w, text):
 
 def test_window_opens_on_the_installed_snapshot(window):
     assert window.session.version == 1842
-    assert "version 1842" in window.age.text()
-    assert "3 h 12 min ago" in window.age.text()
+    assert window.age.text() == "Data as of " + window.age.text().split("Data as of ")[1]
+    assert "(3 h 12 min ago), version 1842" in window.age.text()
+    assert not window.banner.isVisible()
     assert window.search.hasFocus()
 
 
-def test_typing_updates_results_every_keystroke(qtbot, window):
+def test_typing_updates_results_on_every_keystroke(qtbot, window):
     seen = []
     window.results_changed.connect(lambda: seen.append([r.name for r in window.results._rows]))
     type_query(qtbot, window, "hart")
-    assert len(seen) == 4  # one update per key
-    assert window.results.result(0).name == "Amelia Hart"
+    assert len(seen) == 4  # one update per key, no waiting for Enter
+    assert seen[-1][0] == "Amelia Hart"
     assert window.detail.title.text() == "Amelia Hart"
-    assert window.detail.contacts.contact(0).value == "4471"
+    assert window.detail.contacts.contact(0).value == "4471"  # the first method to try comes first
+    qtbot.keyClick(window.search, Qt.Key.Key_Backspace)
+    assert window.search.text() == "har"
 
 
-def test_down_enter_copies_and_says_so(qtbot, window):
-    type_query(qtbot, window, "cardiology")
-    names = [window.results.result(i).name for i in range(window.results.rowCount())]
-    assert names, "cardiology matches something"
+def test_no_match_says_what_to_try(qtbot, window):
+    type_query(qtbot, window, "zzqx")
+    assert window.results.rowCount() == 0
+    assert "Nothing matches" in window.count.text()
+
+
+def test_up_down_enter_and_escape(qtbot, window):
+    type_query(qtbot, window, "smith")
+    assert window.results.rowCount() >= 2
+    first, second = window.results.result(0), window.results.result(1)
     qtbot.keyClick(window.search, Qt.Key.Key_Down)
-    second = window.current_result()
-    assert second == window.results.result(1)
+    assert window.current_result() == second
+    assert window.detail.title.text() == second.name
+    qtbot.keyClick(window.search, Qt.Key.Key_Down)
     qtbot.keyClick(window.search, Qt.Key.Key_Up)
-    assert window.current_result() == window.results.result(0)
+    qtbot.keyClick(window.search, Qt.Key.Key_Up)
+    qtbot.keyClick(window.search, Qt.Key.Key_Up)  # stops at the top
+    assert window.current_result() == first
+    assert window.search.hasFocus(), "the search field keeps the keyboard"
+    qtbot.keyClick(window.search, Qt.Key.Key_Escape)
+    assert window.search.text() == ""
+
+
+def test_enter_copies_the_first_number_and_says_so(qtbot, window):
+    type_query(qtbot, window, "amelia")
+    with qtbot.waitSignal(window.status_shown) as said:
+        qtbot.keyClick(window.search, Qt.Key.Key_Return)
+    assert QGuiApplication.clipboard().text() == "4471"
+    assert "Copied 4471" in said.args[0] and "Amelia Hart" in said.args[0]
+    assert "4471" in window.statusBar().currentMessage()
+
+
+def test_ctrl_c_copies_the_selected_contact_method(qtbot, window):
+    type_query(qtbot, window, "amelia")
+    qtbot.keyClick(window.search, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)  # next method
+    qtbot.keyClick(window.search, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert QGuiApplication.clipboard().text() == "608-555-0147"
+    qtbot.keyClick(window.search, Qt.Key.Key_3, Qt.KeyboardModifier.AltModifier)  # method number 3
+    assert QGuiApplication.clipboard().text() == "4402"
+
+
+def test_ctrl_c_with_text_selected_still_copies_the_text(qtbot, window):
+    type_query(qtbot, window, "hart")
+    window.search.selectAll()
+    qtbot.keyClick(window.search, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert QGuiApplication.clipboard().text() == "hart"
+
+
+def test_number_finds_its_owner(qtbot, window):
+    type_query(qtbot, window, "4471")
+    assert window.results.result(0).name == "Amelia Hart"
+
+
+def test_schedule_result_opens_on_call_view(qtbot, window, env):
+    type_query(qtbot, window, "cardiology attending")
+    top = window.results.result(0)
+    assert top.kind == "schedule"
+    # 2026-03-07 14:12 UTC is 09:12 EST: the day shift (08–20) of day 6 (index 6 % 3 = 0 → Hart).
+    assert "Amelia Hart" in window.detail.subtitle.text()
+    qtbot.keyClick(window.search, Qt.Key.Key_Return)
+    assert window.views.currentIndex() == 1
+    page = window.oncall
+    assert page.title.text() == "Cardiology — attending"
+    tiers = [page.now_model.tier(r) for r in range(page.now_model.rowCount())]
+    assert [(t.tier, t.who.name) for t in tiers] == [(1, "Amelia Hart"), (2, "John Smith")]
+    assert page.now_model.data(page.now_model.index(0, 3)).startswith("Sat 07 Mar 20:00 EST")
+    assert "Priya Raman" in page.now_model.data(page.now_model.index(0, 4))
+    assert "EST (UTC−05:00)" in page.zone.text()
+    assert "Department line" in page.ladder.text()
+    assert page.week_model.rowCount() > 14
+    # Down selects the backup; Ctrl+C copies the backup's first number.
+    qtbot.keyClick(window.search, Qt.Key.Key_Down)
+    qtbot.keyClick(window.search, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert QGuiApplication.clipboard().text() == "4475"
+    qtbot.keyClick(window.search, Qt.Key.Key_Escape)
+    assert window.views.currentIndex() == 0
+    assert window.search.text() == "cardiology attending"
+
+
+def test_as_of_after_the_dst_change_shows_the_new_offset(qtbot, window, env):
+    window.open_oncall("cardio-attending")
+    window.set_as_of(datetime(2026, 3, 9, 1, 0, tzinfo=timezone.utc))  # 21:00 EDT on 8 March
+    page = window.oncall
+    assert "EDT (UTC−04:00)" in page.zone.text()
+    assert "chosen time" in page.mode.text()
+    qtbot.keyClick(window.search, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    assert "EST" in page.zone.text() and page.mode.text() == "(now)"
+
+
+def test_typing_the_as_of_time_uses_the_schedules_zone(qtbot, window):
+    window.open_oncall("pharmacy")
+    page = window.oncall
+    from PySide6.QtCore import QDate, QDateTime, QTime, QTimeZone
+
+    with qtbot.waitSignal(page.as_of_changed) as changed:
+        page.as_of.setDateTime(QDateTime(QDate(2026, 3, 10), QTime(9, 30), QTimeZone.utc()))
+    assert changed.args[0] == datetime(2026, 3, 10, 13, 30, tzinfo=timezone.utc)  # 09:30 EDT
+
+
+def test_nobody_on_call_points_to_the_department_line(qtbot, window, env):
+    window.open_oncall("ir")  # interventional radiology: weekdays only; 7 March 2026 is a Saturday
+    assert window.oncall.nobody.isVisible()
+    assert "Radiology reception" in window.oncall.nobody.text()
+    assert "5500" in window.oncall.nobody.text()
+
+
+def test_favourites_show_when_the_search_is_empty(qtbot, window):
+    window.open_oncall("pharmacy")
+    qtbot.keyClick(window.search, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+    assert window.settings.favourites == ["pharmacy"]
+    qtbot.keyClick(window.search, Qt.Key.Key_Escape)
+    assert window.results.rowCount() == 1 and window.results.result(0).id == "pharmacy"
+
+
+def test_every_action_has_a_shortcut_and_help_lists_it(window):
+    listed = window.actions_with_shortcuts()
+    assert all(keys for _, keys in listed)
+    from backup_operator.ui.dialogs import HelpDialog
+
+    dialog = HelpDialog(listed, parent=window)
+    text = dialog.text.toPlainText()
+    assert "Print crash sheet" in text and "Ctrl+P" in text and "F5" in text
+
+
+def test_text_size_and_contrast_persist(qtbot, window, env):
+    qtbot.keyClick(window.search, Qt.Key.Key_Minus, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(window.search, Qt.Key.Key_H,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    from backup_operator.ui.settings import UiSettings
+
+    again = UiSettings(env.home)
+    assert again.text_size == "normal" and again.high_contrast
+    assert (env.home / "window.ini").is_file()
+
+
+def test_default_text_is_large(env):
+    from backup_operator.ui.settings import UiSettings
+
+    assert UiSettings(env.home).text_size == "large"

@@ -1,0 +1,110 @@
+"""Every Qt item model passes qtmodeltester; the crash sheet PDF says what it must."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from datetime import timedelta
+
+import pytest
+from PySide6.QtCore import Qt
+
+from conftest import NOW
+from backup_operator.core.session import open_session
+from backup_operator.ui.models import (
+    ContactsModel,
+    OnCallModel,
+    RecordRole,
+    ResultsModel,
+    SchedulesModel,
+    ShiftsModel,
+)
+
+
+@pytest.fixture
+def session(env):
+    s = open_session(env.desktop)
+    yield s
+    s.close()
+
+
+def test_results_model(qtmodeltester, session):
+    model = ResultsModel()
+    model.set_results(session.search("cardiology", 50, NOW))
+    assert model.rowCount() > 2
+    qtmodeltester.check(model, force_py=True)
+    model.set_results([])
+    qtmodeltester.check(model, force_py=True)
+
+
+def test_contacts_model(qtmodeltester, session):
+    model = ContactsModel()
+    model.set_entry(session.entry("p-hart"))
+    assert model.data(model.index(1, 2)) == "608-555-0147"
+    assert model.data(model.index(1, 3)) == "Text only while in the cath lab"
+    qtmodeltester.check(model, force_py=True)
+
+
+def test_on_call_model(qtmodeltester, session):
+    model = OnCallModel()
+    model.set_on_call(session.on_call("cardio-attending", NOW))
+    assert model.rowCount() == 2
+    qtmodeltester.check(model, force_py=True)
+    model.set_on_call(session.on_call("ir", NOW))  # nobody on call
+    assert "NOBODY" in model.data(model.index(0, 1))
+    qtmodeltester.check(model, force_py=True)
+
+
+def test_shifts_model(qtmodeltester, session):
+    model = ShiftsModel()
+    zone = session.schedule("ed-physician").zone
+    model.set_shifts(session.shifts("ed-physician", NOW, NOW + timedelta(days=7)), zone, NOW)
+    assert model.rowCount() == 22  # the current shift + 7 days of three shifts
+    qtmodeltester.check(model, force_py=True)
+
+
+def test_schedules_model_is_checkable(qtmodeltester, session):
+    model = SchedulesModel(session.schedules(), ["pharmacy"])
+    qtmodeltester.check(model, force_py=True)
+    row = next(r for r in range(model.rowCount()) if model.data(model.index(r), RecordRole).id == "ir")
+    assert model.setData(model.index(row), Qt.CheckState.Checked.value, Qt.ItemDataRole.CheckStateRole)
+    assert set(model.checked_ids()) == {"pharmacy", "ir"}
+
+
+def _pdf_text(path) -> str:
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_crash_sheet_pdf_has_the_rota_numbers_and_stamps(qtbot, session, tmp_path):
+    from backup_operator.ui.printing import write_pdf
+
+    target = tmp_path / "sheet.pdf"
+    pages = write_pdf(session, ["cardio-attending", "ir"], 48, target, NOW)
+    assert pages >= 1
+    text = " ".join(_pdf_text(target).split())
+    assert "On-call crash sheet" in text
+    assert "Snapshot version 1842" in text and "3 h 12 min ago" in text and "printed at" in text
+    assert "Cardiology — attending" in text and "Radiology — interventional" in text
+    for name in ("Amelia Hart", "Priya Raman", "John Smith"):
+        assert name in text
+    assert "Sat 07 Mar 08:00 EST" in text and "Sat 07 Mar 20:00 EST" in text
+    assert "Mon 09 Mar 08:00 EDT" in text, "the shift after the DST change shows the new offset"
+    assert "4471" in text and "Key numbers" in text and "Security control room" in text
+    assert "Pharmacy" in text  # key numbers include every department
+    assert "Emergency — physician in charge" not in text  # only the chosen schedules
+
+
+def test_print_command_writes_the_sheet(env, tmp_path, capsys, monkeypatch):
+    from backup_operator.cli import main
+
+    monkeypatch.setenv("BACKUP_OPERATOR_HOME", str(env.home))
+    target = tmp_path / "cli.pdf"
+    assert main(["print", "--hours", "24", "--schedule", "pharmacy", "-o", str(target)]) == 0
+    text = _pdf_text(target)
+    assert "Pharmacy — on-call pharmacist" in text and "Cardiology — attending" not in text
+    assert "Wrote" in capsys.readouterr().out
+    assert main(["print", "--schedule", "nope", "-o", str(target)]) == 2
+    assert "nope" in capsys.readouterr().err
