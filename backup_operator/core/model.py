@@ -337,7 +337,9 @@ def open_database(data: bytes) -> sqlite3.Connection:
         conn.execute("PRAGMA temp_store = MEMORY")
         verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
         if verdict != "ok":
-            raise CorruptSnapshot(f"The snapshot's database failed its integrity check ({verdict}); "
+            # SQLite's report runs over several lines; an error message is one line (errors.py).
+            summary = " ".join(verdict.replace("*** in database main ***", "").split())[:160]
+            raise CorruptSnapshot(f"The snapshot's database failed its integrity check ({summary}); "
                                   "ask IT to run the exporter again.")
         read_meta(conn)
         conn.execute("PRAGMA query_only = ON")

@@ -257,7 +257,7 @@ def test_a_thousand_mutations_are_all_refused(desk, kit, signer, attacker, deskt
 
     mutator = Mutator(random.Random(MUTATION_SEED), good, kit, signer, attacker, desktop_key, donor)
     target = desk.inbox / "mutated.bosnap"
-    accepted, unexpected = [], []
+    accepted, unexpected, multi_line = [], [], []
     by_error: collections.Counter = collections.Counter()
     by_kind: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     sync_outcomes: collections.Counter = collections.Counter()
@@ -270,6 +270,8 @@ def test_a_thousand_mutations_are_all_refused(desk, kit, signer, attacker, deskt
         except SnapshotError as exc:
             by_error[type(exc).__name__] += 1
             by_kind[kind.split(",")[0]][type(exc).__name__] += 1
+            if "\n" in str(exc) or not str(exc).strip():
+                multi_line.append((n, kind, str(exc)))
         except BaseException as exc:  # noqa: BLE001 - any other type is the failure being measured
             unexpected.append((n, kind, repr(exc)))
         else:
@@ -297,6 +299,7 @@ def test_a_thousand_mutations_are_all_refused(desk, kit, signer, attacker, deskt
     figures("mutations: kinds", {k: sum(v.values()) for k, v in sorted(by_kind.items())})
     assert accepted == [], accepted[:10]
     assert unexpected == [], unexpected[:10]
+    assert multi_line == [], multi_line[:3]  # every refusal is one line for the operator
     assert len(by_error) >= 5, by_error  # the mutations reach many different checks, not just one
     assert sum(by_error.values()) == MUTATIONS
 
