@@ -1,0 +1,254 @@
+"""Publishing: put one sealed snapshot into every inbox, prune old ones, read the desktops' receipts back.
+
+Destinations come from two places and are merged (the same inbox named twice is written once):
+
+* ``[[destinations]]`` in the config — a share or server that several desktops read from;
+* each enrolled desktop's inboxes in recipients.toml — a folder path, a Windows UNC path, an
+  ``sftp://user@host:port/path`` URL, or the name of a [[destinations]] entry.
+
+Every destination is written on its own worker with retries and exponential backoff; one that fails
+(unreachable, full, refused) never blocks or undoes the others, and is reported by name. A file is
+named ``snapshot-<version:012d>.bosnap`` so that names sort like versions.
+
+This module must never write a partial file where a desktop could pick it up (folders: temp + fsync +
+rename; SFTP: temp name + rename), and never delete the snapshot it has just written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import PureWindowsPath
+from typing import Callable, Protocol
+from urllib.parse import unquote, urlsplit
+
+from backup_operator.errors import BackupOperatorError, ConfigError
+from backup_operator.snapshot.format import FILE_SUFFIX
+
+from exporter.config import Config, DestinationConfig
+
+__all__ = [
+    "snapshot_filename",
+    "version_of",
+    "Destination",
+    "DestinationResult",
+    "Receipt",
+    "resolve_destinations",
+    "open_destination",
+    "publish_all",
+    "parse_receipt",
+    "highest_published_version",
+]
+
+log = logging.getLogger("exporter.publish")
+
+_NAME_RE = re.compile(r"^snapshot-(\d{12})" + re.escape(FILE_SUFFIX) + "$")
+MAX_BACKOFF_S = 60.0
+
+
+def snapshot_filename(version: int) -> str:
+    return f"snapshot-{version:012d}{FILE_SUFFIX}"
+
+
+def version_of(filename: str) -> int | None:
+    match = _NAME_RE.match(filename)
+    return int(match.group(1)) if match else None
+
+
+@dataclass
+class Receipt:
+    desktop: str
+    snapshot_version: int
+    installed_at: str
+    public_key: str
+    destination: str
+
+
+def parse_receipt(text: bytes | str, destination: str) -> Receipt | None:
+    """A desktop's receipt, or None if it is not one (a receipt must never stop a publish)."""
+    try:
+        doc = json.loads(text)
+        return Receipt(str(doc["desktop"]), int(doc["snapshot_version"]), str(doc["installed_at"]),
+                       str(doc.get("public_key", "")), destination)
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+class Destination(Protocol):
+    label: str
+
+    def write_snapshot(self, filename: str, data: bytes) -> None: ...
+    def prune(self, keep: int, protect: str) -> list[str]: ...
+    def read_receipts(self) -> list[Receipt]: ...
+    def snapshot_versions(self) -> list[int]: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class DestinationResult:
+    destination: str
+    ok: bool
+    attempts: int
+    message: str = ""
+    seconds: float = 0.0
+    pruned: list[str] = field(default_factory=list)
+    receipts: list[Receipt] = field(default_factory=list)
+
+
+def _folder_dest(path: str, name: str | None = None, keep: int | None = None) -> DestinationConfig:
+    return DestinationConfig(name=name or path, kind="folder", path=path, keep_snapshots=keep)
+
+
+def _sftp_from_url(url: str, config: Config) -> DestinationConfig:
+    parts = urlsplit(url)
+    if not parts.hostname or not parts.path:
+        raise ConfigError(f"The inbox {url!r} is not an SFTP address like sftp://user@host:22/path/to/inbox.")
+    defaults = config.sftp
+    for dest in config.destinations:
+        if dest.kind == "sftp" and dest.host == parts.hostname and (parts.port or dest.port) == dest.port:
+            # Credentials from the matching [[destinations]] entry, path from the URL.
+            return DestinationConfig(**{**dest.__dict__, "name": url, "path": unquote(parts.path),
+                                        "username": parts.username or dest.username})
+    return DestinationConfig(
+        name=url, kind="sftp", path=unquote(parts.path), host=parts.hostname,
+        port=parts.port or defaults.port, username=parts.username or defaults.username,
+        key_file=defaults.key_file, key_passphrase_env=defaults.key_passphrase_env,
+        password_env=defaults.password_env, known_hosts=defaults.known_hosts,
+        host_keys=list(defaults.host_keys))
+
+
+def resolve_destinations(config: Config, recipients) -> list[DestinationConfig]:
+    """Every distinct destination, config entries first, then the desktops' own inboxes."""
+    by_name = {d.name: d for d in config.destinations}
+    out: list[DestinationConfig] = list(config.destinations)
+    for recipient in recipients:
+        for inbox in recipient.inboxes:
+            if inbox in by_name:
+                continue
+            if inbox.lower().startswith("sftp://"):
+                out.append(_sftp_from_url(inbox, config))
+            else:
+                out.append(_folder_dest(inbox if inbox.startswith("\\\\") or PureWindowsPath(inbox).drive
+                                        else str(config.resolve(inbox))))
+    seen, unique = set(), []
+    for dest in out:
+        key = (dest.kind, dest.host, dest.port, dest.path.rstrip("/\\"))
+        if key not in seen:
+            seen.add(key)
+            unique.append(dest)
+    return unique
+
+
+def open_destination(dest: DestinationConfig, timeout_s: float) -> Destination:
+    if dest.kind == "folder":
+        from exporter.publish.folder import FolderDestination
+        return FolderDestination(dest)
+    if dest.kind == "sftp":
+        from exporter.publish.sftp import SftpDestination
+        return SftpDestination(dest, timeout_s)
+    raise ConfigError(f"Destination {dest.name!r} has unknown type {dest.kind!r}.")
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, BackupOperatorError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def publish_one(dest: DestinationConfig, filename: str, data: bytes, *, keep: int, retries: int,
+                backoff_s: float, timeout_s: float, sleep: Callable[[float], None] = time.sleep,
+                opener: Callable[[DestinationConfig, float], Destination] = open_destination) -> DestinationResult:
+    """Write, prune and read receipts at one destination, retrying the write with backoff."""
+    started = time.monotonic()
+    label = dest.label
+    attempts, last_error = 0, ""
+    for attempt in range(1, retries + 2):
+        attempts = attempt
+        target = None
+        try:
+            target = opener(dest, timeout_s)
+            target.write_snapshot(filename, data)
+            result = DestinationResult(label, True, attempts)
+            # Pruning and receipts are housekeeping: a failure there is reported, never a failed publish.
+            try:
+                result.pruned = target.prune(dest.keep_snapshots or keep, protect=filename)
+            except Exception as exc:
+                result.message = f"written, but old snapshots could not be pruned ({_describe(exc)})"
+                log.warning("%s: %s", label, result.message)
+            try:
+                result.receipts = target.read_receipts()
+            except Exception as exc:
+                log.warning("%s: receipts could not be read (%s)", label, _describe(exc))
+            result.seconds = time.monotonic() - started
+            return result
+        except ConfigError as exc:
+            last_error = str(exc)
+            break  # retrying cannot fix a wrong setting
+        except Exception as exc:
+            last_error = _describe(exc)
+            log.warning("%s: attempt %d of %d failed: %s", label, attempt, retries + 1, last_error)
+            if attempt <= retries:
+                sleep(min(MAX_BACKOFF_S, backoff_s * 2 ** (attempt - 1)))
+        finally:
+            if target is not None:
+                try:
+                    target.close()
+                except Exception:
+                    pass
+    return DestinationResult(label, False, attempts, last_error, time.monotonic() - started)
+
+
+def publish_all(data: bytes, version: int, destinations: list[DestinationConfig], settings, *,
+                sleep: Callable[[float], None] = time.sleep,
+                opener: Callable[[DestinationConfig, float], Destination] = open_destination,
+                ) -> list[DestinationResult]:
+    """Publish to every destination at once; results come back in the destinations' order."""
+    filename = snapshot_filename(version)
+    if not destinations:
+        return []
+
+    def one(dest: DestinationConfig) -> DestinationResult:
+        return publish_one(dest, filename, data, keep=settings.keep_snapshots, retries=settings.retries,
+                           backoff_s=settings.backoff_s, timeout_s=settings.timeout_s, sleep=sleep,
+                           opener=opener)
+
+    workers = max(1, min(settings.parallel, len(destinations)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="publish") as pool:
+        return list(pool.map(one, destinations))
+
+
+def highest_published_version(destinations: list[DestinationConfig], timeout_s: float,
+                              opener: Callable[[DestinationConfig, float], Destination] = open_destination,
+                              ) -> int:
+    """The highest snapshot version already sitting in any reachable inbox (0 if none or unreachable).
+
+    Used as a floor for the next version, so a lost or restored exporter state can never make the
+    exporter reuse a number that desktops have already seen (they would refuse it as a rollback).
+    """
+    highest = 0
+
+    def one(dest: DestinationConfig) -> int:
+        target = None
+        try:
+            target = opener(dest, timeout_s)
+            seen = target.snapshot_versions()
+            receipts = [r.snapshot_version for r in target.read_receipts()]
+            return max(seen + receipts + [0])
+        except Exception as exc:
+            log.info("%s: could not look for earlier snapshots (%s)", dest.label, _describe(exc))
+            return 0
+        finally:
+            if target is not None:
+                try:
+                    target.close()
+                except Exception:
+                    pass
+
+    if destinations:
+        with ThreadPoolExecutor(max_workers=min(8, len(destinations)), thread_name_prefix="scan") as pool:
+            highest = max(pool.map(one, destinations))
+    return highest

@@ -1,0 +1,236 @@
+"""Checks that run before anything is published: a suspicious export must never replace what desktops have.
+
+Each check returns a ``CheckResult`` naming the rows concerned (the first few, and how many in all):
+
+* ``no_listings``      — the sources gave no listings at all (a source table emptied or a bad query)
+* ``drop``             — listings or contact methods fell by more than ``max_drop_percent`` (default 10)
+                         against the last published snapshot
+* ``references``       — contact methods, shifts or schedules pointing at listings or schedules that do
+                         not exist
+* ``overlaps``         — two shifts of one schedule at the same tier overlapping in time
+* ``coverage``         — a schedule with nobody on call (at the covered tiers) at some moment of the
+                         next ``coverage_days`` days
+* ``unmatched_names``  — calendar events whose name matched no listing (a warning, never refusing)
+
+A failed check refuses the export unless overridden (``--force`` or ``[checks] force = true``), and the
+override is logged with the rows it let through. This module must never publish, and never change the
+data it checks.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from backup_operator.core.model import parse_utc
+
+from exporter.sources import DirectoryData
+
+__all__ = ["CheckResult", "CheckReport", "run_checks", "SHOWN_ROWS"]
+
+SHOWN_ROWS = 20  # rows listed per check; the count says how many there were in all
+
+
+@dataclass
+class CheckResult:
+    name: str
+    ok: bool
+    message: str
+    rows: list[str] = field(default_factory=list)
+    total_rows: int = 0
+    refuses: bool = True  # False for warnings: reported, never blocking
+
+    def describe(self) -> str:
+        lines = [f"{'ok  ' if self.ok else ('FAIL' if self.refuses else 'WARN')} {self.name}: {self.message}"]
+        lines += [f"       - {row}" for row in self.rows]
+        if self.total_rows > len(self.rows):
+            lines.append(f"       … and {self.total_rows - len(self.rows)} more")
+        return "\n".join(lines)
+
+
+@dataclass
+class CheckReport:
+    results: list[CheckResult]
+
+    @property
+    def failures(self) -> list[CheckResult]:
+        return [r for r in self.results if not r.ok and r.refuses]
+
+    @property
+    def warnings(self) -> list[CheckResult]:
+        return [r for r in self.results if not r.ok and not r.refuses]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def summary(self) -> str:
+        return "; ".join(r.message for r in self.failures)
+
+    def describe(self) -> str:
+        return "\n".join(r.describe() for r in self.results)
+
+
+def _result(name: str, problems: list[str], ok_message: str, fail_message: str, *,
+            refuses: bool = True) -> CheckResult:
+    if not problems:
+        return CheckResult(name, True, ok_message, refuses=refuses)
+    return CheckResult(name, False, fail_message, problems[:SHOWN_ROWS], len(problems), refuses=refuses)
+
+
+def check_no_listings(data: DirectoryData) -> CheckResult:
+    n = len(data.listings)
+    if n:
+        return CheckResult("no_listings", True, f"{n} listings")
+    return CheckResult("no_listings", False, "the sources gave 0 listings (an empty directory would leave "
+                       "operators with nothing)", ["listings: 0 rows from every source"], 1)
+
+
+def check_drop(data: DirectoryData, baseline: dict[str, int] | None, max_drop_percent: float) -> CheckResult:
+    if not baseline:
+        return CheckResult("drop", True, "no earlier snapshot to compare with (first export)")
+    problems, notes = [], []
+    for table, key in (("listings", "listings"), ("contact methods", "contact_methods")):
+        before = int(baseline.get(key, 0))
+        after = len(data.table(key))
+        if before <= 0:
+            continue
+        drop = 100.0 * (before - after) / before
+        notes.append(f"{table} {before} → {after}")
+        if drop > max_drop_percent:
+            problems.append(f"{table} fell from {before} to {after} (-{drop:.1f}%, the limit is "
+                            f"{max_drop_percent:g}%)")
+    if problems:
+        return CheckResult("drop", False, "; ".join(problems), problems, len(problems))
+    return CheckResult("drop", True, ", ".join(notes) or "nothing to compare")
+
+
+def check_references(data: DirectoryData) -> CheckResult:
+    listing_ids = {str(r.get("id")) for r in data.listings}
+    schedule_ids = {str(r.get("id")) for r in data.schedules}
+    problems = []
+    for n, row in enumerate(data.contact_methods, 1):
+        if str(row.get("listing_id")) not in listing_ids:
+            problems.append(f"contact method {n} ({row.get('kind')} {row.get('value')}): listing "
+                            f"{row.get('listing_id')!r} does not exist")
+    for row in data.schedules:
+        fallback = row.get("fallback_listing_id")
+        if fallback not in (None, "") and str(fallback) not in listing_ids:
+            problems.append(f"on-call schedule {row.get('id')!r}: fallback listing {fallback!r} does not exist")
+    for n, row in enumerate(data.shifts, 1):
+        if str(row.get("schedule_id")) not in schedule_ids:
+            problems.append(f"shift {n} ({row.get('start_utc')}): schedule {row.get('schedule_id')!r} "
+                            "does not exist")
+        if str(row.get("listing_id")) not in listing_ids:
+            problems.append(f"shift {n} of {row.get('schedule_id')!r} ({row.get('start_utc')}): listing "
+                            f"{row.get('listing_id')!r} does not exist")
+    return _result("references", problems, "every reference points at an existing listing and schedule",
+                   f"{len(problems)} references point at listings or schedules that do not exist")
+
+
+def _spans(data: DirectoryData) -> dict[tuple[str, int], list[tuple[datetime, datetime, dict]]]:
+    spans: dict[tuple[str, int], list[tuple[datetime, datetime, dict]]] = defaultdict(list)
+    for row in data.shifts:
+        try:
+            start, end = parse_utc(str(row.get("start_utc"))), parse_utc(str(row.get("end_utc")))
+            tier = int(row.get("tier") or 1)
+        except (TypeError, ValueError):
+            continue  # the model's validation names malformed rows
+        if end > start:
+            spans[(str(row.get("schedule_id")), tier)].append((start, end, row))
+    for items in spans.values():
+        items.sort(key=lambda item: (item[0], item[1]))
+    return spans
+
+
+def _zone(schedule: dict[str, Any] | None) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(str((schedule or {}).get("timezone") or ""))
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _local(moment: datetime, tz: ZoneInfo | None) -> str:
+    if tz is None:
+        return moment.strftime("%Y-%m-%d %H:%M UTC")
+    return moment.astimezone(tz).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+def check_overlaps(data: DirectoryData, spans=None) -> CheckResult:
+    spans = spans if spans is not None else _spans(data)
+    schedules = {str(s.get("id")): s for s in data.schedules}
+    problems = []
+    for (schedule_id, tier), items in sorted(spans.items()):
+        tz = _zone(schedules.get(schedule_id))
+        latest_end, latest_row = None, None
+        for start, end, row in items:
+            if latest_end is not None and start < latest_end:
+                problems.append(f"{schedule_id} tier {tier}: {latest_row.get('listing_id')} until "
+                                f"{_local(latest_end, tz)} overlaps {row.get('listing_id')} from "
+                                f"{_local(start, tz)}")
+            if latest_end is None or end > latest_end:
+                latest_end, latest_row = end, row
+    return _result("overlaps", problems, "no overlapping shifts at the same tier",
+                   f"{len(problems)} shifts overlap another at the same tier")
+
+
+def check_coverage(data: DirectoryData, now: datetime, days: int, tiers: list[int], exempt: list[str],
+                   spans=None) -> CheckResult:
+    spans = spans if spans is not None else _spans(data)
+    horizon = now + timedelta(days=days)
+    problems = []
+    for schedule in data.schedules:
+        schedule_id = str(schedule.get("id"))
+        if schedule_id in exempt:
+            continue
+        tz = _zone(schedule)
+        for tier in tiers:
+            cursor = now
+            for start, end, _ in spans.get((schedule_id, tier), []):
+                if end <= cursor:
+                    continue
+                if start >= horizon:
+                    break
+                if start > cursor:
+                    problems.append(f"{schedule_id} tier {tier}: nobody on call from {_local(cursor, tz)} "
+                                    f"to {_local(start, tz)}")
+                cursor = max(cursor, end)
+                if cursor >= horizon:
+                    break
+            if cursor >= horizon:
+                continue
+            if cursor > now:
+                problems.append(f"{schedule_id} tier {tier}: nobody on call from {_local(cursor, tz)} "
+                                f"to the end of the {days} days checked")
+            else:
+                problems.append(f"{schedule_id} tier {tier}: nobody on call in the next {days} days")
+    return _result("coverage", problems, f"every schedule is covered for the next {days} days",
+                   f"{len(problems)} on-call coverage gaps in the next {days} days")
+
+
+def check_unmatched(data: DirectoryData) -> CheckResult:
+    unmatched = [w for w in data.warnings if w.startswith("unmatched:")]
+    rows = [w.removeprefix("unmatched:").strip() for w in unmatched]
+    return _result("unmatched_names", rows, "every calendar name matched a listing",
+                   f"{len(rows)} calendar names matched no listing (those shifts were left out)",
+                   refuses=False)
+
+
+def run_checks(data: DirectoryData, *, now: datetime, baseline: dict[str, int] | None, settings) -> CheckReport:
+    """All checks, in the order an operator would care about; ``settings`` is the config's [checks]."""
+    if not data.listings:
+        # Everything else is noise when the directory is empty.
+        return CheckReport([check_no_listings(data)])
+    spans = _spans(data)
+    return CheckReport([
+        check_no_listings(data),
+        check_drop(data, baseline, settings.max_drop_percent),
+        check_references(data),
+        check_overlaps(data, spans),
+        check_coverage(data, now, settings.coverage_days, settings.coverage_tiers,
+                       settings.coverage_exempt, spans),
+        check_unmatched(data),
+    ])

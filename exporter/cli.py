@@ -1,0 +1,286 @@
+"""``backup-operator-export``: the exporter's command line, a thin layer over the pipeline.
+
+Commands: ``init``, ``recipients add|remove|list``, ``run``, ``check``, ``status``, ``serve``, ``demo``.
+Every deliberate error becomes one sentence on stderr and the error's exit code (see exporter.errors
+and backup_operator.errors); an unforeseen one becomes one sentence pointing at the log, never a
+traceback on the console.
+
+This module must never contain export logic; it parses arguments, calls exporter functions and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from datetime import datetime, timezone
+
+from backup_operator.errors import BackupOperatorError
+
+from exporter import __version__
+from exporter.home import HOME_ENV, ExporterHome, export_home
+
+__all__ = ["main", "build_parser"]
+
+log = logging.getLogger("exporter.cli")
+
+
+def _home(args) -> ExporterHome:
+    return export_home(args.home)
+
+
+def _config(home: ExporterHome):
+    from exporter.config import load_config
+    return load_config(home.config)
+
+
+def _logging(args, home: ExporterHome, config=None, *, console=logging.WARNING) -> None:
+    from exporter.logs import setup_logging
+    setup_logging(home, config, console_level=logging.DEBUG if args.verbose else console)
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def cmd_init(args) -> int:
+    from exporter.config import STARTER_CONFIG
+    from exporter.signing import PASSPHRASE_ENV, create_signing_key
+
+    home = _home(args).ensure()
+    public = create_signing_key(home, force=args.force)
+    if not home.config.exists():
+        home.config.write_text(STARTER_CONFIG, encoding="utf-8")
+        print(f"Wrote a starter config to {home.config}; add your sources and destinations there.")
+    protected = (f"protected by the passphrase in {PASSPHRASE_ENV}" if os.environ.get(PASSPHRASE_ENV)
+                 else f"not passphrase-protected (set {PASSPHRASE_ENV} before init to protect it)")
+    print(f"Created the signing key {home.signing_key} (mode 0600, {protected}).")
+    print("Pin this key on every desktop with: backup-operator trust KEY")
+    print(public.to_text())
+    return 0
+
+
+def cmd_recipients_add(args) -> int:
+    from exporter.recipients import add_recipient
+
+    home = _home(args).ensure()
+    recipient = add_recipient(home.recipients, args.name, args.key, args.inbox or [], replace=args.replace)
+    where = ", ".join(recipient.inboxes) if recipient.inboxes else "the configured [[destinations]] only"
+    print(f"Enrolled {recipient.name} ({recipient.key.to_text()[:24]}…); inboxes: {where}.")
+    print("The next export is sealed for it.")
+    return 0
+
+
+def cmd_recipients_remove(args) -> int:
+    from exporter.recipients import remove_recipient
+
+    home = _home(args)
+    recipient = remove_recipient(home.recipients, args.name)
+    print(f"Removed {recipient.name}: from the next snapshot on, nothing is sealed to its key.")
+    print("Run an export now (backup-operator-export run) so the revocation takes effect at once.")
+    return 0
+
+
+def cmd_recipients_list(args) -> int:
+    from exporter.recipients import load_recipients
+
+    recipients = load_recipients(_home(args).recipients)
+    if not recipients:
+        print("No desktops are enrolled.")
+        return 0
+    for r in recipients:
+        print(f"{r.name}\t{r.key.to_text()}\t{', '.join(r.inboxes) or '-'}\t(added {r.added_at or '?'})")
+    return 0
+
+
+def _print_outcome(outcome) -> None:
+    c = outcome.counts
+    print(f"Snapshot {outcome.version}: {c.get('listings', 0)} listings, {c.get('contact_methods', 0)} contact "
+          f"methods, {c.get('oncall_schedules', 0)} on-call schedules, {c.get('oncall_shifts', 0)} shifts; "
+          f"{(outcome.size_bytes or 0) / 1024:.0f} KiB sealed ({outcome.timer.describe()}).")
+    if outcome.forced:
+        print("Checks FAILED and were overridden:")
+        print(outcome.report.describe())
+    for warning in outcome.warnings:
+        if not warning.startswith("checks overridden"):
+            print(f"warning: {warning}")
+    for dest in outcome.destinations:
+        state = "ok" if dest.ok else "FAILED"
+        extra = f" — {dest.message}" if dest.message else ""
+        tries = f" after {dest.attempts} attempts" if dest.attempts > 1 else ""
+        print(f"  {state:6} {dest.destination}{tries}{extra}")
+
+
+def cmd_run(args) -> int:
+    from exporter.errors import ExportRefused, PublishFailed
+    from exporter.pipeline import run_export
+
+    home = _home(args)
+    _logging(args, home, _config(home))
+    try:
+        outcome = run_export(home, force=args.force, trigger="manual")
+    except ExportRefused as exc:
+        if exc.report is not None:
+            print(exc.report.describe(), file=sys.stderr)
+        raise
+    _print_outcome(outcome)
+    failed = outcome.failed_destinations
+    if failed:
+        ok = len(outcome.destinations) - len(failed)
+        raise PublishFailed(f"Snapshot {outcome.version} was written to {ok} of {len(outcome.destinations)} "
+                            f"inboxes; not to {', '.join(d.destination for d in failed)}. Those desktops keep "
+                            "their last snapshot; fix the destination and run again.")
+    print(f"Published snapshot {outcome.version} to {len(outcome.destinations)} inboxes.")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from exporter.errors import ExportRefused
+    from exporter.pipeline import check_only, refusal_message
+
+    home = _home(args)
+    _logging(args, home, _config(home))
+    data, report = check_only(home)
+    c = data.counts
+    print(f"Read {c['listings']} listings, {c['contact_methods']} contact methods, "
+          f"{c['oncall_schedules']} on-call schedules, {c['oncall_shifts']} shifts.")
+    print(report.describe())
+    if not report.passed:
+        raise ExportRefused(refusal_message(report).replace("The export was refused", "An export would be "
+                                                                                       "refused"), report)
+    print("All checks passed; nothing was published (use 'run' to export).")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from exporter.recipients import load_recipients
+    from exporter.state import State
+    from exporter.status import refresh_receipts, render_status
+
+    home = _home(args)
+    config = _config(home)
+    recipients = load_recipients(home.recipients)
+    state = State(home.state)
+    unreachable = [] if args.cached else refresh_receipts(config, recipients, state)
+    text, statuses = render_status(state, recipients, now=datetime.now(timezone.utc), runs=args.runs,
+                                   unreachable=unreachable)
+    print(text)
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from exporter.schedule import serve
+
+    home = _home(args)
+    config = _config(home)
+    _logging(args, home, config, console=logging.INFO)
+    return serve(home, config, run_now=args.run_now)
+
+
+def cmd_demo(args) -> int:
+    from exporter.demo import run_demo
+
+    return run_demo(_home(args), gui=not args.no_gui, verbose=args.verbose)
+
+
+# --- the parser -------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="backup-operator-export",
+        description="Build, check, seal and publish the offline directory snapshot for every enrolled "
+                    "desktop.",
+        epilog=f"The exporter keeps its config, key and state in one home folder (set {HOME_ENV} or "
+               "--home to choose it). See docs/EXPORTER.md.")
+    parser.add_argument("--home", metavar="FOLDER", help=f"the exporter home (default: ${HOME_ENV} or the "
+                        "platform's data folder)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more on the console")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("init", help="create the exporter's signing key and print its public key",
+                       description="Create the Ed25519 signing key (mode 0600; passphrase from "
+                                   "BACKUP_OPERATOR_EXPORT_PASSPHRASE if set) and a starter config, and "
+                                   "print the bo-signer-... key for desktops to pin.")
+    p.add_argument("--force", action="store_true", help="replace an existing key (every desktop must then "
+                   "trust the new one)")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("recipients", help="enrol, revoke and list desktops",
+                       description="Manage the desktops each snapshot is sealed for.")
+    rsub = p.add_subparsers(dest="recipients_command", metavar="ACTION")
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    a = rsub.add_parser("add", help="enrol a desktop by its public key",
+                        description="Enrol a desktop: NAME is how status shows it, KEY is the bo-desktop-... "
+                                    "line printed by 'backup-operator enroll'.")
+    a.add_argument("name", metavar="NAME")
+    a.add_argument("key", metavar="KEY")
+    a.add_argument("--inbox", action="append", metavar="PATH",
+                   help="where this desktop picks snapshots up: a folder, \\\\server\\share\\path, "
+                        "sftp://user@host/path, or a [[destinations]] name (repeatable)")
+    a.add_argument("--replace", action="store_true", help="replace the key of a desktop with this name")
+    a.set_defaults(func=cmd_recipients_add)
+    r = rsub.add_parser("remove", help="revoke a desktop (the next snapshot is not sealed to it)",
+                        description="Revoke a desktop: from the next snapshot on, nothing is sealed to its key.")
+    r.add_argument("name", metavar="NAME")
+    r.set_defaults(func=cmd_recipients_remove)
+    lst = rsub.add_parser("list", help="list enrolled desktops", description="List enrolled desktops.")
+    lst.set_defaults(func=cmd_recipients_list)
+
+    p = sub.add_parser("run", help="export now: read, check, build, seal, publish",
+                       description="Run one export now. A failed check refuses the export unless --force.")
+    p.add_argument("--force", action="store_true", help="publish even if a check fails (logged)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("check", help="read the sources and run every check, publishing nothing",
+                       description="Read the sources and run every check exactly as 'run' would, without "
+                                   "sealing or publishing anything. Exit code 52 if an export would be refused.")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("status", help="last runs, and which desktops are behind",
+                       description="Show the last runs and, per desktop, the snapshot version it last "
+                                   "confirmed and how old that is.")
+    p.add_argument("--runs", type=int, default=10, metavar="N", help="how many runs to show (default 10)")
+    p.add_argument("--cached", action="store_true", help="do not read receipts from the destinations; use "
+                   "the ones remembered")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("serve", help="run exports on the schedule in the config until stopped",
+                       description="Run exports on the cron schedule in [schedule] until SIGTERM or Ctrl+C. "
+                                   "Only one serve (and one export) runs at a time.")
+    p.add_argument("--run-now", action="store_true", help="also run one export right away")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("demo", help="run the whole chain on the sample hospital",
+                       description="Export the sample hospital, deliver it to a local demo desktop, sync "
+                                   "and search it with the desktop program, then open the window.")
+    p.add_argument("--no-gui", action="store_true", help="stop after the printed search results")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except BackupOperatorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("Stopped.", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the promise is one sentence, never a traceback
+        from exporter.logs import log_traceback_to_file
+        log_traceback_to_file(exc)
+        print(f"error: something unexpected went wrong ({type(exc).__name__}: {exc}); the details are in "
+              "the exporter log. Nothing was published by this command.", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,306 @@
+"""The exporter's configuration: one TOML file (``config.toml`` in the exporter home), read and checked.
+
+Every section and key is documented in ``resources/examples/exporter.toml`` and docs/EXPORTER.md.
+Unknown keys are refused, naming the key, so a typo never silently turns a safety check off.
+Relative paths are relative to the folder holding the config file.
+
+This module must never write the config file (IT owns it and its comments) and never open a source,
+a destination or a key; it only turns text into settings.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from backup_operator.errors import ConfigError
+
+__all__ = [
+    "Config",
+    "ExportSettings",
+    "CheckSettings",
+    "PublishSettings",
+    "SftpDefaults",
+    "DestinationConfig",
+    "ScheduleJob",
+    "ScheduleSettings",
+    "LogSettings",
+    "load_config",
+    "parse_config",
+    "parse_destination",
+    "STARTER_CONFIG",
+]
+
+
+@dataclass
+class ExportSettings:
+    description: str = "hospital directory"
+    interval_minutes: int = 15
+    expires_after_hours: float = 72.0
+    window_days_back: int = 14
+    window_days_ahead: int = 60
+
+    @property
+    def expected_interval_s(self) -> int:
+        return int(self.interval_minutes * 60)
+
+
+@dataclass
+class CheckSettings:
+    max_drop_percent: float = 10.0
+    coverage_days: int = 7
+    coverage_tiers: list[int] = field(default_factory=lambda: [1])
+    coverage_exempt: list[str] = field(default_factory=list)
+    # An explicit, logged override of failed checks (the config twin of ``run --force``).
+    force: bool = False
+
+
+@dataclass
+class PublishSettings:
+    keep_snapshots: int = 3
+    retries: int = 3
+    backoff_s: float = 2.0
+    timeout_s: float = 30.0
+    parallel: int = 8
+
+
+@dataclass
+class SftpDefaults:
+    """Connection settings for ``sftp://`` inboxes that do not come from a [[destinations]] entry."""
+
+    username: str | None = None
+    key_file: Path | None = None
+    key_passphrase_env: str | None = None
+    password_env: str | None = None
+    known_hosts: Path | None = None
+    host_keys: list[str] = field(default_factory=list)
+    port: int = 22
+
+
+@dataclass
+class DestinationConfig:
+    name: str
+    kind: str  # "folder" or "sftp"
+    path: str
+    host: str = ""
+    port: int = 22
+    username: str | None = None
+    key_file: Path | None = None
+    key_passphrase_env: str | None = None
+    password_env: str | None = None
+    known_hosts: Path | None = None
+    host_keys: list[str] = field(default_factory=list)
+    keep_snapshots: int | None = None
+
+    @property
+    def label(self) -> str:
+        if self.kind == "sftp":
+            return f"sftp://{self.username + '@' if self.username else ''}{self.host}:{self.port}{self.path}"
+        return self.path
+
+
+@dataclass
+class ScheduleJob:
+    name: str
+    cron: str
+
+
+@dataclass
+class ScheduleSettings:
+    timezone: str = "UTC"
+    misfire_grace_s: int = 300
+    jobs: list[ScheduleJob] = field(default_factory=list)
+
+
+@dataclass
+class LogSettings:
+    file: Path | None = None
+    level: str = "INFO"
+    max_bytes: int = 5 * 1024 * 1024
+    backups: int = 5
+
+
+@dataclass
+class Config:
+    path: Path | None
+    export: ExportSettings = field(default_factory=ExportSettings)
+    checks: CheckSettings = field(default_factory=CheckSettings)
+    publish: PublishSettings = field(default_factory=PublishSettings)
+    sftp: SftpDefaults = field(default_factory=SftpDefaults)
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    destinations: list[DestinationConfig] = field(default_factory=list)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+    def resolve(self, value: str | os.PathLike) -> Path:
+        path = Path(os.path.expandvars(str(value))).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+
+STARTER_CONFIG = """\
+# Backup Operator exporter configuration.
+# Every key is explained in the annotated example resources/examples/exporter.toml and in
+# docs/EXPORTER.md. Relative paths are relative to this file's folder.
+
+[export]
+description = "hospital directory"
+interval_minutes = 15          # how often desktops should expect a new snapshot
+expires_after_hours = 72       # after this, desktops show a staleness banner (they still open it)
+
+[checks]
+max_drop_percent = 10          # refuse an export that lost more listings or contact methods than this
+coverage_days = 7              # refuse an export with on-call gaps in the next N days
+
+[publish]
+keep_snapshots = 3             # older snapshot files are pruned from each inbox
+
+# Add at least one source, for example:
+# [[sources]]
+# type = "csv"
+# table = "listings"
+# path = "exports/staff.csv"
+
+[schedule]
+timezone = "UTC"
+# [[schedule.jobs]]
+# name = "every 15 minutes"
+# cron = "*/15 * * * *"
+"""
+
+
+def _where(path: Path | None, section: str) -> str:
+    return f"{path or 'the exporter config'} [{section}]"
+
+
+def _take(table: dict[str, Any], cls: type, section: str, path: Path | None, convert=None) -> Any:
+    """Fill dataclass ``cls`` from a TOML table, refusing unknown keys and wrong types by name."""
+    known = {f.name: f for f in cls.__dataclass_fields__.values()}
+    kwargs: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in known:
+            choices = ", ".join(sorted(known))
+            raise ConfigError(f"{_where(path, section)}: unknown key {key!r} (known keys: {choices}).")
+        kwargs[key] = convert(key, value) if convert else value
+    try:
+        obj = cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{_where(path, section)}: {exc}.") from None
+    for name, f in known.items():
+        value = getattr(obj, name)
+        expected = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+        if expected in ("int",) and (not isinstance(value, int) or isinstance(value, bool)):
+            raise ConfigError(f"{_where(path, section)}: {name} must be a whole number, not {value!r}.")
+        if expected == "float" and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            raise ConfigError(f"{_where(path, section)}: {name} must be a number, not {value!r}.")
+        if expected == "bool" and not isinstance(value, bool):
+            raise ConfigError(f"{_where(path, section)}: {name} must be true or false, not {value!r}.")
+        if expected == "str" and not isinstance(value, str):
+            raise ConfigError(f"{_where(path, section)}: {name} must be text in quotes, not {value!r}.")
+    return obj
+
+
+_PATH_KEYS = {"key_file", "known_hosts", "file"}
+
+
+def parse_destination(doc: dict[str, Any], config: "Config", section: str = "destinations") -> DestinationConfig:
+    doc = dict(doc)
+    kind = doc.pop("type", None)
+    if kind not in ("folder", "sftp"):
+        raise ConfigError(f"{_where(config.path, section)}: type must be \"folder\" or \"sftp\", not {kind!r}.")
+    if "path" not in doc or not isinstance(doc["path"], str) or not doc["path"]:
+        raise ConfigError(f"{_where(config.path, section)}: every destination needs a path.")
+    if kind == "sftp" and not doc.get("host"):
+        raise ConfigError(f"{_where(config.path, section)}: an sftp destination needs a host.")
+    doc.setdefault("name", doc["path"] if kind == "folder" else f"{doc['host']}:{doc['path']}")
+
+    def convert(key: str, value: Any) -> Any:
+        if key in _PATH_KEYS and isinstance(value, str):
+            return config.resolve(value)
+        return value
+
+    doc["kind"] = kind
+    dest = _take(doc, DestinationConfig, section, config.path, convert)
+    if kind == "folder":
+        dest.path = str(config.resolve(dest.path)) if not dest.path.startswith("\\\\") else dest.path
+    return dest
+
+
+def parse_config(doc: dict[str, Any], path: Path | None = None) -> Config:
+    config = Config(path=path)
+    known_sections = {"export", "checks", "publish", "sftp", "sources", "destinations", "schedule", "log"}
+    for key in doc:
+        if key not in known_sections:
+            raise ConfigError(f"{path or 'the exporter config'}: unknown section [{key}] "
+                              f"(known: {', '.join(sorted(known_sections))}).")
+
+    def paths(key: str, value: Any) -> Any:
+        if key in _PATH_KEYS and isinstance(value, str):
+            return config.resolve(value)
+        return value
+
+    config.export = _take(doc.get("export", {}), ExportSettings, "export", path)
+    config.checks = _take(doc.get("checks", {}), CheckSettings, "checks", path)
+    config.publish = _take(doc.get("publish", {}), PublishSettings, "publish", path)
+    config.sftp = _take(doc.get("sftp", {}), SftpDefaults, "sftp", path, paths)
+    config.log = _take(doc.get("log", {}), LogSettings, "log", path, paths)
+
+    schedule = dict(doc.get("schedule", {}))
+    jobs = schedule.pop("jobs", [])
+    config.schedule = _take(schedule, ScheduleSettings, "schedule", path)
+    for n, job in enumerate(jobs, 1):
+        if not isinstance(job, dict) or "cron" not in job:
+            raise ConfigError(f"{_where(path, 'schedule.jobs')}: job {n} needs a cron line like "
+                              "\"*/15 * * * *\".")
+        config.schedule.jobs.append(_take({"name": f"job {n}", **job}, ScheduleJob, "schedule.jobs", path))
+    try:
+        ZoneInfo(config.schedule.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{_where(path, 'schedule')}: timezone {config.schedule.timezone!r} is not an "
+                          "IANA time zone (like America/Chicago).") from None
+
+    sources = doc.get("sources", [])
+    if not isinstance(sources, list):
+        raise ConfigError(f"{_where(path, 'sources')}: write each source as a [[sources]] table.")
+    for n, source in enumerate(sources, 1):
+        if not isinstance(source, dict) or "type" not in source:
+            raise ConfigError(f"{_where(path, 'sources')}: source {n} needs a type (sql, csv, ical or rota).")
+        config.sources.append({"name": f"{source['type']} source {n}", **source})
+
+    for n, dest in enumerate(doc.get("destinations", []), 1):
+        if not isinstance(dest, dict):
+            raise ConfigError(f"{_where(path, 'destinations')}: write each destination as a "
+                              "[[destinations]] table.")
+        config.destinations.append(parse_destination(dest, config, f"destinations {n}"))
+
+    checks = config.checks
+    if not 0 <= checks.max_drop_percent <= 100:
+        raise ConfigError(f"{_where(path, 'checks')}: max_drop_percent must be between 0 and 100.")
+    if config.publish.keep_snapshots < 1:
+        raise ConfigError(f"{_where(path, 'publish')}: keep_snapshots must be 1 or more.")
+    if config.export.interval_minutes < 1:
+        raise ConfigError(f"{_where(path, 'export')}: interval_minutes must be 1 or more.")
+    if config.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"{_where(path, 'log')}: level must be DEBUG, INFO, WARNING or ERROR.")
+    return config
+
+
+def load_config(path: Path) -> Config:
+    """Read ``path``; a missing file is an empty config (no sources yet), not an error."""
+    if not path.exists():
+        return Config(path=path)
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML ({exc}); fix that line and run again.") from None
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read ({exc.strerror or exc}).") from None
+    return parse_config(doc, path)
+

@@ -1,0 +1,54 @@
+"""The exporter's signing key: created once by ``init``, loaded for every export.
+
+The key is a PEM file in the exporter home, mode 0600, optionally encrypted with the passphrase in
+``BACKUP_OPERATOR_EXPORT_PASSPHRASE``. Desktops pin its public half (``bo-signer-...``).
+
+This module must never print, log or return the private key except as the PEM it writes, and never
+overwrite an existing key unless told to (a lost key means re-pinning every desktop).
+"""
+
+from __future__ import annotations
+
+import os
+
+from backup_operator.errors import ConfigError, KeyProblem
+from backup_operator.fsutil import atomic_write
+from backup_operator.snapshot.keys import SignerKey, SignerPublicKey
+
+from exporter.home import ExporterHome
+
+__all__ = ["PASSPHRASE_ENV", "create_signing_key", "load_signing_key", "signer_public"]
+
+PASSPHRASE_ENV = "BACKUP_OPERATOR_EXPORT_PASSPHRASE"
+
+
+def _passphrase() -> bytes | None:
+    value = os.environ.get(PASSPHRASE_ENV)
+    return value.encode("utf-8") if value else None
+
+
+def create_signing_key(home: ExporterHome, *, force: bool = False) -> SignerPublicKey:
+    home.ensure()
+    if home.signing_key.exists() and not force:
+        raise ConfigError(f"A signing key already exists at {home.signing_key}; desktops have pinned it. "
+                          "Use --force only if you mean to replace it (every desktop must then trust the "
+                          "new key).")
+    key = SignerKey.generate()
+    atomic_write(home.signing_key, key.to_pem(_passphrase()), mode=0o600)
+    return key.public
+
+
+def load_signing_key(home: ExporterHome) -> SignerKey:
+    try:
+        pem = home.signing_key.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"There is no signing key in {home.root}; run 'backup-operator-export init' "
+                          "first.") from None
+    try:
+        return SignerKey.from_pem(pem, _passphrase())
+    except KeyProblem as exc:
+        raise type(exc)(f"{exc} Set {PASSPHRASE_ENV} to the passphrase given at init.") from None
+
+
+def signer_public(home: ExporterHome) -> SignerPublicKey:
+    return load_signing_key(home).public

@@ -1,0 +1,104 @@
+"""Mapping a source's own columns onto the model's columns (shared by the CSV and SQL sources).
+
+For each model table a source feeds, the config may give::
+
+    columns   = { model_column = "source column", ... }   # default: a source column of the same name
+    constants = { model_column = "value", ... }           # the same value on every row (kind = "person")
+    values    = { model_column = { "source value" = "model value" } }   # recode (e.g. "MD" -> "person")
+
+A source column that is neither mapped nor a model column is an error, not silently dropped: a query
+returning wrong columns must say so by name rather than build a snapshot without phone numbers.
+
+This module must never read or write anything; it only renames and recodes values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from backup_operator.core.model import CONTACT_COLUMNS, LISTING_COLUMNS, SCHEDULE_COLUMNS, SHIFT_COLUMNS
+from backup_operator.errors import ConfigError
+
+from exporter.errors import SourceError
+
+__all__ = ["MODEL_COLUMNS", "REQUIRED", "ColumnMapping", "check_keys"]
+
+MODEL_COLUMNS: dict[str, dict[str, type]] = {
+    "listings": LISTING_COLUMNS,
+    "contact_methods": {k: v for k, v in CONTACT_COLUMNS.items() if k not in ("id", "digits")},
+    "schedules": SCHEDULE_COLUMNS,
+    "shifts": {k: v for k, v in SHIFT_COLUMNS.items() if k != "id"},
+}
+REQUIRED = {
+    "listings": ("id", "kind", "display_name"),
+    "contact_methods": ("listing_id", "kind", "value"),
+    "schedules": ("id", "name", "timezone"),
+    "shifts": ("schedule_id", "listing_id", "start_utc", "end_utc"),
+}
+
+
+def check_keys(spec: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(spec) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known keys: {', '.join(sorted(allowed))}).")
+
+
+@dataclass
+class ColumnMapping:
+    table: str
+    columns: dict[str, str] = field(default_factory=dict)  # model column -> source column
+    constants: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ignore: set[str] = field(default_factory=set)
+
+    @classmethod
+    def from_spec(cls, table: str, spec: dict[str, Any], where: str) -> "ColumnMapping":
+        if table not in MODEL_COLUMNS:
+            raise ConfigError(f"{where}: table {table!r} is not one of {', '.join(MODEL_COLUMNS)}.")
+        model = MODEL_COLUMNS[table]
+        mapping = cls(table, dict(spec.get("columns", {})), dict(spec.get("constants", {})),
+                      {k: dict(v) for k, v in spec.get("values", {}).items()}, set(spec.get("ignore", [])))
+        for kind, names in (("columns", mapping.columns), ("constants", mapping.constants),
+                            ("values", mapping.values)):
+            for name in names:
+                if name not in model:
+                    raise ConfigError(f"{where}: {kind} names {name!r}, which is not a column of "
+                                      f"{table} ({', '.join(model)}).")
+        return mapping
+
+    def bind(self, source_columns: list[str], where: str) -> dict[str, str]:
+        """Check the source's actual columns against the mapping; return model column -> source column."""
+        present = list(source_columns)
+        bound: dict[str, str] = {}
+        for model_col in MODEL_COLUMNS[self.table]:
+            if model_col in self.columns:
+                src = self.columns[model_col]
+                if src not in present:
+                    raise SourceError(f"{where}: the mapped column {src!r} (for {model_col}) is missing; "
+                                      f"the source has {', '.join(present) or 'no columns'}.")
+                bound[model_col] = src
+            elif model_col in present and model_col not in self.constants:
+                bound[model_col] = model_col
+        used = set(bound.values()) | self.ignore
+        stray = [c for c in present if c not in used]
+        if stray:
+            raise SourceError(f"{where}: column {stray[0]!r} is not a column of {self.table} and is not "
+                              f"mapped; rename it in the query or map it in the config "
+                              f"({self.table} columns: {', '.join(MODEL_COLUMNS[self.table])}).")
+        missing = [c for c in REQUIRED[self.table] if c not in bound and c not in self.constants]
+        if missing:
+            raise SourceError(f"{where}: no column gives {', '.join(missing)} for {self.table}; the source "
+                              f"has {', '.join(present) or 'no columns'}.")
+        return bound
+
+    def apply(self, row: dict[str, Any], bound: dict[str, str]) -> dict[str, Any]:
+        out = dict(self.constants)
+        for model_col, src in bound.items():
+            out[model_col] = row.get(src)
+        for model_col, recode in self.values.items():
+            value = out.get(model_col)
+            key = "" if value is None else str(value)
+            if key in recode:
+                out[model_col] = recode[key]
+        return out
