@@ -1,0 +1,400 @@
+"""The desktop command line, run in-process (like sqlite-utils' tests) and, where the claim is about the
+real program, as ``python -m backup_operator`` in a subprocess.
+
+Claims checked here: every command has a working ``--help``; bad input gives one line, a distinct exit
+code and leaves the last good snapshot in use; sync and search leave no plaintext on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from backup_operator import __version__, cli
+from backup_operator.config import KEY_FILE, PASSPHRASE_ENV, Desktop
+from backup_operator.errors import (
+    CorruptSnapshot,
+    KeyStoreUnavailable,
+    NoDesktopKey,
+    NotARecipient,
+    NotASnapshot,
+    NotTrusted,
+    RollbackRefused,
+    StorageError,
+    TooLarge,
+    UnsupportedFormat,
+    UntrustedSignature,
+    WrongPassphrase,
+)
+from backup_operator.snapshot import envelope, keys
+from backup_operator.snapshot import format as F
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --- --help of every command ------------------------------------------------------------------------
+
+
+def _commands(parser: argparse.ArgumentParser, prefix=()) -> list[tuple[str, ...]]:
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found.append((*prefix, name))
+                found += _commands(sub, (*prefix, name))
+    return found
+
+
+COMMANDS = _commands(cli.build_parser())
+
+
+def test_the_desktop_commands_are_all_there():
+    top = {c[0] for c in COMMANDS}
+    assert {"enroll", "trust", "inbox", "sync", "verify", "search", "status"} <= top
+    assert {("inbox", "add"), ("inbox", "remove"), ("inbox", "list")} <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", [()] + COMMANDS, ids=lambda c: " ".join(c) or "(none)")
+def test_help(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main([*command, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: backup-operator") and (not command or command[-1] in out)
+    if not command:
+        for name in {c[0] for c in COMMANDS}:
+            assert name in out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--version"])
+    assert info.value.code == 0 and __version__ in capsys.readouterr().out
+
+
+# --- the plain path -------------------------------------------------------------------------------
+
+
+def test_enroll_with_a_key_file(tmp_path, monkeypatch, capsys):
+    home = tmp_path / "home"
+    monkeypatch.setenv("BACKUP_OPERATOR_HOME", str(home))
+    monkeypatch.setenv(PASSPHRASE_ENV, "a kit passphrase")
+    monkeypatch.delenv("BACKUP_OPERATOR_SITE", raising=False)
+    code, out, _ = run(capsys, "enroll", "--name", "switchboard-7", "--key-file")
+    assert code == 0
+    key_line = out.strip().splitlines()[-1]
+    public = keys.DesktopPublicKey.from_text(key_line)
+    desktop = Desktop(home)
+    assert desktop.config.key_store == "file" and desktop.config.public_key == key_line
+    assert desktop.key().public == public
+    key_file = (home / KEY_FILE).read_bytes()
+    assert desktop.key().raw() not in key_file and desktop.key().raw().hex().encode() not in key_file
+    assert oct((home / KEY_FILE).stat().st_mode & 0o777) == "0o600"
+    # Enrolling twice needs --replace (IT must then swap the key), and says so in one line.
+    code, _, err = run(capsys, "enroll", "--key-file")
+    assert code == 2 and "--replace" in err and err.count("\n") == 1
+    code, out, _ = run(capsys, "enroll", "--key-file", "--replace")
+    assert code == 0 and out.strip().splitlines()[-1] != key_line
+
+
+def test_trust_inbox_sync_verify_search_status(desk, kit, capsys, tmp_path):
+    # A fresh home that has only a key: trust and inbox through the command line.
+    desktop = Desktop(desk.home)
+    desktop.config.trusted_signers, desktop.config.inboxes = [], []
+    desktop.save()
+    key_file = tmp_path / "exporter-key.txt"
+    key_file.write_text(f"# from backup-operator-export init\n{desk.signer.public.to_text()}\n")
+    code, out, _ = run(capsys, "trust", str(key_file))
+    assert code == 0 and desk.signer.public.to_text() in out
+    assert run(capsys, "trust", desk.signer.public.to_text())[0] == 0
+    assert Desktop(desk.home).config.trusted_signers == [desk.signer.public.to_text()]
+    code, out, _ = run(capsys, "inbox", "add", str(desk.inbox))
+    assert code == 0 and run(capsys, "inbox", "list")[1].strip() == str(desk.inbox)
+    code, out, _ = run(capsys, "inbox", "add", str(tmp_path / "later"))
+    assert code == 0 and "does not exist yet" in out
+    assert run(capsys, "inbox", "remove", str(tmp_path / "later"))[0] == 0
+    code, _, err = run(capsys, "inbox", "remove", str(tmp_path / "never"))
+    assert code == 2 and err.count("\n") == 1
+
+    path = desk.drop(3)
+    code, out, err = run(capsys, "sync")
+    assert (code, out.strip(), err) == (0, "Installed snapshot version 3.", "")
+    receipt = json.loads((desk.inbox / "receipts" / "desk-a.json").read_text())
+    assert receipt["snapshot_version"] == 3 and receipt["public_key"] == desk.key.public.to_text()
+    code, out, _ = run(capsys, "sync")
+    assert code == 0 and out.strip() == "Up to date: version 3 is installed."
+
+    code, out, _ = run(capsys, "verify", str(path))
+    assert code == 0 and out.strip().endswith("This snapshot is good.") and "FAILED" not in out
+    code, out, _ = run(capsys, "verify", str(desk.drop(4)))
+    assert code == 0 and "4 is newer than the installed 3" in out
+
+    code, out, _ = run(capsys, "search", "zyxwquorth")
+    assert code == 0 and kit.CANARIES[0] in out and "pager 4471" in out and "version 3" in out
+    code, out, _ = run(capsys, "search", "canarysson zyxwquorth", "--json")
+    doc = json.loads(out)
+    assert doc["snapshot_version"] == 3 and [r["id"] for r in doc["results"]] == ["p-canary-1"]
+    code, out, _ = run(capsys, "search", "555-0199", "--json")
+    assert [r["id"] for r in json.loads(out)["results"]] == ["s-canary-3"]
+    code, out, _ = run(capsys, "search", "nobody by this name")
+    assert code == 0 and "No match" in out
+
+    code, out, _ = run(capsys, "status")
+    assert code == 0 and "version 3" in out and "6 listings" in out and str(desk.inbox) in out
+
+
+def test_sync_pins_an_endorsed_new_signing_key(desk, kit, capsys):
+    new = keys.SignerKey.from_raw(kit.fixed_bytes("cli rotated key"))
+    desk.drop(3)
+    assert run(capsys, "sync")[0] == 0
+    desk.clear_inbox()
+    desk.drop(4, signer=new, endorsements=[envelope.Endorsement.make(desk.signer, new.public)])
+    code, out, _ = run(capsys, "sync")
+    assert code == 0 and f"Now also trusting the exporter's new signing key {new.public.to_text()}" in out
+    assert new.public.to_text() in Desktop(desk.home).config.trusted_signers
+    desk.clear_inbox()
+    desk.drop(5, signer=new)  # no endorsement needed any more
+    code, out, _ = run(capsys, "sync")
+    assert code == 0 and "Installed snapshot version 5." in out
+
+
+def test_nothing_to_open_yet(desk, capsys):
+    code, _, err = run(capsys, "search", "anything")
+    assert code == 30 and err.count("\n") == 1 and "sync" in err
+    desktop = Desktop(desk.home)
+    desktop.config.inboxes = []
+    desktop.save()
+    code, _, err = run(capsys, "sync")
+    assert code == 2 and "inbox add" in err
+
+
+# --- 8. bad input: one line, a distinct exit code, the last good snapshot still opens ------------------
+
+
+def _prepare_case(case: str, d, kit, attacker, other_desktop_keys, monkeypatch) -> Path | None:
+    """Break desktop ``d`` (with v3 installed) as ``case`` says; return the file to verify and sync."""
+    desktop = Desktop(d.home)
+    if case == "not a snapshot":
+        return d.put(b"%PDF-1.7 this is a printout, not a snapshot\n" * 10, "printout.bosnap")
+    if case == "unknown format version":
+        return d.put(b"backup-operator.snapshot/v2\n" + os.urandom(3000), "from-the-future.bosnap")
+    if case == "too large":
+        desktop.config.size_cap_mb = 1
+        desktop.save()
+        path = d.put(d.seal(4), "huge.bosnap")
+        with open(path, "r+b") as handle:
+            handle.truncate(10 * 1024 * 1024)
+        return path
+    if case == "signed by someone else":
+        return d.drop(4, signer=attacker)
+    if case == "older version":
+        return d.drop(2)
+    if case == "not sealed for this desktop":
+        return d.drop(4, recipients=[k.public for k in other_desktop_keys])
+    if case == "damaged but signed":
+        header, payload, _ = kit.split_snapshot(d.seal(4))
+        return d.put(kit.assemble_snapshot(header, payload[:-100], sign_with=d.signer), "damaged.bosnap")
+    if case == "key file missing":
+        (d.home / KEY_FILE).unlink()
+        return d.drop(4)
+    if case == "wrong passphrase":
+        monkeypatch.setenv(PASSPHRASE_ENV, "not the passphrase")
+        return d.drop(4)
+    if case == "key store unavailable":
+        desktop.config.key_store = "keyring"
+        desktop.save()
+        import keyring
+
+        def unreachable(*args, **kwargs):
+            raise RuntimeError("no D-Bus session")
+
+        monkeypatch.setattr(keyring, "get_password", unreachable)
+        return d.drop(4)
+    if case == "no exporter key pinned":
+        desktop.config.trusted_signers = []
+        desktop.save()
+        return d.drop(4)
+    if case == "full disk":
+        real_write = os.write
+
+        def full(fd, data):
+            if fd > 2:  # leave stdout and stderr alone
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real_write(fd, data)
+
+        monkeypatch.setattr(os, "write", full)
+        return d.drop(4)
+    raise AssertionError(case)
+
+
+BAD_INPUT = {
+    # case: (error for verify or None when verify does not apply, error for sync)
+    "not a snapshot": (NotASnapshot, NotASnapshot),
+    "unknown format version": (UnsupportedFormat, UnsupportedFormat),
+    "too large": (TooLarge, TooLarge),
+    "signed by someone else": (UntrustedSignature, UntrustedSignature),
+    "older version": (RollbackRefused, RollbackRefused),
+    "not sealed for this desktop": (NotARecipient, NotARecipient),
+    "damaged but signed": (CorruptSnapshot, CorruptSnapshot),
+    "key file missing": (NoDesktopKey, NoDesktopKey),
+    "wrong passphrase": (WrongPassphrase, WrongPassphrase),
+    "key store unavailable": (KeyStoreUnavailable, KeyStoreUnavailable),
+    "no exporter key pinned": (NotTrusted, NotTrusted),
+    "full disk": (None, StorageError),  # verify writes nothing
+}
+
+
+def test_bad_input_gives_one_line_and_a_distinct_exit_code(make_desk, kit, attacker, other_desktop_keys,
+                                                            capsys, monkeypatch, figures):
+    seen: dict[str, dict[str, tuple[int, str]]] = {"verify": {}, "sync": {}}
+    for case, (verify_error, sync_error) in BAD_INPUT.items():
+        d = make_desk(case.replace(" ", "-"))
+        with monkeypatch.context() as m:
+            m.setenv("BACKUP_OPERATOR_HOME", str(d.home))
+            m.setenv(PASSPHRASE_ENV, kit.PASSPHRASE)
+            m.delenv("BACKUP_OPERATOR_SITE", raising=False)
+            d.drop(3)
+            assert run(capsys, "sync")[0] == 0
+            d.clear_inbox()
+            path = _prepare_case(case, d, kit, attacker, other_desktop_keys, m)
+
+            if verify_error is not None:
+                code, out, err = run(capsys, "verify", str(path))
+                failed = [line for line in out.splitlines() if line.startswith("  FAILED  ")]
+                assert code == verify_error.exit_code, (case, out, err)
+                assert len(failed) == 1 and failed[0] == out.rstrip("\n").splitlines()[-1], (case, out)
+                assert err == "" and "Traceback" not in out
+                seen["verify"][case] = (code, failed[0][len("  FAILED  "):])
+
+            code, out, err = run(capsys, "sync")
+            assert code == sync_error.exit_code, (case, code, out, err)
+            assert "Traceback" not in out + err
+            lines = err.splitlines()
+            assert len(lines) == 1 and err.endswith("\n"), (case, err)  # one line on stderr, nothing else
+            seen["sync"][case] = (code, lines[0])
+        # With everything restored (passphrase, disk), the last good snapshot still opens.
+        opened = d.store().open_newest()
+        assert opened.version == 3 and not opened.skipped, case
+        opened.close()
+
+    for command, results in seen.items():
+        codes = [code for code, _ in results.values()]
+        assert len(set(codes)) == len(codes), (command, results)  # distinct per kind of problem
+        for case, (_, message) in results.items():
+            assert message.rstrip().endswith((".", ")")), (command, case, message)
+    figures("bad input: exit codes (verify)", {c: v[0] for c, v in seen["verify"].items()})
+    figures("bad input: exit codes (sync)", {c: v[0] for c, v in seen["sync"].items()})
+    figures("bad input: sync messages", {c: v[1] for c, v in seen["sync"].items()})
+
+
+def test_a_real_full_disk_through_the_command_line(tiny_disk, kit, signer, desktop_key, tmp_path, monkeypatch,
+                                                   capsys):
+    home, inbox = tiny_disk / "home", tmp_path / "inbox"
+    kit.make_home(home, desktop_key, signer.public, inbox, "kit-laptop")
+    monkeypatch.setenv("BACKUP_OPERATOR_HOME", str(home))
+    monkeypatch.setenv(PASSPHRASE_ENV, kit.PASSPHRASE)
+    monkeypatch.delenv("BACKUP_OPERATOR_SITE", raising=False)
+    (inbox / "v1.bosnap").write_bytes(kit.seal_snapshot(1, signer=signer, recipients=[desktop_key.public]))
+    assert run(capsys, "sync")[0] == 0
+    kit.fill_disk(tiny_disk)
+    (inbox / "v2.bosnap").write_bytes(kit.seal_snapshot(2, signer=signer, recipients=[desktop_key.public]))
+    code, out, err = run(capsys, "sync")
+    assert code == StorageError.exit_code and "full" in err and len(err.splitlines()) == 1
+    code, out, _ = run(capsys, "search", "zyxwquorth")
+    assert code == 0 and "version 1" in out and kit.CANARIES[0] in out
+
+
+# --- 6. no plaintext on disk ------------------------------------------------------------------------------
+
+
+def _files_under(*roots: Path, since: float | None = None):
+    for root in roots:
+        if not root.exists():
+            continue
+        for dirpath, _, names in os.walk(root):
+            for name in names:
+                path = Path(dirpath) / name
+                try:
+                    if path.is_symlink() or not path.is_file():
+                        continue
+                    if since is not None and path.stat().st_mtime < since:
+                        continue
+                    if path.stat().st_size > 64 * 1024 * 1024:
+                        continue
+                    yield path, path.read_bytes()
+                except OSError:
+                    continue
+
+
+def _plaintext_found(kit, roots, since=None) -> tuple[list[str], int]:
+    needles = []
+    for canary in kit.CANARIES:
+        for word in canary.split():
+            needles += [word.encode(), word.lower().encode(), word.encode("utf-16-le")]
+    needles.append(b"SQLite format 3")
+    found, scanned = [], 0
+    for path, data in _files_under(*roots, since=since):
+        scanned += 1
+        found += [f"{path}: {needle!r}" for needle in needles if needle in data]
+    return found, scanned
+
+
+def test_no_plaintext_on_disk_after_sync_and_search(desk, kit, tmp_path, monkeypatch, capsys, figures):
+    started = time.time() - 1
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    desk.drop(3)
+
+    # In-process.
+    assert run(capsys, "sync")[0] == 0
+    for query in ("zyxwquorth", "Quorrathen", "xylotherapy", "4471"):
+        code, out, _ = run(capsys, "search", query)
+        assert code == 0 and any(c in out for c in kit.CANARIES), (query, out)  # it did decrypt
+    assert run(capsys, "search", "canary", "--json", "--limit", "50")[0] == 0
+    assert run(capsys, "status")[0] == 0
+    assert run(capsys, "verify", str(desk.inbox / "snapshot-000003.bosnap"))[0] == 0
+
+    # The real program, as a separate process, with its own temp, home and config folders.
+    user_home = tmp_path / "user-home"
+    user_home.mkdir()
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(user_home), "TMPDIR": str(temp),
+           "XDG_CONFIG_HOME": str(user_home / ".config"), "XDG_DATA_HOME": str(user_home / ".local/share"),
+           "XDG_CACHE_HOME": str(user_home / ".cache"), "BACKUP_OPERATOR_HOME": str(desk.home),
+           PASSPHRASE_ENV: kit.PASSPHRASE, "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
+    desk.drop(4)
+    outputs = []
+    for argv in (["sync"], ["search", "zyxwquorth"], ["search", "vexmilda", "--json"], ["status"]):
+        done = subprocess.run([sys.executable, "-m", "backup_operator", *argv], env=env, capture_output=True,
+                              text=True, timeout=60, cwd=tmp_path)
+        assert done.returncode == 0, (argv, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr
+        outputs.append(done.stdout)
+    assert "Installed snapshot version 4." in outputs[0]
+    assert kit.CANARIES[0] in outputs[1] and kit.CANARIES[1] in outputs[2]
+
+    found, scanned = _plaintext_found(kit, [tmp_path])
+    system_temp = [Path(p) for p in {"/tmp", "/var/tmp", "/dev/shm"} if Path(p).is_dir()]
+    found_elsewhere, scanned_elsewhere = _plaintext_found(kit, [p for p in system_temp], since=started)
+    found_elsewhere = [f for f in found_elsewhere if not f.startswith(str(tmp_path))]
+    figures("no plaintext on disk: files scanned (test folders / new files in system temp) and hits",
+            f"{scanned} / {scanned_elsewhere}, hits {len(found) + len(found_elsewhere)}")
+    assert scanned >= 8  # the home, key file, config, two sealed files, receipts, ...
+    assert found == [] and found_elsewhere == []
+    # Control: the same scan does find the names when they are on disk.
+    (temp / "leak.txt").write_text(f"{kit.CANARIES[2]}\n")
+    assert _plaintext_found(kit, [tmp_path])[0]
