@@ -31,7 +31,7 @@ from backup_operator.core.session import Session
 from backup_operator.errors import BackupOperatorError
 from backup_operator.ui.freshness import freshness
 from backup_operator.ui.models import SchedulesModel
-from backup_operator.ui.printing import MAX_HOURS, MIN_HOURS, render, sheet_html, stamp_line, write_pdf
+from backup_operator.ui.printing import MAX_HOURS, MIN_HOURS, footer_line, render, sheet_html, write_pdf
 from backup_operator.ui.settings import TEXT_SIZES, UiSettings
 
 __all__ = ["CrashSheetDialog", "SettingsDialog", "HelpDialog", "AboutDataDialog"]
@@ -133,7 +133,7 @@ class CrashSheetDialog(QDialog):
             return
         now = self.clock()
         try:
-            render(printer, sheet_html(self.session, ids, self.hours.value(), now), stamp_line(self.session, now))
+            render(printer, sheet_html(self.session, ids, self.hours.value(), now), footer_line(self.session, now))
         except OSError as exc:
             QMessageBox.warning(self, "Crash sheet", f"The printer refused the sheet ({exc}). Save a PDF instead.")
             return

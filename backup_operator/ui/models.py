@@ -124,6 +124,17 @@ def _reach(entry: Entry | None, limit: int = 3) -> str:
     return "\n".join(lines)
 
 
+def _in(delta) -> str:
+    minutes = max(0, int(delta.total_seconds()) // 60)
+    days, minutes = divmod(minutes, 1440)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"in {days} d {hours} h"
+    if hours:
+        return f"in {hours} h {minutes} min"
+    return f"in {minutes} min"
+
+
 class OnCallModel(QAbstractTableModel):
     """Who holds each tier of one schedule at the chosen instant, how to reach them, until when, who next."""
 
@@ -171,11 +182,16 @@ class OnCallModel(QAbstractTableModel):
             if col == 2:
                 return _reach(t.who)
             if col == 3:
-                return wall_time(t.until, zone) if t.until else ""
+                if not t.until:
+                    return ""
+                return f"{wall_time(t.until, zone)}\n({_in(t.until - self._now.at)})"
             if col == 4:
                 if t.next_who is None:
                     return "nobody scheduled"
-                return f"{t.next_who.name}\nfrom {wall_time(t.next_start, zone)}" if t.next_start else t.next_who.name
+                again = " (again)" if t.who is not None and t.next_who.id == t.who.id else ""
+                if t.next_start is None:
+                    return t.next_who.name + again
+                return f"{t.next_who.name}{again}\nfrom {wall_time(t.next_start, zone)}"
         if role == RecordRole:
             return t
         if role == Qt.ItemDataRole.TextAlignmentRole:
@@ -220,7 +236,7 @@ class ShiftsModel(QAbstractTableModel):
         s = self._rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             first = s.who.first_contact
-            return (wall_time(s.start, self._zone), wall_time(s.end, self._zone),
+            return (wall_time(s.start, self._zone, offset=False), wall_time(s.end, self._zone, offset=False),
                     f"{s.tier}. {s.role}" if s.role else f"Tier {s.tier}", s.who.name,
                     f"{first.caption}: {first.value}" if first else "")[index.column()]
         if role == RecordRole:

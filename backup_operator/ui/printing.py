@@ -20,7 +20,7 @@ from PySide6.QtGui import QFont, QFontMetricsF, QPageLayout, QPageSize, QPagedPa
 from backup_operator.cli import describe_age
 from backup_operator.core.session import Session, wall_time, zone_offsets
 
-__all__ = ["sheet_html", "render", "write_pdf", "stamp_line", "MIN_HOURS", "MAX_HOURS"]
+__all__ = ["sheet_html", "render", "write_pdf", "stamp_line", "footer_line", "MIN_HOURS", "MAX_HOURS"]
 
 MIN_HOURS, MAX_HOURS = 24, 72
 
@@ -43,17 +43,22 @@ def _local(moment: datetime) -> str:
     return f"{local:%a %d %b %Y %H:%M} {local.tzname()}"
 
 
+def footer_line(session: Session, now: datetime) -> str:
+    return (f"Snapshot version {session.version} · data as of {_local(session.created_at)} · "
+            f"printed at {_local(now)}")
+
+
 def stamp_line(session: Session, now: datetime) -> str:
     return (f"Snapshot version {session.version} · data as of {_local(session.created_at)} "
             f"({describe_age(session.created_at, now)}) · valid until {_local(session.meta.expires_at)} · "
             f"printed at {_local(now)}")
 
 
-def _numbers(entry, limit: int = 3) -> str:
+def _numbers(entry, limit: int = 3, notes: bool = True) -> str:
     parts = []
     for c in entry.contacts[:limit]:
         text = f"{html.escape(c.caption)} <b>{html.escape(c.value)}</b>"
-        if c.instructions:
+        if c.instructions and notes:
             text += f" <i>({html.escape(c.instructions)})</i>"
         parts.append(text)
     return "<br>".join(parts)
@@ -82,10 +87,12 @@ def sheet_html(session: Session, schedule_ids: Sequence[str], hours: int, now: d
         if schedule.escalation:
             out.append(f"<p><b>Escalation:</b> {html.escape(schedule.escalation)}</p>")
         if fallback is not None:
-            out.append(f"<p><b>Department line:</b> {html.escape(fallback.name)} — {_numbers(fallback, 2)}</p>")
+            lines = " · ".join(f"{html.escape(c.caption)} <b>{html.escape(c.value)}</b>" for c in fallback.contacts[:3])
+            out.append(f"<p><b>Department line:</b> {html.escape(fallback.name)} — {lines}</p>")
         shifts = session.shifts(sid, now, end)
         out.append('<table width="100%" cellspacing="0" cellpadding="3" border="1">'
-                   "<tr><th>From</th><th>To</th><th>Tier</th><th>Who</th><th>How to reach</th></tr>")
+                   "<tr><th width='17%'>From</th><th width='17%'>To</th><th width='12%'>Tier</th>"
+                   "<th width='19%'>Who</th><th width='35%'>How to reach</th></tr>")
         if not shifts:
             out.append('<tr><td colspan="5" class="gap">Nobody is scheduled in this period: '
                        "use the department line.</td></tr>")
@@ -95,7 +102,7 @@ def sheet_html(session: Session, schedule_ids: Sequence[str], hours: int, now: d
             out.append(f"<tr{cls}><td class='when'>{html.escape(wall_time(s.start, zone, offset=False))}</td>"
                        f"<td class='when'>{html.escape(wall_time(s.end, zone, offset=False))}</td>"
                        f"<td>{html.escape(role)}</td>"
-                       f"<td><b>{html.escape(s.who.name)}</b></td><td>{_numbers(s.who, 2)}</td></tr>")
+                       f"<td><b>{html.escape(s.who.name)}</b></td><td>{_numbers(s.who, 2, notes=False)}</td></tr>")
         out.append("</table>")
     key = session.key_numbers()
     if key:
@@ -169,7 +176,7 @@ def write_pdf(session: Session, schedule_ids: Sequence[str], hours: int, target:
     writer.setResolution(300)
     writer.setTitle("Backup Operator on-call crash sheet")
     writer.setCreator("Backup Operator")
-    return render(writer, sheet_html(session, schedule_ids, hours, now), stamp_line(session, now))
+    return render(writer, sheet_html(session, schedule_ids, hours, now), footer_line(session, now))
 
 
 def print_command(desktop, hours: int, schedule_ids: Sequence[str], output: Path,

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backup_operator.core.session import Entry, OnCallNow, Schedule, wall_time
+from backup_operator.core.session import Entry, OnCallNow, Schedule, wall_time, zone_offsets
 from backup_operator.ui.messages import Explanation
 from backup_operator.ui.models import ContactsModel, OnCallModel, ShiftsModel
 from backup_operator.ui.theme import BANNER_STYLES, scaled_font
@@ -75,6 +75,15 @@ def _table(model, *, stretch: int = -1) -> QTableView:
     header.setStretchLastSection(True)
     view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     return view
+
+
+def fit_height(view: QTableView, minimum_rows: int = 1) -> None:
+    """Make a short table exactly as tall as its rows, so what follows it sits right below."""
+    view.resizeRowsToContents()
+    rows = view.verticalHeader().length()
+    if view.model().rowCount() < minimum_rows:
+        rows += view.verticalHeader().defaultSectionSize() * (minimum_rows - view.model().rowCount())
+    view.setFixedHeight(rows + view.horizontalHeader().height() + 2 * view.frameWidth() + 2)
 
 
 class SearchField(QLineEdit):
@@ -170,10 +179,11 @@ class DetailPane(QWidget):
         layout.setContentsMargins(12, 4, 4, 4)
         for w in (self.title, self.subtitle, self.where, self.notes, self.heading):
             layout.addWidget(w)
-        layout.addWidget(self.table, 3)
-        layout.addWidget(self.extra, 1)
+        layout.addWidget(self.table)
+        layout.addSpacing(8)
+        layout.addWidget(self.extra)
         layout.addWidget(self.empty)
-        layout.addStretch(0)
+        layout.addStretch(1)
         self.show_nothing()
 
     def _set_visible(self, on: bool) -> None:
@@ -205,6 +215,7 @@ class DetailPane(QWidget):
         self.contacts.set_entry(entry)
         if entry.contacts:
             self.table.selectRow(0)
+        fit_height(self.table)
         self.extra.setText(extra_html)
         self.extra.setVisible(bool(extra_html))
 
@@ -293,9 +304,10 @@ class OnCallPage(QWidget):
             tl.addWidget(w)
         tl.addLayout(row)
         tl.addWidget(self.nobody)
-        tl.addWidget(self.now_table, 1)
+        tl.addWidget(self.now_table)
         tl.addWidget(self.ladder)
         tl.addWidget(self.instructions)
+        tl.addStretch(1)
         bottom = QWidget()
         bl = QVBoxLayout(bottom)
         bl.setContentsMargins(0, 0, 0, 0)
@@ -326,7 +338,8 @@ class OnCallPage(QWidget):
         self.schedule = now.schedule
         zone = now.schedule.zone
         self.title.setText(now.schedule.name)
-        bits = [now.schedule.department, now.schedule.site, f"times in {now.schedule.timezone}"]
+        offsets = ", ".join(zone_offsets(zone, now.at, now.at + timedelta(days=7)))
+        bits = [now.schedule.department, now.schedule.site, f"times in {now.schedule.timezone} ({offsets})"]
         self.subtitle.setText(" · ".join(b for b in bits if b))
         local = now.at.astimezone(zone)
         if not self.as_of.hasFocus() or at_is_now:
@@ -339,6 +352,7 @@ class OnCallPage(QWidget):
         self.now_model.set_on_call(now)
         if self.now_model.rowCount() and not self.now_table.selectionModel().selectedRows():
             self.now_table.selectRow(0)
+        fit_height(self.now_table)
         if now.nobody:
             fallback = now.fallback
             line = fallback.first_contact if fallback else None

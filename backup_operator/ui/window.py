@@ -145,10 +145,12 @@ class MainWindow(QMainWindow):
         self.results_view.doubleClicked.connect(lambda *_: self.activate_selection())
         self.count = QLabel()
         self.count.setProperty("factor", 0.9)
+        self.hint = QLabel()
+        self.hint.setProperty("factor", 0.9)
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
-        ll.addWidget(self.count)
         ll.addWidget(self.results_view, 1)
         self.detail = DetailPane()
         self.split = QSplitter(Qt.Orientation.Horizontal)
@@ -166,7 +168,14 @@ class MainWindow(QMainWindow):
         ml = QVBoxLayout(main)
         ml.setContentsMargins(10, 6, 10, 6)
         ml.addLayout(find_row)
+        info_row = QHBoxLayout()
+        info_row.addWidget(self.count, 1)
+        info_row.addWidget(self.hint)
+        ml.addLayout(info_row)
         ml.addWidget(self.views, 1)
+        self.views.currentChanged.connect(self._update_hint)
+        self.views.currentChanged.connect(lambda i: self.count.setVisible(i == 0))
+        self._update_hint()
 
         self.opening = QLabel("Opening the directory…")
         self.opening.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -199,6 +208,12 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.statusBar().setProperty("factor", 1.0)
         self.resize(1280, 820)
+
+    def _update_hint(self, *_):
+        if self.views.currentIndex() == 1:
+            self.hint.setText("↑↓ tier · Ctrl+C copy number · Ctrl+T as of · Ctrl+N now · Esc back · F1 help")
+        else:
+            self.hint.setText("↑↓ choose · Enter open / copy · Ctrl+C copy number · Ctrl+P print · F1 help")
 
     def _action(self, menu, text: str, keys, slot, *, checkable: bool = False) -> QAction:
         action = QAction(text, self)
