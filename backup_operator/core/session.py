@@ -11,7 +11,8 @@ This module must never import Qt, and never write decrypted data to disk.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -39,6 +40,8 @@ __all__ = [
     "sync_and_open",
     "wall_time",
 ]
+
+log = logging.getLogger(__name__)
 
 KIND_WORDS = {
     "extension": "Extension",
@@ -127,7 +130,10 @@ class Result:
     number: str  # the first number to try, or for a schedule who is on call now
     score: float
     listing_kind: str = ""  # person, department, location, service (listings only)
-    matched: str = ""  # when the match is not in the name: "matched ext 4471", "alias Cardio"
+    matched: str = ""  # a match outside the name and subtitle: "also known as: Cardio"
+    subtitle_spans: tuple[tuple[int, int], ...] = ()
+    number_spans: tuple[tuple[int, int], ...] = ()
+    matched_spans: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -212,6 +218,7 @@ class Session:
         self.meta: SnapshotMeta = opened.meta
         self.version = opened.version
         self.skipped = list(opened.skipped)
+        self.degraded = ""  # set when something works in a reduced mode; the window shows it
         self._entries: dict[str, Entry] = {}
         self._schedules: dict[str, Schedule] = {}
         self._load()
@@ -264,7 +271,12 @@ class Session:
                 or (entry.kind == "department" and entry.department and s.department == entry.department)]
 
     def search(self, query: str, limit: int = 50, at: datetime | None = None) -> list[Result]:
+        """Listings and on-call schedules for what the operator typed, best first (``core.search``)."""
         return self._index.search(query, limit, at or datetime.now(timezone.utc))
+
+    def reverse_lookup(self, number: str, at: datetime | None = None) -> list[Result]:
+        """Who owns a number (caller ID)."""
+        return self._index.reverse_lookup(number, at or datetime.now(timezone.utc))
 
     def favourite_results(self, schedule_ids: Iterable[str], at: datetime) -> list[Result]:
         """The operator's favourite schedules as results (shown while the search field is empty)."""
@@ -322,35 +334,110 @@ def _on_call(session: Session, schedule_id: str, at: datetime) -> OnCallNow:
     return OnCallNow(schedule, at, tuple(result), fallback)
 
 
-# --- search (interim: replaced by core.search once it lands) -----------------------------------
+# --- search: core.search ranks; this turns its hits into what a result row shows ---------------
+
+_SUBTITLE_FIELDS = ("title", "department", "site")
+_FIELD_WORDS = {"alias": "also known as", "keyword": "keyword", "building": "where", "floor": "floor",
+                "room": "room", "given_name": "first name", "middle_name": "middle name",
+                "family_name": "surname", "name": "full name"}
+
+
+def _result_for_hit(session: "Session", hit, at: datetime) -> Result | None:
+    matches = hit.matches
+    name_spans = next((m.spans for m in matches if m.field == "name" and m.text == hit.name), ())
+    if hit.kind == "schedule":
+        schedule = session.schedule(hit.id)
+        if schedule is None:
+            return None
+        return _schedule_result(session, schedule, name_spans, hit.score, at)
+    entry = session.entry(hit.id)
+    if entry is None:
+        return None
+    subtitle = entry.subtitle
+    sub_spans: list[tuple[int, int]] = []
+    number = entry.first_contact.value if entry.first_contact else ""
+    number_spans: tuple[tuple[int, int], ...] = ()
+    other = []
+    for m in matches:
+        if m.field == "name" and m.text == hit.name:
+            continue
+        if m.field in KIND_WORDS:  # a number matched: show that number, not the first one
+            if not number_spans:
+                number, number_spans = m.text, m.spans
+            continue
+        where = subtitle.find(m.text) if m.field in _SUBTITLE_FIELDS and m.text else -1
+        if where >= 0:
+            sub_spans += [(where + a, where + b) for a, b in m.spans]
+        elif not name_spans or m.field not in ("given_name", "middle_name", "family_name", "name"):
+            other.append((m.field, m.text, m.spans))
+    matched, matched_spans = "", ()
+    if other:
+        field_name, text, spans = other[0]
+        prefix = f"{_FIELD_WORDS.get(field_name, field_name)}: "
+        matched = prefix + text
+        matched_spans = tuple((len(prefix) + a, len(prefix) + b) for a, b in spans)
+    return Result("listing", entry.id, entry.name, subtitle, tuple(name_spans), number, hit.score, entry.kind,
+                  matched, tuple(sub_spans), number_spans, matched_spans)
 
 
 class _Index:
-    def __init__(self, session: Session):
+    def __init__(self, session: "Session"):
+        from backup_operator.core.search import SearchIndex
+
+        self.session = session
+        self.index = SearchIndex.open(session.conn)
+
+    def search(self, query: str, limit: int, at: datetime) -> list[Result]:
+        out = []
+        for hit in self.index.search(query, limit):
+            result = _result_for_hit(self.session, hit, at)
+            if result is not None:
+                out.append(result)
+        return out
+
+    def reverse_lookup(self, number: str, at: datetime, limit: int = 20) -> list[Result]:
+        return [r for r in (_result_for_hit(self.session, h, at) for h in self.index.reverse_lookup(number, limit))
+                if r is not None]
+
+
+class _PlainIndex:
+    """Last resort when the real index cannot be built: every word as a substring of the name, title or
+    department, or digits within a number. Slow and unranked, but the directory stays usable."""
+
+    def __init__(self, session: "Session"):
         self.session = session
 
     def search(self, query: str, limit: int, at: datetime) -> list[Result]:
-        words = [w for w in query.lower().replace(",", " ").split() if w]
+        words = [w for w in query.lower().split() if w]
         digits = "".join(ch for ch in query if ch.isdigit())
-        if not words:
-            return []
         out: list[Result] = []
         for entry in self.session._entries.values():
-            hay = " ".join((entry.name, entry.title, entry.department, *entry.aliases)).lower()
-            number_hit = len(digits) >= 3 and any(digits in "".join(ch for ch in c.value if ch.isdigit())
-                                                  for c in entry.contacts)
-            if all(w in hay for w in words) or number_hit:
-                spans = tuple(_spans(entry.name, words))
-                first = entry.first_contact
-                out.append(Result("listing", entry.id, entry.name, entry.subtitle, spans,
-                                  first.value if first else "", 1.0 + len(spans), entry.kind))
+            text = " ".join((entry.name, entry.title, entry.department, *entry.aliases)).lower()
+            numbers = [c.value for c in entry.contacts if len(digits) >= 3 and digits in
+                       "".join(ch for ch in c.value if ch.isdigit())]
+            if (words and all(w in text for w in words)) or numbers:
+                low = entry.name.lower()
+                spans = tuple((low.find(w), low.find(w) + len(w)) for w in words if w in low)
+                number = numbers[0] if numbers else (entry.first_contact.value if entry.first_contact else "")
+                out.append(Result("listing", entry.id, entry.name, entry.subtitle, spans, number,
+                                  float(len(spans)), entry.kind))
         for schedule in self.session.schedules():
-            hay = f"{schedule.name} {schedule.department}".lower()
-            if all(w in hay for w in words):
-                out.append(_schedule_result(self.session, schedule, tuple(_spans(schedule.name, words)),
-                                            1.5, at))
+            if words and all(w in f"{schedule.name} {schedule.department}".lower() for w in words):
+                out.append(_schedule_result(self.session, schedule, (), 0.5, at))
         out.sort(key=lambda r: (-r.score, r.name))
         return out[:limit]
+
+    def reverse_lookup(self, number: str, at: datetime, limit: int = 20) -> list[Result]:
+        return self.search("".join(ch for ch in number if ch.isdigit()), limit, at)
+
+
+def _build_index(session: "Session"):
+    try:
+        return _Index(session)
+    except Exception:  # noqa: BLE001 - a broken index must not hide the directory from the operator
+        log.exception("the search index could not be built; using plain matching")
+        session.degraded = "Search is in a simple mode (its index could not be built); tell IT."
+        return _PlainIndex(session)
 
 
 def _schedule_result(session: Session, schedule: Schedule, spans, score: float, at: datetime) -> Result:
@@ -364,14 +451,6 @@ def _schedule_result(session: Session, schedule: Schedule, spans, score: float, 
         first = now.fallback.first_contact if now.fallback else None
     return Result("schedule", schedule.id, schedule.name, subtitle, tuple(spans),
                   first.value if first else "", score)
-
-
-def _spans(name: str, words: Sequence[str]) -> Iterable[tuple[int, int]]:
-    low = name.lower()
-    for word in words:
-        at = low.find(word)
-        if at >= 0:
-            yield at, at + len(word)
 
 
 def _build_index(session: Session) -> _Index:

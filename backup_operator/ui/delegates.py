@@ -66,21 +66,46 @@ class ResultDelegate(QStyledItemDelegate):
         selected = bool(opt.state & QStyle.StateFlag.State_Selected)
         pal: QPalette = opt.palette
         fg = pal.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text)
-        name_font, bold_font, small_font, number_font = self._fonts(opt)
+        name_font, _bold, small_font, number_font = self._fonts(opt)
         rect = opt.rect.adjusted(8, 5, -8, -5)
         painter.save()
         painter.setClipRect(opt.rect)
 
+        mark = QColor("#ffff00") if self.high_contrast else QColor("#ffe066")
+
+        def runs(x: int, top: int, text: str, spans, font: QFont, limit: int) -> int:
+            """Draw text with matched runs bold, underlined, on a highlight (not colour alone)."""
+            strong = QFont(font)
+            strong.setBold(True)
+            strong.setUnderline(True)
+            ascent = QFontMetrics(font).ascent()
+            for piece, matched in segments(text, spans):
+                f = strong if matched else font
+                fm = QFontMetrics(f)
+                width = fm.horizontalAdvance(piece)
+                if x + width > limit:
+                    piece = fm.elidedText(piece, Qt.TextElideMode.ElideRight, max(0, limit - x))
+                    width = fm.horizontalAdvance(piece)
+                if matched:
+                    painter.fillRect(QRect(x, top, width, fm.height()), mark)
+                    painter.setPen(QColor("#000000"))
+                else:
+                    painter.setPen(fg)
+                painter.setFont(f)
+                painter.drawText(x, top + ascent, piece)
+                x += width
+                if x >= limit:
+                    break
+            return x
+
         # The number on the right first, so the name knows how much room it has.
         number = index.data(NumberRole) or ""
-        painter.setFont(number_font)
         nfm = QFontMetrics(number_font)
-        number_width = min(nfm.horizontalAdvance(number) + 8, rect.width() // 2) if number else 0
+        number_width = min(nfm.horizontalAdvance(number) + 12, rect.width() // 2) if number else 0
         if number:
-            painter.setPen(fg)
-            painter.drawText(QRect(rect.right() - number_width, rect.top(), number_width,
-                                   nfm.height()), int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter),
-                             nfm.elidedText(number, Qt.TextElideMode.ElideLeft, number_width))
+            start = rect.right() - nfm.horizontalAdvance(number)
+            runs(max(rect.right() - number_width, start), rect.top(), number, result.number_spans, number_font,
+                 rect.right() + 1)
 
         # A short tag for what kind of entry this is (schedules stand out: they answer "who is on call").
         x = rect.left()
@@ -98,37 +123,15 @@ class ResultDelegate(QStyledItemDelegate):
             painter.drawRect(box.adjusted(0, 0, -1, -1))
             painter.drawText(box, int(Qt.AlignmentFlag.AlignCenter), tag)
             x += w + 8
+        runs(x, rect.top(), result.name, index.data(SpansRole), name_font, rect.right() - number_width - 8)
 
-        # The name, matched runs bold + underlined on a highlight (not colour alone).
-        limit = rect.right() - number_width - 8
-        baseline = rect.top() + name_fm.ascent()
-        mark = QColor("#ffff00") if self.high_contrast else QColor("#ffe066")
-        for piece, matched in segments(result.name, index.data(SpansRole)):
-            font = bold_font if matched else name_font
-            fm = QFontMetrics(font)
-            width = fm.horizontalAdvance(piece)
-            if x + width > limit:
-                piece = fm.elidedText(piece, Qt.TextElideMode.ElideRight, max(0, limit - x))
-                width = fm.horizontalAdvance(piece)
-            if matched:
-                painter.fillRect(QRect(x, rect.top(), width, fm.height()), mark)
-                painter.setPen(QColor("#000000"))
-            else:
-                painter.setPen(fg)
-            painter.setFont(font)
-            painter.drawText(x, baseline, piece)
-            x += width
-            if x >= limit:
-                break
-
+        top = rect.top() + name_fm.height() + 2
+        x = rect.left()
         subtitle = index.data(SubtitleRole) or ""
-        if result.matched:
-            subtitle = f"{subtitle} · {result.matched}" if subtitle else result.matched
         if subtitle:
-            painter.setFont(small_font)
-            painter.setPen(fg)
-            top = rect.top() + name_fm.height() + 2
-            painter.drawText(QRect(rect.left(), top, rect.width(), fm_small.height()),
-                             int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
-                             fm_small.elidedText(subtitle, Qt.TextElideMode.ElideRight, rect.width()))
+            x = runs(x, top, subtitle, result.subtitle_spans, small_font, rect.right())
+        if result.matched and x < rect.right():
+            if subtitle:
+                x = runs(x, top, " · ", (), small_font, rect.right())
+            runs(x, top, result.matched, result.matched_spans, small_font, rect.right())
         painter.restore()

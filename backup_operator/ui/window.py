@@ -396,6 +396,8 @@ class MainWindow(QMainWindow):
         self.focus_search()
         for path, exc in session.skipped:
             self._notice_once(path, exc)
+        if session.degraded:
+            self._show_notice(session.degraded)
         self.session_changed.emit(session.version)
 
     # --- time and data age ------------------------------------------------------------------------
