@@ -371,7 +371,7 @@ def _result_for_hit(session: "Session", hit, at: datetime) -> Result | None:
         elif not name_spans or m.field not in ("given_name", "middle_name", "family_name", "name"):
             other.append((m.field, m.text, m.spans))
     matched, matched_spans = "", ()
-    if other:
+    if other and not name_spans and not sub_spans:  # say why it matched only when nothing visible did
         field_name, text, spans = other[0]
         prefix = f"{_FIELD_WORDS.get(field_name, field_name)}: "
         matched = prefix + text

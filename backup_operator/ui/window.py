@@ -483,6 +483,9 @@ class MainWindow(QMainWindow):
         if extra:
             extra.append("Ctrl+O shows the full on-call view.")
         self.detail.show_entry(entry, "<br>".join(extra))
+        if result.number_spans:  # the operator typed a number: that contact method is the one meant
+            row = next((i for i, c in enumerate(entry.contacts) if c.value == result.number), 0)
+            self.detail.table.selectRow(row)
 
     def _show_schedule_detail(self, schedule_id: str) -> None:
         schedule = self.session.schedule(schedule_id)

@@ -165,5 +165,34 @@ def main(out: Path) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
+
+
+def demo(home: Path, out: Path, queries=("cardiology", "gibsn kwame", "5621")) -> None:
+    """Screens on the demo hospital (``backup-operator-export demo --no-gui`` first), real clock."""
+    out.mkdir(parents=True, exist_ok=True)
+    app = QApplication.instance() or QApplication(["backup-operator"])
+    from backup_operator.ui.window import MainWindow
+
+    w = MainWindow(Desktop(home), poll_ms=3_600_000, watch=False)
+    w.setGeometry(0, 0, 1400, 900)
+    w.show()
+    wait_for(lambda: w.session is not None)
+    w.activateWindow()
+    w.focus_search()
+    for n, query in enumerate(queries):
+        w.search.setText(query)
+        shoot(out, f"demo-{n}")
+    w.search.setText("cardiology attending")
+    schedule = next((r for r in w.results._rows if r.kind == "schedule"), None)
+    if schedule:
+        w.open_oncall(schedule.id)
+        shoot(out, "demo-oncall")
+    w.close()
+    del app
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots"))
+    if len(sys.argv) > 2 and sys.argv[1] == "--demo":  # --demo DESKTOP_HOME [OUT]
+        demo(Path(sys.argv[2]), Path(sys.argv[3] if len(sys.argv) > 3 else "docs/screenshots"))
+    else:
+        main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots"))

@@ -173,3 +173,18 @@ def test_default_text_is_large(env):
     from backup_operator.ui.settings import UiSettings
 
     assert UiSettings(env.home).text_size == "large"
+
+
+def test_typos_and_word_order_are_forgiven(qtbot, window):
+    assert not window.session.degraded, "the real search index is in use"
+    type_query(qtbot, window, "hrat amelai")
+    assert window.results.result(0).name == "Amelia Hart"
+    assert window.results.result(0).spans, "the matched part of the name is highlighted"
+
+
+def test_typing_part_of_a_number_selects_that_number(qtbot, window):
+    type_query(qtbot, window, "555-0147")
+    top = window.results.result(0)
+    assert top.name == "Amelia Hart" and top.number == "608-555-0147" and top.number_spans
+    qtbot.keyClick(window.search, Qt.Key.Key_Return)
+    assert QGuiApplication.clipboard().text() == "608-555-0147"
