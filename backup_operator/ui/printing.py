@@ -33,7 +33,6 @@ table { border-collapse: collapse; margin-top: 3pt; }
 th { font-weight: bold; text-align: left; background: #e6e6e6; }
 td, th { border: 1px solid #000; padding: 3pt; vertical-align: top; }
 .now { font-weight: bold; }
-.when { white-space: nowrap; }
 .gap { font-weight: bold; font-style: italic; }
 """
 
@@ -52,6 +51,15 @@ def stamp_line(session: Session, now: datetime) -> str:
     return (f"Snapshot version {session.version} · data as of {_local(session.created_at)} "
             f"({describe_age(session.created_at, now)}) · valid until {_local(session.meta.expires_at)} · "
             f"printed at {_local(now)}")
+
+
+def _span(start: datetime, end: datetime, zone) -> str:
+    """'Sat 07 Mar 08:00 – 20:00 EST', or both ends in full when the shift crosses midnight or an offset."""
+    a, b = start.astimezone(zone), end.astimezone(zone)
+    keep = lambda text: text.replace(" ", "\u00a0")  # noqa: E731 - break a line only between the two ends
+    if a.date() == b.date() and a.tzname() == b.tzname():
+        return f"{keep(f'{a:%a %d %b %H:%M}')} – {keep(f'{b:%H:%M} {b.tzname()}')}"
+    return f"{keep(wall_time(start, zone, offset=False))} – {keep(wall_time(end, zone, offset=False))}"
 
 
 def _numbers(entry, limit: int = 3, notes: bool = True) -> str:
@@ -91,16 +99,15 @@ def sheet_html(session: Session, schedule_ids: Sequence[str], hours: int, now: d
             out.append(f"<p><b>Department line:</b> {html.escape(fallback.name)} — {lines}</p>")
         shifts = session.shifts(sid, now, end)
         out.append('<table width="100%" cellspacing="0" cellpadding="3" border="1">'
-                   "<tr><th width='17%'>From</th><th width='17%'>To</th><th width='12%'>Tier</th>"
-                   "<th width='19%'>Who</th><th width='35%'>How to reach</th></tr>")
+                   "<tr><th width='30%'>When</th><th width='14%'>Tier</th>"
+                   "<th width='22%'>Who</th><th width='34%'>How to reach</th></tr>")
         if not shifts:
-            out.append('<tr><td colspan="5" class="gap">Nobody is scheduled in this period: '
+            out.append('<tr><td colspan="4" class="gap">Nobody is scheduled in this period: '
                        "use the department line.</td></tr>")
         for s in shifts:
             cls = ' class="now"' if s.start <= now < s.end else ""
             role = f"{s.tier}. {s.role}" if s.role else f"Tier {s.tier}"
-            out.append(f"<tr{cls}><td class='when'>{html.escape(wall_time(s.start, zone, offset=False))}</td>"
-                       f"<td class='when'>{html.escape(wall_time(s.end, zone, offset=False))}</td>"
+            out.append(f"<tr{cls}><td>{html.escape(_span(s.start, s.end, zone))}</td>"
                        f"<td>{html.escape(role)}</td>"
                        f"<td><b>{html.escape(s.who.name)}</b></td><td>{_numbers(s.who, 2, notes=False)}</td></tr>")
         out.append("</table>")

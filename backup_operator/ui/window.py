@@ -188,6 +188,8 @@ class MainWindow(QMainWindow):
         self.pages = QStackedWidget()
         for page in (self.opening, self.unlock, self.error, main):
             self.pages.addWidget(page)
+        self.pages.currentChanged.connect(
+            lambda i: self.check_button.setVisible(i in (self.PAGE_ERROR, self.PAGE_MAIN)))
 
         top = QHBoxLayout()
         top.addWidget(self.age, 1)

@@ -167,7 +167,8 @@ def main(out: Path) -> None:
 
 
 
-def demo(home: Path, out: Path, queries=("cardiology", "gibsn kwame", "5621")) -> None:
+def demo(home: Path, out: Path, queries=(("search", "cardiology"), ("typo", "gibsn kwame"),
+                                         ("number", "5621"))) -> None:
     """Screens on the demo hospital (``backup-operator-export demo --no-gui`` first), real clock."""
     out.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication(["backup-operator"])
@@ -179,9 +180,9 @@ def demo(home: Path, out: Path, queries=("cardiology", "gibsn kwame", "5621")) -
     wait_for(lambda: w.session is not None)
     w.activateWindow()
     w.focus_search()
-    for n, query in enumerate(queries):
+    for name, query in queries:
         w.search.setText(query)
-        shoot(out, f"demo-{n}")
+        shoot(out, f"demo-{name}")
     w.search.setText("cardiology attending")
     schedule = next((r for r in w.results._rows if r.kind == "schedule"), None)
     if schedule:

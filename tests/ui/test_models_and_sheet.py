@@ -74,7 +74,7 @@ def test_schedules_model_is_checkable(qtmodeltester, session):
 def _pdf_text(path) -> str:
     if shutil.which("pdftotext") is None:
         pytest.skip("pdftotext (poppler-utils) is not installed")
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
+    return subprocess.run(["pdftotext", "-raw", str(path), "-"], capture_output=True, text=True,
                           check=True).stdout
 
 
@@ -90,8 +90,9 @@ def test_crash_sheet_pdf_has_the_rota_numbers_and_stamps(qtbot, session, tmp_pat
     assert "Cardiology — attending" in text and "Radiology — interventional" in text
     for name in ("Amelia Hart", "Priya Raman", "John Smith"):
         assert name in text
-    assert "Sat 07 Mar 08:00 EST" in text and "Sat 07 Mar 20:00 EST" in text
-    assert "Mon 09 Mar 08:00 EDT" in text, "the shift after the DST change shows the new offset"
+    assert "Sat 07 Mar 08:00 – 20:00 EST" in text  # Amelia Hart's day shift
+    assert "Sat 07 Mar 20:00 EST – Sun 08 Mar 08:00 EDT" in text, "a night across the DST change"
+    assert "Mon 09 Mar 08:00 – 20:00 EDT" in text
     assert "4471" in text and "Key numbers" in text and "Security control room" in text
     assert "Pharmacy" in text  # key numbers include every department
     assert "Emergency — physician in charge" not in text  # only the chosen schedules

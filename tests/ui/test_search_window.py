@@ -188,3 +188,12 @@ def test_typing_part_of_a_number_selects_that_number(qtbot, window):
     assert top.name == "Amelia Hart" and top.number == "608-555-0147" and top.number_spans
     qtbot.keyClick(window.search, Qt.Key.Key_Return)
     assert QGuiApplication.clipboard().text() == "608-555-0147"
+
+
+def test_operator_guide_lists_every_shortcut(window):
+    from pathlib import Path
+
+    guide = (Path(__file__).parents[2] / "docs" / "OPERATOR.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip(): line for line in guide.splitlines() if line.startswith("| ")}
+    for what, keys in window.actions_with_shortcuts():
+        assert keys in rows, f"docs/OPERATOR.md does not list {keys} ({what})"
