@@ -19,7 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from backup_operator.config import Desktop
-from backup_operator.core.model import SnapshotMeta, format_utc, parse_utc
+from backup_operator.core.model import SnapshotMeta
 from backup_operator.core.store import OpenSnapshot, SnapshotStore, SyncReport, write_receipt
 from backup_operator.errors import BackupOperatorError, SnapshotError
 from backup_operator.snapshot.keys import SignerPublicKey
@@ -288,14 +288,13 @@ class Session:
 
     def shifts(self, schedule_id: str, start: datetime, end: datetime) -> list[ShiftRow]:
         """Shifts that overlap [start, end), by start time then tier."""
+        from backup_operator.core import oncall
+
         rows = []
-        for row in self.conn.execute(
-                "SELECT * FROM oncall_shifts WHERE schedule_id = ? AND start_utc < ? AND end_utc > ? "
-                "ORDER BY start_utc, tier, id", (schedule_id, format_utc(end), format_utc(start))):
-            who = self._entries.get(row["listing_id"])
+        for shift in oncall.shifts_between(self.conn, schedule_id, start, end):
+            who = self._entries.get(shift.listing_id)
             if who is not None:
-                rows.append(ShiftRow(schedule_id, int(row["tier"]), row["role"] or "", who,
-                                     parse_utc(row["start_utc"]), parse_utc(row["end_utc"]), row["notes"] or ""))
+                rows.append(ShiftRow(schedule_id, shift.tier, shift.role, who, shift.start, shift.end, shift.notes))
         return rows
 
     def key_numbers(self) -> list[Entry]:
@@ -304,34 +303,27 @@ class Session:
                       key=lambda e: e.name.lower())
 
 
-# --- on call (interim: replaced by core.oncall once it lands) -----------------------------------
+# --- on call: core.oncall resolves; this attaches each person's contact methods -------------------
 
 
 def _on_call(session: Session, schedule_id: str, at: datetime) -> OnCallNow:
     schedule = session.schedule(schedule_id)
     if schedule is None:
         raise KeyError(schedule_id)
-    stamp = format_utc(at)
-    rows = session.conn.execute("SELECT * FROM oncall_shifts WHERE schedule_id = ? ORDER BY tier, start_utc",
-                                (schedule_id,)).fetchall()
-    tiers: dict[int, list] = {}
-    for row in rows:
-        tiers.setdefault(int(row["tier"]), []).append(row)
-    result = []
-    for tier, shifts in sorted(tiers.items()):
-        current = next((r for r in shifts if r["start_utc"] <= stamp < r["end_utc"]), None)
-        upcoming = next((r for r in shifts if r["start_utc"] > stamp and r is not current
-                         and (current is None or r["start_utc"] >= current["end_utc"])), None)
-        role = (current or upcoming or shifts[-1])["role"] or ""
-        result.append(TierNow(
-            tier, role,
-            session.entry(current["listing_id"]) if current else None,
-            parse_utc(current["start_utc"]) if current else None,
-            parse_utc(current["end_utc"]) if current else None,
-            session.entry(upcoming["listing_id"]) if upcoming else None,
-            parse_utc(upcoming["start_utc"]) if upcoming else None))
-    fallback = session.entry(schedule.fallback_listing_id) if schedule.fallback_listing_id else None
-    return OnCallNow(schedule, at, tuple(result), fallback)
+    from backup_operator.core import oncall
+
+    status = oncall.on_call_at(session.conn, schedule_id, at)
+    tiers: list[TierNow] = []
+    for t in status.tiers:
+        nxt = t.next
+        next_who = session.entry(nxt.listing_id) if nxt else None
+        next_start = nxt.start if nxt else None
+        if not t.current:
+            tiers.append(TierNow(t.tier, nxt.role if nxt else "", None, None, None, next_who, next_start))
+        for e in t.current:  # two people at one tier (an overlap) are both shown
+            tiers.append(TierNow(t.tier, e.role, session.entry(e.listing_id), e.start, e.end, next_who, next_start))
+    fallback = session.entry(status.fallback.listing_id) if status.fallback else None
+    return OnCallNow(schedule, status.at, tuple(tiers), fallback)
 
 
 # --- search: core.search ranks; this turns its hits into what a result row shows ---------------

@@ -72,6 +72,9 @@ class ResultDelegate(QStyledItemDelegate):
         painter.setClipRect(opt.rect)
 
         mark = QColor("#ffff00") if self.high_contrast else QColor("#ffe066")
+        mark_pen = QColor("#000000")
+        if self.high_contrast and selected:  # the selected row is already yellow: invert the match
+            mark, mark_pen = QColor("#000000"), QColor("#ffff00")
 
         def runs(x: int, top: int, text: str, spans, font: QFont, limit: int) -> int:
             """Draw text with matched runs bold, underlined, on a highlight (not colour alone)."""
@@ -88,7 +91,7 @@ class ResultDelegate(QStyledItemDelegate):
                     width = fm.horizontalAdvance(piece)
                 if matched:
                     painter.fillRect(QRect(x, top, width, fm.height()), mark)
-                    painter.setPen(QColor("#000000"))
+                    painter.setPen(mark_pen)
                 else:
                     painter.setPen(fg)
                 painter.setFont(f)

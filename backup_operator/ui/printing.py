@@ -99,8 +99,8 @@ def sheet_html(session: Session, schedule_ids: Sequence[str], hours: int, now: d
             out.append(f"<p><b>Department line:</b> {html.escape(fallback.name)} — {lines}</p>")
         shifts = session.shifts(sid, now, end)
         out.append('<table width="100%" cellspacing="0" cellpadding="3" border="1">'
-                   "<tr><th width='30%'>When</th><th width='14%'>Tier</th>"
-                   "<th width='22%'>Who</th><th width='34%'>How to reach</th></tr>")
+                   "<tr><th width='28%'>When</th><th width='12%'>Tier</th>"
+                   "<th width='26%'>Who</th><th width='34%'>How to reach</th></tr>")
         if not shifts:
             out.append('<tr><td colspan="4" class="gap">Nobody is scheduled in this period: '
                        "use the department line.</td></tr>")

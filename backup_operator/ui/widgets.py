@@ -382,7 +382,9 @@ def wall_to_utc(wall: datetime, schedule: Schedule) -> datetime:
     offset from before the gap, which lands after the gap (03:30) — the same rule ``zoneinfo`` applies.
     In a fold (01:30 twice in autumn) the first occurrence is meant.
     """
-    return wall.replace(tzinfo=schedule.zone, fold=0).astimezone(timezone.utc)
+    from backup_operator.core.oncall import local_to_utc
+
+    return local_to_utc(wall, schedule.zone)
 
 
 class MessageScreen(QWidget):

@@ -160,6 +160,7 @@ class MainWindow(QMainWindow):
         self.split.setStretchFactor(1, 6)
         self.oncall = OnCallPage()
         self.oncall.as_of_changed.connect(self.set_as_of)
+        self.oncall.as_of.editingFinished.connect(self.focus_search)
         self.views = QStackedWidget()
         self.views.addWidget(self.split)
         self.views.addWidget(self.oncall)
@@ -525,6 +526,9 @@ class MainWindow(QMainWindow):
             self.copy_number()
 
     def escape(self) -> None:
+        if self.oncall.as_of.hasFocus():  # leave the date-time editor, stay on the schedule
+            self.focus_search()
+            return
         if self.views.currentIndex() == 1:
             self.views.setCurrentIndex(0)
             self.oncall_schedule = None

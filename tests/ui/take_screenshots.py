@@ -118,6 +118,12 @@ def main(out: Path) -> None:
         shoot(out, "stale-red")
         clock["now"] = fx.NOW
         w.refresh_clock()
+        w.settings.high_contrast = True
+        w.apply_display_settings()
+        w.search.setText("smith")
+        shoot(out, "high-contrast")
+        w.settings.high_contrast = False
+        w.apply_display_settings()
         w.close()
 
         from backup_operator.errors import NoSnapshot

@@ -197,3 +197,55 @@ def test_operator_guide_lists_every_shortcut(window):
     rows = {line.split("|")[1].strip(): line for line in guide.splitlines() if line.startswith("| ")}
     for what, keys in window.actions_with_shortcuts():
         assert keys in rows, f"docs/OPERATOR.md does not list {keys} ({what})"
+
+
+def test_ctrl_t_edits_the_time_and_esc_returns_to_the_search(qtbot, window):
+    window.open_oncall("cardio-attending")
+    qtbot.keyClick(window.search, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
+    assert window.oncall.as_of.hasFocus()
+    with qtbot.waitSignal(window.oncall.as_of_changed):
+        qtbot.keyClick(window.oncall.as_of, Qt.Key.Key_Up)  # one hour later
+    assert "chosen time" in window.oncall.mode.text()
+    qtbot.keyClick(window.oncall.as_of, Qt.Key.Key_Escape)
+    assert window.search.hasFocus()
+    assert window.views.currentIndex() == 1, "Esc in the editor leaves the schedule open"
+
+
+def test_settings_dialog_saves_text_size_contrast_support_and_inbox(qtbot, window, env, tmp_path):
+    from backup_operator.config import Desktop
+    from backup_operator.ui.dialogs import SettingsDialog
+    from backup_operator.ui.settings import UiSettings
+
+    dialog = SettingsDialog(env.desktop, window.settings, window.session, parent=window)
+    qtbot.addWidget(dialog)
+    dialog.size.setCurrentIndex(2)
+    dialog.contrast.setChecked(True)
+    dialog.support.setText("the IT service desk on ext 5555")
+    other = tmp_path / "share"
+    other.mkdir()
+    dialog.inbox.setText(str(other))
+    dialog.save()
+    saved = UiSettings(env.home)
+    assert saved.text_size == "extra large" and saved.high_contrast
+    assert saved.support == "the IT service desk on ext 5555"
+    assert Desktop(env.home).config.inboxes[0] == str(other)
+
+
+def test_crash_sheet_dialog_writes_the_ticked_schedules(qtbot, window, tmp_path):
+    import subprocess
+
+    from backup_operator.ui.dialogs import CrashSheetDialog
+
+    dialog = CrashSheetDialog(window.session, window.settings, window.now, parent=window)
+    qtbot.addWidget(dialog)
+    dialog.model.set_all(False)
+    row = next(r for r in range(dialog.model.rowCount()) if dialog.model.data(dialog.model.index(r)).startswith("Pharmacy"))
+    dialog.list.setCurrentIndex(dialog.model.index(row))
+    qtbot.keyClick(dialog.list, Qt.Key.Key_Space)  # tick it from the keyboard
+    assert dialog.model.checked_ids() == ["pharmacy"]
+    dialog.hours.setValue(24)
+    target = dialog.save_pdf(str(tmp_path / "sheet.pdf"))
+    text = subprocess.run(["pdftotext", "-raw", str(target), "-"], capture_output=True, text=True).stdout
+    text = " ".join(text.replace("-\n", "-").split())  # a cell may wrap a long name after its hyphen
+    assert "Pharmacy — on-call pharmacist" in text and "Mohammed Al-Sayed" in text
+    assert window.settings.print_hours == 24
