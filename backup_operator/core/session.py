@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -25,20 +25,20 @@ from backup_operator.errors import BackupOperatorError, SnapshotError
 from backup_operator.snapshot.keys import SignerPublicKey
 
 __all__ = [
-    "zone_offsets",
     "Contact",
     "Entry",
+    "OnCallNow",
     "Result",
     "Schedule",
-    "TierNow",
-    "OnCallNow",
-    "ShiftRow",
     "Session",
+    "ShiftRow",
     "SyncOutcome",
-    "store_for",
+    "TierNow",
     "open_session",
+    "store_for",
     "sync_and_open",
     "wall_time",
+    "zone_offsets",
 ]
 
 log = logging.getLogger(__name__)
@@ -272,11 +272,11 @@ class Session:
 
     def search(self, query: str, limit: int = 50, at: datetime | None = None) -> list[Result]:
         """Listings and on-call schedules for what the operator typed, best first (``core.search``)."""
-        return self._index.search(query, limit, at or datetime.now(timezone.utc))
+        return self._index.search(query, limit, at or datetime.now(UTC))
 
     def reverse_lookup(self, number: str, at: datetime | None = None) -> list[Result]:
         """Who owns a number (caller ID)."""
-        return self._index.reverse_lookup(number, at or datetime.now(timezone.utc))
+        return self._index.reverse_lookup(number, at or datetime.now(UTC))
 
     def favourite_results(self, schedule_ids: Iterable[str], at: datetime) -> list[Result]:
         """The operator's favourite schedules as results (shown while the search field is empty)."""
@@ -334,7 +334,7 @@ _FIELD_WORDS = {"alias": "also known as", "keyword": "keyword", "building": "whe
                 "family_name": "surname", "name": "full name"}
 
 
-def _result_for_hit(session: "Session", hit, at: datetime) -> Result | None:
+def _result_for_hit(session: Session, hit, at: datetime) -> Result | None:
     matches = hit.matches
     name_spans = next((m.spans for m in matches if m.field == "name" and m.text == hit.name), ())
     if hit.kind == "schedule":
@@ -373,7 +373,7 @@ def _result_for_hit(session: "Session", hit, at: datetime) -> Result | None:
 
 
 class _Index:
-    def __init__(self, session: "Session"):
+    def __init__(self, session: Session):
         from backup_operator.core.search import SearchIndex
 
         self.session = session
@@ -396,7 +396,7 @@ class _PlainIndex:
     """Last resort when the real index cannot be built: every word as a substring of the name, title or
     department, or digits within a number. Slow and unranked, but the directory stays usable."""
 
-    def __init__(self, session: "Session"):
+    def __init__(self, session: Session):
         self.session = session
 
     def search(self, query: str, limit: int, at: datetime) -> list[Result]:
@@ -423,10 +423,10 @@ class _PlainIndex:
         return self.search("".join(ch for ch in number if ch.isdigit()), limit, at)
 
 
-def _build_index(session: "Session"):
+def _build_index(session: Session):
     try:
         return _Index(session)
-    except Exception:  # noqa: BLE001 - a broken index must not hide the directory from the operator
+    except Exception:
         log.exception("the search index could not be built; using plain matching")
         session.degraded = "Search is in a simple mode (its index could not be built); tell IT."
         return _PlainIndex(session)

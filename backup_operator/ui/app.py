@@ -12,7 +12,7 @@ from pathlib import Path
 
 from backup_operator.config import Desktop
 
-__all__ = ["run", "icon_path"]
+__all__ = ["icon_path", "run"]
 
 log = logging.getLogger("backup_operator.ui")
 
@@ -58,8 +58,8 @@ def run(desktop: Desktop, argv: list[str] | None = None) -> int:
         try:
             window.say(f"Something went wrong ({kind.__name__}); the data shown is still correct. "
                        "If it happens again, tell IT (details are in ui.log).")
-        except Exception:  # noqa: BLE001
-            pass
+        except Exception:  # the window itself may be what failed; the log already has it
+            log.debug("could not show the error in the status bar", exc_info=True)
 
     previous, sys.excepthook = sys.excepthook, on_error
     geometry = window.settings.geometry()

@@ -14,11 +14,11 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 
-__all__ = ["run_in_background", "BackgroundTask"]
+__all__ = ["BackgroundTask", "run_in_background"]
 
 log = logging.getLogger(__name__)
 
-_running: set["BackgroundTask"] = set()  # keeps tasks (and their signal objects) alive until they report
+_running: set[BackgroundTask] = set()  # keeps tasks (and their signal objects) alive until they report
 
 
 class _Relay(QObject):
@@ -36,7 +36,7 @@ class BackgroundTask(QRunnable):
     def run(self) -> None:  # on a pool thread
         try:
             result = self.op()
-        except BaseException as exc:  # noqa: BLE001 - every failure goes back to the GUI thread in words
+        except BaseException as exc:
             log.debug("background operation failed", exc_info=True)
             self.relay.failed.emit(exc)
         else:

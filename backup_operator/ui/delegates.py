@@ -113,7 +113,6 @@ class ResultDelegate(QStyledItemDelegate):
         # A short tag for what kind of entry this is (schedules stand out: they answer "who is on call").
         x = rect.left()
         tag = KIND_TAGS.get(result.kind if result.kind == "schedule" else result.listing_kind, "")
-        fm_small = QFontMetrics(small_font)
         name_fm = QFontMetrics(name_font)
         if tag:
             tag_font = QFont(small_font)

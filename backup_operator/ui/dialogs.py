@@ -34,7 +34,7 @@ from backup_operator.ui.models import SchedulesModel
 from backup_operator.ui.printing import MAX_HOURS, MIN_HOURS, footer_line, render, sheet_html, write_pdf
 from backup_operator.ui.settings import TEXT_SIZES, UiSettings
 
-__all__ = ["CrashSheetDialog", "SettingsDialog", "HelpDialog", "AboutDataDialog"]
+__all__ = ["AboutDataDialog", "CrashSheetDialog", "HelpDialog", "SettingsDialog"]
 
 
 class CrashSheetDialog(QDialog):

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from backup_operator.cli import describe_age
 from backup_operator.core.model import SnapshotMeta
 
-__all__ = ["Freshness", "freshness", "local_when", "OK", "AMBER", "RED"]
+__all__ = ["AMBER", "OK", "RED", "Freshness", "freshness", "local_when"]
 
 OK, AMBER, RED = "ok", "amber", "red"
 

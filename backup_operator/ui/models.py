@@ -14,7 +14,7 @@ from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex,
 
 from backup_operator.core.session import Contact, Entry, OnCallNow, Result, Schedule, ShiftRow, wall_time
 
-__all__ = ["ResultsModel", "ContactsModel", "OnCallModel", "ShiftsModel", "SchedulesModel", "RecordRole"]
+__all__ = ["ContactsModel", "OnCallModel", "RecordRole", "ResultsModel", "SchedulesModel", "ShiftsModel"]
 
 RecordRole = Qt.ItemDataRole.UserRole + 1  # the record behind a row (Result, Contact, TierNow, …)
 SpansRole = Qt.ItemDataRole.UserRole + 2

@@ -11,16 +11,25 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from PySide6.QtCore import QMarginsF, QRectF, QSizeF, Qt
-from PySide6.QtGui import QFont, QFontMetricsF, QPageLayout, QPageSize, QPagedPaintDevice, QPainter, QPdfWriter, QTextDocument
+from PySide6.QtGui import (
+    QFont,
+    QFontMetricsF,
+    QPagedPaintDevice,
+    QPageLayout,
+    QPageSize,
+    QPainter,
+    QPdfWriter,
+    QTextDocument,
+)
 
 from backup_operator.cli import describe_age
 from backup_operator.core.session import Session, wall_time, zone_offsets
 
-__all__ = ["sheet_html", "render", "write_pdf", "stamp_line", "footer_line", "MIN_HOURS", "MAX_HOURS"]
+__all__ = ["MAX_HOURS", "MIN_HOURS", "footer_line", "render", "sheet_html", "stamp_line", "write_pdf"]
 
 MIN_HOURS, MAX_HOURS = 24, 72
 
@@ -56,7 +65,7 @@ def stamp_line(session: Session, now: datetime) -> str:
 def _span(start: datetime, end: datetime, zone) -> str:
     """'Sat 07 Mar 08:00 – 20:00 EST', or both ends in full when the shift crosses midnight or an offset."""
     a, b = start.astimezone(zone), end.astimezone(zone)
-    keep = lambda text: text.replace(" ", "\u00a0")  # noqa: E731 - break a line only between the two ends
+    keep = lambda text: text.replace(" ", "\u00a0")
     if a.date() == b.date() and a.tzname() == b.tzname():
         return f"{keep(f'{a:%a %d %b %H:%M}')} – {keep(f'{b:%H:%M} {b.tzname()}')}"
     return f"{keep(wall_time(start, zone, offset=False))} – {keep(wall_time(end, zone, offset=False))}"
@@ -78,9 +87,9 @@ def sheet_html(session: Session, schedule_ids: Sequence[str], hours: int, now: d
     out = [f"<html><head><style>{CSS}</style></head><body>",
            "<h1>On-call crash sheet</h1>",
            f"<p><b>{html.escape(stamp_line(session, now))}</b></p>",
-           f"<p>Covers the next {hours} hours: {html.escape(_local(now))} to {html.escape(_local(end))}. "
-           "Each schedule's times are in its own time zone, shown on every line. When nobody answers, "
-           "follow the escalation; when nobody is on call, call the department line.</p>"]
+           (f"<p>Covers the next {hours} hours: {html.escape(_local(now))} to {html.escape(_local(end))}. "
+            "Each schedule's times are in its own time zone, shown on every line. When nobody answers, "
+            "follow the escalation; when nobody is on call, call the department line.</p>")]
     for sid in schedule_ids:
         schedule = session.schedule(sid)
         if schedule is None:
@@ -178,7 +187,7 @@ def render(device: QPagedPaintDevice, text_html: str, footer: str, title: str = 
 def write_pdf(session: Session, schedule_ids: Sequence[str], hours: int, target: Path,
               now: datetime | None = None) -> int:
     """Write the crash sheet as a PDF; returns the number of pages."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     writer = QPdfWriter(str(target))
     writer.setResolution(300)
     writer.setTitle("Backup Operator on-call crash sheet")
@@ -207,7 +216,7 @@ def print_command(desktop, hours: int, schedule_ids: Sequence[str], output: Path
         if unknown:
             known = ", ".join(s.id for s in session.schedules()[:12])
             raise ConfigError(f"No on-call schedule has the id {unknown[0]!r}; schedules include: {known}.")
-        pages = write_pdf(session, ids, hours, output, (clock or (lambda: datetime.now(timezone.utc)))())
+        pages = write_pdf(session, ids, hours, output, (clock or (lambda: datetime.now(UTC)))())
     finally:
         session.close()
     del app

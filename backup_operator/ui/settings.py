@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
-__all__ = ["UiSettings", "TEXT_SIZES", "DEFAULT_TEXT_SIZE"]
+__all__ = ["DEFAULT_TEXT_SIZE", "TEXT_SIZES", "UiSettings"]
 
 # Base point sizes offered; "large" is the default because operators read under stress, often at arm's length.
 TEXT_SIZES = {"normal": 11, "large": 14, "extra large": 18, "huge": 22}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import QApplication, QStyleFactory
 
-__all__ = ["apply_theme", "BANNER_STYLES", "HIGHLIGHT", "scaled_font"]
+__all__ = ["BANNER_STYLES", "HIGHLIGHT", "apply_theme", "scaled_font"]
 
 HIGHLIGHT = {"normal": QColor("#ffe066"), "contrast": QColor("#ffff00")}
 
@@ -62,7 +62,7 @@ def _normal_palette() -> QPalette:
 
 def apply_theme(app: QApplication, point_size: int, high_contrast: bool) -> None:
     """Set the whole application's base font and palette; widgets derive their sizes from it."""
-    if "Fusion" in QStyleFactory.keys() and app.style().name().lower() != "fusion":
+    if "Fusion" in QStyleFactory.keys() and app.style().name().lower() != "fusion":  # noqa: SIM118 - a Qt list
         app.setStyle("Fusion")  # same look on every desktop, and it honours the palette fully
     font = QFont(app.font())
     font.setPointSize(point_size)

@@ -5,9 +5,9 @@ the screens shown instead of the directory (opening, locked, error). Each takes 
 from __future__ import annotations
 
 import html
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
-from PySide6.QtCore import QDateTime, QEvent, QModelIndex, Qt, QTime, QTimeZone, Signal
+from PySide6.QtCore import QDateTime, QEvent, Qt, QTime, QTimeZone, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QSizePolicy,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -30,7 +29,7 @@ from backup_operator.ui.messages import Explanation
 from backup_operator.ui.models import ContactsModel, OnCallModel, ShiftsModel
 from backup_operator.ui.theme import BANNER_STYLES, scaled_font
 
-__all__ = ["SearchField", "DetailPane", "OnCallPage", "MessageScreen", "UnlockScreen", "Banner"]
+__all__ = ["Banner", "DetailPane", "MessageScreen", "OnCallPage", "SearchField", "UnlockScreen"]
 
 
 def _label(text: str = "", *, factor: float = 1.0, bold: bool = False, wrap: bool = True,

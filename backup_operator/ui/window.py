@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
@@ -78,7 +78,7 @@ class MainWindow(QMainWindow):
                  poll_ms: int = 60_000, watch: bool = True):
         super().__init__()
         self.desktop = desktop
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.settings = settings or UiSettings(desktop.home)
         self.session: Session | None = None
         self.as_of: datetime | None = None  # None: follow the clock
@@ -761,8 +761,8 @@ class MainWindow(QMainWindow):
         self.tick.stop()
         try:
             self.settings.set_geometry(self.saveGeometry())
-        except Exception:  # noqa: BLE001 - never block closing on a settings write
-            pass
+        except Exception:  # never block closing on a settings write
+            log.warning("could not save the window's size and place", exc_info=True)
         super().closeEvent(event)
 
 

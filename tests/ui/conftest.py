@@ -10,23 +10,23 @@ from __future__ import annotations
 import shutil
 import sys
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from sample_hospital import records  # noqa: E402
+from sample_hospital import records
 
-from backup_operator.config import Desktop  # noqa: E402
-from backup_operator.core.model import build_database  # noqa: E402
-from backup_operator.core.store import SnapshotStore  # noqa: E402
-from backup_operator.snapshot import envelope, keys  # noqa: E402
+from backup_operator.config import Desktop
+from backup_operator.core.model import build_database
+from backup_operator.core.store import SnapshotStore
+from backup_operator.snapshot import envelope, keys
 
 PASSPHRASE = "correct horse battery staple"
 FIRST_DAY = date(2026, 3, 1)  # two weeks of shifts; US daylight saving starts on 8 March 2026
-CREATED = datetime(2026, 3, 7, 11, 0, tzinfo=timezone.utc)  # 06:00 in New York
+CREATED = datetime(2026, 3, 7, 11, 0, tzinfo=UTC)  # 06:00 in New York
 NOW = CREATED + timedelta(hours=3, minutes=12)
 INTERVAL = 4 * 3600
 VERSION = 1842

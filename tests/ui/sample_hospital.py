@@ -8,7 +8,7 @@ the weeks around a DST change come out right.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 ZONE = "America/New_York"
@@ -82,7 +82,7 @@ def _contacts(listing_id: str, methods) -> list[dict]:
 
 
 def _utc(day: date, hour: int) -> datetime:
-    return datetime.combine(day, time(hour), ZoneInfo(ZONE)).astimezone(timezone.utc)
+    return datetime.combine(day, time(hour), ZoneInfo(ZONE)).astimezone(UTC)
 
 
 def _fmt(moment: datetime) -> str:

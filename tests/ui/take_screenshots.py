@@ -21,11 +21,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
 
-from PySide6.QtCore import QEventLoop, QThreadPool, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+import conftest as fx
+from PySide6.QtCore import QEventLoop, QThreadPool, QTimer
+from PySide6.QtWidgets import QApplication
 
-import conftest as fx  # noqa: E402
-from backup_operator.config import Desktop  # noqa: E402
+from backup_operator.config import Desktop
 
 
 def settle(ms: int = 300) -> None:
@@ -55,6 +55,7 @@ def shoot(out: Path, name: str) -> None:
 
 def make_home(root: Path):
     import pytest  # noqa: F401  (conftest imports it)
+
     from backup_operator.core.store import SnapshotStore
     from backup_operator.snapshot import keys
 
@@ -90,7 +91,7 @@ def main(out: Path) -> None:
         app.setWindowIcon(QIcon(str(icon_path())))
     root = Path(tempfile.mkdtemp(prefix="bo-shots-"))
     try:
-        desktop, tpl = make_home(root)
+        desktop, _ = make_home(root)
         clock = {"now": fx.NOW}
         w = MainWindow(desktop, clock=lambda: clock["now"], poll_ms=3_600_000)
         w.setGeometry(0, 0, 1400, 900)

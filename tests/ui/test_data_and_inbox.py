@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from conftest import CREATED, INTERVAL, PASSPHRASE
 from PySide6.QtCore import Qt, QThreadPool
 
-from conftest import CREATED, INTERVAL, PASSPHRASE
 from backup_operator.ui.window import MainWindow
 
 

@@ -7,9 +7,9 @@ import subprocess
 from datetime import timedelta
 
 import pytest
+from conftest import NOW
 from PySide6.QtCore import Qt
 
-from conftest import NOW
 from backup_operator.core.session import open_session
 from backup_operator.ui.models import (
     ContactsModel,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
@@ -115,7 +115,7 @@ def test_schedule_result_opens_on_call_view(qtbot, window, env):
 
 def test_as_of_after_the_dst_change_shows_the_new_offset(qtbot, window, env):
     window.open_oncall("cardio-attending")
-    window.set_as_of(datetime(2026, 3, 9, 1, 0, tzinfo=timezone.utc))  # 21:00 EDT on 8 March
+    window.set_as_of(datetime(2026, 3, 9, 1, 0, tzinfo=UTC))  # 21:00 EDT on 8 March
     page = window.oncall
     assert "EDT (UTC−04:00)" in page.zone.text()
     assert "chosen time" in page.mode.text()
@@ -130,7 +130,7 @@ def test_typing_the_as_of_time_uses_the_schedules_zone(qtbot, window):
 
     with qtbot.waitSignal(page.as_of_changed) as changed:
         page.as_of.setDateTime(QDateTime(QDate(2026, 3, 10), QTime(9, 30), QTimeZone.utc()))
-    assert changed.args[0] == datetime(2026, 3, 10, 13, 30, tzinfo=timezone.utc)  # 09:30 EDT
+    assert changed.args[0] == datetime(2026, 3, 10, 13, 30, tzinfo=UTC)  # 09:30 EDT
 
 
 def test_nobody_on_call_points_to_the_department_line(qtbot, window, env):
@@ -245,7 +245,7 @@ def test_crash_sheet_dialog_writes_the_ticked_schedules(qtbot, window, tmp_path)
     assert dialog.model.checked_ids() == ["pharmacy"]
     dialog.hours.setValue(24)
     target = dialog.save_pdf(str(tmp_path / "sheet.pdf"))
-    text = subprocess.run(["pdftotext", "-raw", str(target), "-"], capture_output=True, text=True).stdout
+    text = subprocess.run(["pdftotext", "-raw", str(target), "-"], capture_output=True, text=True, check=True).stdout
     text = " ".join(text.replace("-\n", "-").split())  # a cell may wrap a long name after its hyphen
     assert "Pharmacy — on-call pharmacist" in text and "Mohammed Al-Sayed" in text
     assert window.settings.print_hours == 24
