@@ -35,6 +35,8 @@ def setup_logging(home: ExporterHome, config: Config | None, *, console_level: i
     console.setLevel(console_level)
     console.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if console_level > logging.INFO
                                            else _FORMAT))
+    # An error that is also raised to the command is printed once, by the command, not twice.
+    console.addFilter(lambda record: not getattr(record, "raised", False))
     setattr(console, _OURS, True)
     root.addHandler(console)
 

@@ -227,7 +227,8 @@ def _run_locked(home: ExporterHome, *, force: bool, trigger: str, now: datetime 
         state.finish_run(outcome.run_id, result=result, snapshot_version=outcome.version,
                          counts=outcome.counts, warnings=outcome.warnings, message=str(exc),
                          forced=outcome.forced)
-        log.error("export %d %s: %s", outcome.run_id, result, exc)
+        # The caller shows this error itself; the console handler skips records marked "raised".
+        log.error("export %d %s: %s", outcome.run_id, result, exc, extra={"raised": True})
         raise
     except BaseException as exc:
         state.finish_run(outcome.run_id, result="failed", snapshot_version=outcome.version,

@@ -12,7 +12,7 @@ import os
 import pytest
 
 from exporter.home import ExporterHome
-from exporter_support import Cli, Exporter, demo_sources_toml, enrol
+from exporter_support import Cli, Exporter, demo_sources_toml, enrol, start_sshd
 
 
 def require_service(available: bool, reason: str) -> None:
@@ -24,7 +24,7 @@ def require_service(available: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def require():
     """The skip-unless-BO_REQUIRE_SERVICES rule as a fixture: ``require(available, reason)``."""
     return require_service
@@ -52,3 +52,15 @@ def demo_exporter(home, cli, tmp_path) -> Exporter:
     setup = Exporter(home)
     enrol(cli, setup, "desk-a", tmp_path / "inbox-a")
     return setup
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory):
+    """A real OpenSSH server on a loopback port for the whole session (key auth, checked host key)."""
+    server, proc = start_sshd(tmp_path_factory.mktemp("sshd"))
+    require_service(server is not None, str(proc))
+    yield server
+    proc.terminate()
+    proc.wait(timeout=30)
+    if proc.stderr:
+        proc.stderr.close()

@@ -75,3 +75,66 @@ def desktop_command() -> list[str]:
 
 def have(program: str) -> bool:
     return shutil.which(program) is not None or Path("/usr/sbin", program).exists()
+
+
+@dataclass
+class Sshd:
+    """A real OpenSSH server on loopback, started by the tests (see the ``sshd`` fixture)."""
+
+    port: int
+    user: str
+    client_key: Path
+    host_key_line: str  # "ssh-ed25519 AAAA…" for the destination's host_keys
+    root: Path
+
+
+def start_sshd(root: Path):
+    """Start /usr/sbin/sshd on a free loopback port; returns (Sshd, process) or (None, reason)."""
+    import getpass
+    import socket
+    import subprocess
+
+    sshd = shutil.which("sshd") or "/usr/sbin/sshd"
+    if not Path(sshd).exists() or not shutil.which("ssh-keygen"):
+        return None, "OpenSSH server (sshd) or ssh-keygen is not installed"
+    import os
+    if os.geteuid() != 0:
+        return None, "starting sshd needs root in this test setup"
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ("host_key", "client_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / name)], check=True)
+    (root / "authorized_keys").write_text((root / "client_key.pub").read_text())
+    os.chmod(root / "authorized_keys", 0o600)
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (root / "sshd_config").write_text(f"""\
+Port {port}
+ListenAddress 127.0.0.1
+HostKey {root / 'host_key'}
+PidFile {root / 'sshd.pid'}
+AuthorizedKeysFile {root / 'authorized_keys'}
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+Subsystem sftp internal-sftp
+LogLevel ERROR
+""")
+    proc = subprocess.Popen([sshd, "-D", "-e", "-o", "LogLevel=INFO", "-f", str(root / "sshd_config")],
+                            stderr=subprocess.PIPE, text=True)
+    # sshd says when it listens; wait for that line rather than for a guessed time.
+    for line in proc.stderr:
+        if "Server listening" in line:
+            break
+    else:
+        proc.wait()
+        return None, f"sshd did not start (exit {proc.returncode})"
+    import threading
+
+    # Keep draining sshd's log so a full pipe never stalls it.
+    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+    host = (root / "host_key.pub").read_text().split()
+    return Sshd(port, getpass.getuser(), root / "client_key", f"{host[0]} {host[1]}", root), proc

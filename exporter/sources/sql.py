@@ -1,0 +1,227 @@
+"""SQL sources through SQLAlchemy: the site's own queries, mapped onto the model, in one consistent read.
+
+One ``[[sources]]`` entry per database::
+
+    type = "sql"
+    name = "directory database"
+    url = "postgresql+psycopg2://bo_reader@db.example.org/directory"   # any SQLAlchemy URL
+    url_env = "BO_DIRECTORY_URL"         # ... or the whole URL from an environment variable
+    password_env = "BO_DIRECTORY_PASSWORD"  # put the password in the environment, not in the file
+    isolation = "auto"                   # see below
+    connect_timeout_s = 15
+    naive_times = "utc"                  # naive DATETIME values are UTC ("utc") or the schedule's wall time ("local")
+    [sources.queries]                    # any subset of the four tables
+    listings = "SELECT emp_id AS id, 'person' AS kind, ... FROM staff"
+    contact_methods = "..."
+    schedules = "..."
+    shifts = "SELECT ... WHERE ends_at > :window_start AND starts_at < :window_end"
+    [sources.mapping.listings]           # optional: columns / constants / values / ignore (sources.mapping)
+
+Queries name the model's columns (with ``AS``) or are mapped; ``:window_start`` and ``:window_end``
+(UTC datetimes) may be used to fetch only the shifts the snapshot covers.
+
+Every query of one export runs in ONE read-only transaction at snapshot isolation, so a listing
+deleted between the listings query and the shifts query cannot leave a shift pointing at nobody:
+
+* PostgreSQL: REPEATABLE READ, READ ONLY (a true snapshot);
+* MariaDB / MySQL: START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY (InnoDB);
+* SQL Server: SNAPSHOT isolation (the database needs ALLOW_SNAPSHOT_ISOLATION ON);
+* SQLite: one explicit read transaction (BEGIN ... ROLLBACK);
+* ``isolation = "SERIALIZABLE"`` (or another level name) forces a level on any database.
+
+If the connection drops or any query fails, the whole source fails (SourceError): nothing is built
+from a partial read. This module must never write to the source database, and never put a password
+in a message or the log.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from typing import Any
+
+from backup_operator.errors import ConfigError
+
+from exporter.errors import SourceError
+from exporter.sources import TABLES, DirectoryData, ReadWindow, source_name
+from exporter.sources.mapping import ColumnMapping, check_keys
+
+__all__ = ["read", "read_database"]
+
+_KEYS = {"type", "name", "url", "url_env", "password_env", "isolation", "connect_timeout_s", "naive_times",
+         "queries", "mapping", "engine_options"}
+
+
+def _url(spec: dict[str, Any], where: str):
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    text = spec.get("url")
+    if spec.get("url_env"):
+        text = os.environ.get(spec["url_env"])
+        if not text:
+            raise ConfigError(f"{where}: the environment variable {spec['url_env']} (url_env) is not set.")
+    if not text:
+        raise ConfigError(f"{where}: a sql source needs url (or url_env).")
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise ConfigError(f"{where}: {text.split('@')[-1]!r} is not a database URL like "
+                          "postgresql+psycopg2://user@host/database.") from None
+    if spec.get("password_env"):
+        password = os.environ.get(spec["password_env"])
+        if password is None:
+            raise ConfigError(f"{where}: the environment variable {spec['password_env']} (password_env) is "
+                              "not set.")
+        url = url.set(password=password)
+    return url
+
+
+def _begin_consistent_read(conn, dialect: str, isolation: str):
+    """Start the one read transaction all queries share; returns the connection to use."""
+    level = isolation.upper()
+    if level != "AUTO":
+        conn = conn.execution_options(isolation_level=level)
+        if dialect == "sqlite":
+            conn.exec_driver_sql("BEGIN")
+        return conn
+    if dialect == "postgresql":
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+    elif dialect in ("mysql", "mariadb"):
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        # Without this, InnoDB takes the snapshot at the first read, not at the start: the same result
+        # for a single source, but explicit is what we mean.
+        conn.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+    elif dialect == "mssql":
+        conn = conn.execution_options(isolation_level="SNAPSHOT")
+    elif dialect == "sqlite":
+        # pysqlite only opens transactions before writes; a read transaction must be opened by hand.
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn = conn.execution_options(isolation_level="SERIALIZABLE")
+    return conn
+
+
+def _connect_args(dialect: str, driver: str, timeout: float | None) -> dict[str, Any]:
+    if not timeout:
+        return {}
+    if dialect == "postgresql" and driver in ("psycopg2", "psycopg"):
+        return {"connect_timeout": int(timeout)}
+    if dialect in ("mysql", "mariadb") and driver == "pymysql":
+        return {"connect_timeout": int(timeout)}
+    if dialect == "sqlite":
+        return {"timeout": float(timeout)}
+    return {}
+
+
+def _utc_naive(value: Any) -> Any:
+    """A time without an offset from the database, read as UTC (naive_times = "utc")."""
+    if isinstance(value, str) and value and not value.endswith("Z"):
+        # SQLite (and text columns anywhere) return times as text: "2026-11-01 05:00:00.000000".
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return value  # reported with its row by the shift checks
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def _rows(result, mapping: ColumnMapping, where: str, *, naive_utc: bool) -> list[dict[str, Any]]:
+    columns = list(result.keys())
+    bound = mapping.bind(columns, where)
+    fast = not mapping.values and not mapping.constants and all(k == v for k, v in bound.items())
+    rows = []
+    for record in result:
+        row = dict(zip(columns, record)) if fast else mapping.apply(dict(zip(columns, record)), bound)
+        if naive_utc:
+            row["start_utc"] = _utc_naive(row.get("start_utc"))
+            row["end_utc"] = _utc_naive(row.get("end_utc"))
+        rows.append(row)
+    return rows
+
+
+def read_database(spec: dict[str, Any], window: ReadWindow, *, where: str) -> dict[str, list[dict[str, Any]]]:
+    """Run every configured query in one consistent read; return model rows per table."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
+    from sqlalchemy.pool import NullPool
+
+    queries = dict(spec.get("queries", {}))
+    unknown = [t for t in queries if t not in TABLES]
+    if unknown:
+        raise ConfigError(f"{where}: queries.{unknown[0]} is not a table; use {', '.join(TABLES)}.")
+    if not queries:
+        raise ConfigError(f"{where}: a sql source needs at least one of queries.{', queries.'.join(TABLES)}.")
+    mappings = {table: ColumnMapping.from_spec(table, dict(spec.get("mapping", {}).get(table, {})),
+                                               f"{where} mapping.{table}") for table in queries}
+    naive = spec.get("naive_times", "utc")
+    if naive not in ("utc", "local"):
+        raise ConfigError(f"{where}: naive_times must be \"utc\" or \"local\", not {naive!r}.")
+
+    url = _url(spec, where)
+    shown = url.render_as_string(hide_password=True)
+    try:
+        engine = create_engine(url, poolclass=NullPool,
+                               connect_args=_connect_args(url.get_backend_name(), url.get_driver_name(),
+                                                          spec.get("connect_timeout_s", 15)),
+                               **dict(spec.get("engine_options", {})))
+    except NoSuchModuleError:
+        raise ConfigError(f"{where}: no SQLAlchemy dialect for {url.drivername!r}; install the driver "
+                          "(e.g. pip install 'backup-operator[postgresql]').") from None
+    except ImportError as exc:
+        raise ConfigError(f"{where}: the database driver for {url.drivername!r} is not installed ({exc}).") \
+            from None
+    params = {"window_start": window.start.astimezone(timezone.utc),
+              "window_end": window.end.astimezone(timezone.utc)}
+    out: dict[str, list[dict[str, Any]]] = {}
+    table = "connect"
+    try:
+        with engine.connect() as conn:
+            conn = _begin_consistent_read(conn, engine.dialect.name, str(spec.get("isolation", "auto")))
+            for table, sql in queries.items():
+                statement = text(sql)
+                wanted = {k: v for k, v in params.items() if f":{k}" in sql}
+                result = conn.execute(statement, wanted)
+                try:
+                    out[table] = _rows(result, mappings[table], f"{where}, query {table}",
+                                       naive_utc=table == "shifts" and naive == "utc")
+                finally:
+                    # An open cursor would keep SQLite's read lock (and a server cursor) alive after an error.
+                    result.close()
+            conn.rollback()  # read-only: nothing to keep
+    except SourceError:
+        raise
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        if exc.connection_invalidated or "terminat" in reason.lower() or "lost connection" in reason.lower() \
+                or "server closed" in reason.lower() or "gone away" in reason.lower():
+            step = "while connecting" if table == "connect" else f"during the {table} query"
+            raise SourceError(f"Source {source_label(spec)!r} ({shown}): the connection was lost {step} "
+                              f"({reason}); nothing was published, the next run will try again.") from None
+        step = "could not connect" if table == "connect" else f"the {table} query failed"
+        raise SourceError(f"Source {source_label(spec)!r} ({shown}): {step} ({reason}); nothing was "
+                          "published.") from None
+    except SQLAlchemyError as exc:
+        raise SourceError(f"Source {source_label(spec)!r} ({shown}): the {table} query failed "
+                          f"({type(exc).__name__}: {exc}); nothing was published.") from None
+    finally:
+        engine.dispose()
+    return out
+
+
+def source_label(spec: dict[str, Any]) -> str:
+    return source_name(spec)
+
+
+def read(spec: dict[str, Any], config, window: ReadWindow, so_far: DirectoryData) -> DirectoryData:
+    name = source_name(spec)
+    where = f"{config.path} source {name!r}"
+    check_keys(spec, _KEYS, where)
+    tables = read_database(spec, window, where=f"Source {name!r}")
+    data = DirectoryData()
+    for table, rows in tables.items():
+        data.table(table).extend(rows)
+    data.descriptions.append(name)
+    return data
