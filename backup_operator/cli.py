@@ -15,17 +15,12 @@ from pathlib import Path
 
 from backup_operator import __version__
 from backup_operator.config import Desktop
-from backup_operator.core.store import SnapshotStore, write_receipt
+from backup_operator.core.store import write_receipt
 from backup_operator.errors import BackupOperatorError, RollbackRefused
 from backup_operator.paths import desktop_home
 from backup_operator.snapshot import envelope
 
 __all__ = ["main", "build_parser"]
-
-
-def _store(desktop: Desktop) -> SnapshotStore:
-    return SnapshotStore(desktop.snapshots_dir, trusted=desktop.trusted(), key=desktop.key,
-                         size_cap=desktop.config.size_cap_mb * 1024 * 1024, keep=desktop.config.keep)
 
 
 def describe_age(created: datetime, now: datetime | None = None) -> str:
@@ -84,7 +79,7 @@ def cmd_inbox(desktop: Desktop, args: argparse.Namespace) -> int:
 
 
 def cmd_sync(desktop: Desktop, args: argparse.Namespace) -> int:
-    store = _store(desktop)
+    store = desktop.store()
     inboxes = desktop.inboxes()
     if not inboxes:
         print("This desktop has no inbox; IT adds one with 'backup-operator inbox add PATH'.", file=sys.stderr)
@@ -131,7 +126,7 @@ def cmd_verify(desktop: Desktop, args: argparse.Namespace) -> int:
         header = envelope.peek_header(sealed)
         step("format", f"version {header.format}, snapshot version {header.snapshot_version}, "
              f"created {header.created_at}, expires {header.expires_at}")
-        store = _store(desktop)
+        store = desktop.store()
         header = envelope.verify(sealed, store.trusted)
         step("signature", f"signed by {header.signer.to_text()}")
         mark = store.high_water()
@@ -157,7 +152,7 @@ def cmd_verify(desktop: Desktop, args: argparse.Namespace) -> int:
 
 
 def _open(desktop: Desktop):
-    snapshot = _store(desktop).open_newest()
+    snapshot = desktop.store().open_newest()
     for path, exc in snapshot.skipped:
         print(f"Note: {path.name} could not be opened ({exc}); using version {snapshot.version}.",
               file=sys.stderr)

@@ -146,8 +146,17 @@ class Desktop:
         self._key = key
         return key.public
 
-    def key(self, passphrase: str | None = None) -> keys.DesktopKey:
-        """This desktop's private key, from the key store or the sealed key file (asks for a passphrase)."""
+    @property
+    def key_unlocked(self) -> bool:
+        """True once the private key has been opened in this process (no passphrase needed again)."""
+        return self._key is not None
+
+    def key(self, passphrase: str | None = None, *, interactive: bool = True) -> keys.DesktopKey:
+        """This desktop's private key, from the key store or the sealed key file.
+
+        Without ``passphrase`` the key file's passphrase comes from BACKUP_OPERATOR_PASSPHRASE, then a
+        terminal prompt; the window passes ``interactive=False`` so it never blocks on a terminal.
+        """
         if self._key is not None:
             return self._key
         if self.config.key_store == "keyring":
@@ -157,18 +166,27 @@ class Desktop:
             if not path.exists():
                 raise NoDesktopKey(f"This desktop's key file ({path}) is missing; enrol again "
                                    "(backup-operator enroll --replace) and send IT the new key.")
-            self._key = keys.open_key_file(path.read_bytes(), passphrase or self._ask_passphrase())
+            self._key = keys.open_key_file(path.read_bytes(),
+                                           passphrase or self._ask_passphrase(interactive=interactive))
         else:
             raise NoDesktopKey("This desktop is not enrolled yet; run 'backup-operator enroll' and send the "
                                "key it prints to IT.")
         return self._key
 
+    def store(self, *, interactive: bool = True, trusted: list[keys.SignerPublicKey] | None = None):
+        """The snapshot store of this desktop, with its trusted keys, key and limits."""
+        from backup_operator.core.store import SnapshotStore
+
+        return SnapshotStore(self.snapshots_dir, trusted=self.trusted() if trusted is None else trusted,
+                             key=lambda: self.key(interactive=interactive),
+                             size_cap=self.config.size_cap_mb * 1024 * 1024, keep=self.config.keep)
+
     @staticmethod
-    def _ask_passphrase(confirm: bool = False) -> str:
+    def _ask_passphrase(confirm: bool = False, interactive: bool = True) -> str:
         secret = os.environ.get(PASSPHRASE_ENV)
         if secret:
             return secret
-        if not sys.stdin or not sys.stdin.isatty():
+        if not interactive or not sys.stdin or not sys.stdin.isatty():
             raise WrongPassphrase(f"This desktop's key needs its passphrase; set {PASSPHRASE_ENV} or run "
                                   "the command in a terminal.")
         secret = getpass.getpass("Passphrase for this desktop's key: ")

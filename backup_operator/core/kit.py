@@ -16,7 +16,7 @@ from pathlib import Path
 
 from backup_operator.config import Desktop
 from backup_operator.core.model import open_database, read_meta
-from backup_operator.core.store import OpenSnapshot, SnapshotStore
+from backup_operator.core.store import OpenSnapshot
 from backup_operator.errors import (
     BackupOperatorError,
     NoSnapshot,
@@ -77,8 +77,7 @@ def run_kit_checks(
         fail("exporter key", exc)
         trusted = []
 
-    store = SnapshotStore(desktop.snapshots_dir, trusted=trusted, key=lambda: key or desktop.key(),
-                          size_cap=desktop.config.size_cap_mb * 1024 * 1024, keep=desktop.config.keep)
+    store = desktop.store(trusted=trusted)
     versions = store.installed_versions()
     if not versions:
         fail("snapshot present", NoSnapshot(

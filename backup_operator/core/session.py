@@ -453,8 +453,7 @@ def _build_index(session: Session) -> _Index:
 
 
 def store_for(desktop: Desktop) -> SnapshotStore:
-    return SnapshotStore(desktop.snapshots_dir, trusted=desktop.trusted(), key=desktop.key,
-                         size_cap=desktop.config.size_cap_mb * 1024 * 1024, keep=desktop.config.keep)
+    return desktop.store(interactive=False)
 
 
 def open_session(desktop: Desktop) -> Session:

@@ -7,13 +7,18 @@ from pathlib import Path
 
 __all__ = ["write_test_pdf"]
 
+_keep_alive: list = []
+
 
 def write_test_pdf(target: Path) -> None:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QMarginsF
-    from PySide6.QtGui import QFont, QGuiApplication, QPageLayout, QPageSize, QPainter, QPdfWriter
+    from PySide6.QtGui import QFont, QPageLayout, QPageSize, QPainter, QPdfWriter
+    from PySide6.QtWidgets import QApplication
 
-    app = QGuiApplication.instance() or QGuiApplication([])
+    # A QApplication (not a bare QGuiApplication), so that a window opened later in the same process works.
+    if QApplication.instance() is None:
+        _keep_alive.append(QApplication([]))
     writer = QPdfWriter(str(target))
     writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait,
                                      QMarginsF(15, 15, 15, 15)))
@@ -26,4 +31,3 @@ def write_test_pdf(target: Path) -> None:
         painter.drawText(200, 400, "Backup Operator kit check: PDF output works.")
     finally:
         painter.end()
-    del app

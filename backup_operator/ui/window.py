@@ -59,8 +59,7 @@ WEEK = timedelta(days=7)
 
 
 def _unlocked(desktop: Desktop) -> bool:
-    # Desktop caches the key once it has been opened; there is no public flag for that yet.
-    return getattr(desktop, "_key", None) is not None
+    return desktop.key_unlocked
 
 
 class MainWindow(QMainWindow):
@@ -382,7 +381,7 @@ class MainWindow(QMainWindow):
             else:
                 self.show_error(exc)
 
-        run_in_background(lambda: desktop.key(secret), lambda _key: self._open(), failed)
+        run_in_background(lambda: desktop.key(secret, interactive=False), lambda _key: self._open(), failed)
 
     def _adopt(self, session: Session) -> None:
         old, self.session = self.session, session
