@@ -135,6 +135,7 @@ _Q_TYPO = (1.0, 0.78, 0.56)                       # whole word within 0, 1, 2 ed
 _Q_TYPO_PREFIX = (0.0, 0.62, 0.48)                # beginning of a word within 1, 2 edits
 _Q_SYNONYM = 0.98
 _Q_INITIAL = 0.7
+_HONORIFIC_WEIGHT = 0.2
 _Q_NUMBER_EXACT, _Q_NUMBER_END, _Q_NUMBER_START = 1.0, 0.95, 0.85
 _COVERAGE_BONUS = 0.3                             # the query covers the whole name
 _DF_PRIOR = 0.012                                 # a common word is a likelier guess than a rare one
@@ -562,6 +563,10 @@ class SearchIndex:
             alternatives = self._synonyms.expand.get(word) if not part.exact else None
             if alternatives:
                 self._apply_synonyms(alternatives, part.fields, best, name_hit, ctx)
+        if word in _HONORIFICS and not part.exact:
+            # "Dr", "Mr", "RN" say little about who: a whisker of score, and no part of covering a name
+            best *= _HONORIFIC_WEIGHT
+            name_hit[:] = 0
         if word.isdigit() and len(word) >= 3 and (part.fields is None or part.numkinds is not None):
             rows, quals = self._number_rows(word, part.numkinds, exact=part.exact)
             if len(rows):
@@ -660,38 +665,65 @@ class SearchIndex:
             all_ids, all_q = all_ids[first], all_q[first]
         return all_ids, all_q
 
+    def _prefix_ids(self, prefix: str) -> np.ndarray:
+        lo = bisect.bisect_left(self._sorted_terms, prefix)
+        hi = bisect.bisect_left(self._sorted_terms, prefix + "\U0010ffff", lo)
+        return self._sorted_ids[lo:hi]
+
     def _fuzzy(self, word: str) -> tuple[np.ndarray, np.ndarray]:
-        """Vocabulary words within 1 edit (2 from 8 letters) of the word or of its beginning."""
+        """Vocabulary words within 1 edit (2 from 8 letters) of the word, or of their beginning.
+
+        Candidates: words with the same first letter and a near length (a slip after the first letter,
+        however it breaks the trigrams: "dvaid", "simth"), words sharing enough trigrams with it (a slip in
+        the first letter), and for beginnings, words starting with the first letter and the second or
+        third (a transposition or a missing second letter). rapidfuzz's optimal-string-alignment distance,
+        where a transposition is one edit, then decides.
+        """
         L = len(word)
         k = 1 if L < 8 else 2
+        first = self._prefix_ids(word[0])
+        fl = self._term_len[first]
+        whole_c = [first[(fl >= L - k) & (fl <= L + k)]]
         tri = _query_trigrams(word)
-        tri = tri[tri < len(self._tri_off) - 1]
         idx, _ = _ranges(self._tri_off[tri], self._tri_off[tri + 1])
-        if not len(idx):
-            return np.empty(0, np.int64), np.empty(0, np.float32)
-        counts = np.bincount(self._tri_terms[idx], minlength=self._n_terms)
-        need = max(1, len(tri) - 3 * k)
-        cands = np.flatnonzero(counts >= need)
-        cands = cands[self._term_len[cands] >= max(2, L - k)]
-        if len(cands) > _MAX_FUZZY_CANDIDATES:
-            cands = cands[np.argpartition(-counts[cands], _MAX_FUZZY_CANDIDATES)[:_MAX_FUZZY_CANDIDATES]]
-        if not len(cands):
-            return np.empty(0, np.int64), np.empty(0, np.float32)
-        strings = [self._terms[i] for i in cands.tolist()]
-        whole = rf_process.cdist([word], strings, scorer=OSA.distance, score_cutoff=k, dtype=np.int32)[0]
-        q = np.where(whole <= k, np.take(_Q_TYPO, np.minimum(whole, 2)), 0.0)
+        if len(idx):
+            counts = np.bincount(self._tri_terms[idx], minlength=self._n_terms)
+            need = max(2, len(tri) - 3 * k)
+            by_tri = np.flatnonzero(counts >= need)
+            tl = self._term_len[by_tri]
+            by_tri = by_tri[(tl >= L - k) & (tl <= L + k)]
+            if len(by_tri) > _MAX_FUZZY_CANDIDATES:
+                by_tri = by_tri[np.argpartition(-counts[by_tri], _MAX_FUZZY_CANDIDATES)[:_MAX_FUZZY_CANDIDATES]]
+            whole_c.append(by_tri)
+        whole_ids = np.unique(np.concatenate(whole_c))
+        out_ids, out_q = [], []
+        if len(whole_ids):
+            strings = [self._terms[i] for i in whole_ids.tolist()]
+            d = rf_process.cdist([word], strings, scorer=OSA.distance, score_cutoff=k, dtype=np.int32)[0]
+            ok = (d <= k) & (d > 0)
+            out_ids.append(whole_ids[ok])
+            out_q.append(np.take(_Q_TYPO, d[ok]))
         if L >= 4:
-            start = np.full(len(strings), k + 1, dtype=np.int32)
-            for m in (L - 1, L, L + 1):
-                start = np.minimum(start, rf_process.cdist([word], [s[:m] for s in strings], scorer=OSA.distance,
-                                                           score_cutoff=k, dtype=np.int32)[0])
-            lens = self._term_len[cands]
-            qp = np.where((start <= k) & (start > 0) & (lens > L - 1),
-                          np.take(_Q_TYPO_PREFIX, np.minimum(start, 2)) + 0.1 * np.minimum(L / lens, 1.0), 0.0)
-            q = np.maximum(q, qp)
-        ok = q > 0
-        cands, q = cands[ok], q[ok]
-        return cands, (q + self._df_prior[cands]).astype(np.float32)
+            pre = [self._prefix_ids(word[:2]), self._prefix_ids(word[0] + word[2])]
+            pre_ids = np.unique(np.concatenate(pre))
+            pre_ids = pre_ids[self._term_len[pre_ids] >= L]
+            if len(pre_ids) > _MAX_FUZZY_CANDIDATES:
+                pre_ids = pre_ids[np.argpartition(-self._df_prior[pre_ids], _MAX_FUZZY_CANDIDATES)
+                                  [:_MAX_FUZZY_CANDIDATES]]
+            if len(pre_ids):
+                strings = [self._terms[i] for i in pre_ids.tolist()]
+                best = np.full(len(strings), k + 1, dtype=np.int32)
+                for m in (L - 1, L, L + 1):
+                    best = np.minimum(best, rf_process.cdist([word], [t[:m] for t in strings], scorer=OSA.distance,
+                                                             score_cutoff=k, dtype=np.int32)[0])
+                ok = (best <= k) & (best > 0)
+                lens = self._term_len[pre_ids[ok]]
+                out_ids.append(pre_ids[ok])
+                out_q.append(np.take(_Q_TYPO_PREFIX, best[ok]) + 0.1 * np.minimum(L / lens, 1.0))
+        if not out_ids:
+            return np.empty(0, np.int64), np.empty(0, np.float32)
+        ids = np.concatenate(out_ids).astype(np.int64)
+        return ids, (np.concatenate(out_q) + self._df_prior[ids]).astype(np.float32)
 
     def _number_rows(self, digits: str, kinds: frozenset[int] | None, *, exact: bool,
                      ends_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -1020,7 +1052,8 @@ def _bulk_words(lines: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, l
     keep = ~is_marker
     codes, rows = codes[keep], rows[keep].astype(np.int32)
     words = [d.decode("utf-8") for d in distinct]
-    counted = np.array([w not in _HONORIFICS for w in words], dtype=bool)[codes]
+    # a name's length for the coverage bonus: no titles ("Dr"), no initials ("A.")
+    counted = np.array([w not in _HONORIFICS and len(w) > 1 for w in words], dtype=bool)[codes]
     # joined forms ("obrien" for "O'Brien"), rare: found by their joiners
     arr = np.frombuffer(raw, dtype=np.uint8)
     jpos = np.flatnonzero(np.isin(arr, np.frombuffer(b"'-&/", dtype=np.uint8)))
