@@ -12,8 +12,11 @@ import json
 import os
 import struct
 import zlib
+from datetime import datetime, timezone
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from backup_operator.core.model import open_database, read_meta
 from backup_operator.errors import (
@@ -44,6 +47,7 @@ def open_fully(blob: bytes, trusted, key) -> bytes:
     return envelope.decrypt(blob, header, key)
 
 
+CREATED = datetime(2026, 3, 7, 11, 0, tzinfo=timezone.utc)
 FILE_KEY = bytes(range(32))
 NONCE = bytes(range(100, 116))
 
@@ -419,3 +423,20 @@ def _rchar() -> tuple[int, int]:
     with open("/proc/self/io", "rb", buffering=0) as handle:
         text = handle.read(4096)
     return int(text.split(b"rchar:")[1].split()[0]), len(text)
+
+
+# --- properties over arbitrary contents -------------------------------------------------------------
+
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.binary(max_size=6000), chunk_size=st.sampled_from([1024, 1500, 4096, F.CHUNK_SIZE]),
+       cut=st.integers(min_value=1, max_value=10_000))
+def test_any_content_round_trips_and_any_truncation_is_refused(content, chunk_size, cut, signer, desktop_key):
+    blob = envelope.seal(content, snapshot_version=3, created_at=CREATED, expires_at=CREATED,
+                         recipients=[desktop_key.public], signer=signer, chunk_size=chunk_size)
+    header = envelope.verify(blob, [signer.public])
+    assert envelope.decrypt(blob, header, desktop_key) == content
+    truncated = blob[: max(0, len(blob) - cut)]
+    with pytest.raises(SnapshotError):
+        open_fully(truncated, [signer.public], desktop_key)
