@@ -99,7 +99,7 @@ def template_records() -> dict:
 
 
 def created_at(version: int) -> datetime:
-    return CREATED + timedelta(hours=version)
+    return CREATED + timedelta(hours=version % 100_000)
 
 
 @cache

@@ -41,7 +41,7 @@ from backup_operator.snapshot.keys import DesktopKey, SignerPublicKey
 __all__ = ["SnapshotStore", "OpenSnapshot", "Verified", "SyncReport", "write_receipt"]
 
 HIGH_WATER_FILE = "high-water-mark"
-_INSTALLED_RE = re.compile(r"^(\d{12})\.bosnap$")
+_INSTALLED_RE = re.compile(r"^(\d{12,})\.bosnap$")  # 12 digits, more for versions >= 10**12
 
 
 @dataclass(frozen=True)

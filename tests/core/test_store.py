@@ -697,3 +697,17 @@ def test_store_holds_no_plaintext(desk, kit):
             assert b"SQLite format 3" not in data, path
             for canary in kit.CANARIES:
                 assert canary.encode() not in data, path
+
+
+def test_versions_of_any_size_are_installed_and_opened(desk):
+    """Versions are only bounded by the format (an integer), not by the 12-digit file names."""
+    store = desk.store()
+    store.install(desk.drop(7))
+    big = 10**12 + 5  # e.g. an exporter numbering by YYYYMMDDhhmm
+    store.install(desk.drop(big))
+    opened = desk.store().open_newest()
+    assert opened.version == big and not opened.skipped
+    opened.close()
+    assert store.installed_versions() == [big, 7] and store.high_water() == big
+    with pytest.raises(RollbackRefused):
+        store.install(desk.drop(10**12, name="older-big.bosnap"))
