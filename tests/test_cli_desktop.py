@@ -36,7 +36,6 @@ from backup_operator.errors import (
     WrongPassphrase,
 )
 from backup_operator.snapshot import envelope, keys
-from backup_operator.snapshot import format as F
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
