@@ -64,7 +64,8 @@ def read_csv_table(path: Path, mapping: ColumnMapping, *, name: str, encoding: s
                 row["_where"] = f"{where}, line {line}"
                 rows.append(row)
         except csv.Error as exc:
-            raise SourceError(f"{where}, line {reader.line_num}: the CSV is malformed ({exc}).") from None
+            # The reader has not counted the offending row yet: it starts on the next line.
+            raise SourceError(f"{where}, line {reader.line_num + 1}: the CSV is malformed ({exc}).") from None
         except UnicodeDecodeError as exc:
             raise SourceError(f"{where}: the file is not {encoding} text ({exc.reason} at byte "
                               f"{exc.start}); set encoding in the config (e.g. \"cp1252\").") from None

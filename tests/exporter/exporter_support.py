@@ -138,3 +138,22 @@ LogLevel ERROR
     threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
     host = (root / "host_key.pub").read_text().split()
     return Sshd(port, getpass.getuser(), root / "client_key", f"{host[0]} {host[1]}", root), proc
+
+
+DESKTOP_PASSPHRASE = "test desktop passphrase"
+
+
+def run_desktop(desktop_home: Path, *args: str, check: bool = True):
+    """The DESKTOP program (``backup-operator``) as a separate process, with its own home."""
+    import os
+    import subprocess
+
+    env = dict(os.environ)
+    env["BACKUP_OPERATOR_HOME"] = str(desktop_home)
+    env["BACKUP_OPERATOR_PASSPHRASE"] = DESKTOP_PASSPHRASE
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    done = subprocess.run(desktop_command() + list(args), env=env, capture_output=True, text=True, timeout=300)
+    if check and done.returncode != 0:
+        raise AssertionError(f"backup-operator {' '.join(args)} failed ({done.returncode}): "
+                             f"{done.stderr}{done.stdout}")
+    return done
