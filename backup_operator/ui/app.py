@@ -38,7 +38,43 @@ def _log_to(home: Path) -> None:
     logging.getLogger("backup_operator").setLevel(logging.INFO)
 
 
-def run(desktop: Desktop, argv: list[str] | None = None) -> int:
+def _self_test(app, window, query: str, started: float) -> None:
+    """Open, search ``query`` like an operator, print the top result and the time it took, then quit.
+
+    IT and the bundle smoke test use it to prove that a built bundle really starts its window.
+    """
+    import time
+
+    from PySide6.QtCore import QTimer
+
+    def give_up() -> None:
+        print("self-test: the window did not show a result within 60 s", file=sys.stderr)
+        app.exit(1)
+
+    def opened(_version: int) -> None:
+        window.search.setText(query)
+
+    def searched() -> None:
+        top = window.results.result(0)
+        if top is None or window.session is None:
+            return
+        elapsed = time.perf_counter() - started
+        print(f"self-test: window open on version {window.session.version}; first result for {query!r}: "
+              f"{top.name} ({elapsed:.2f} s after start)")
+        app.exit(0)
+
+    def failed(exc: BaseException) -> None:
+        print(f"self-test: {exc}", file=sys.stderr)
+        app.exit(getattr(exc, "exit_code", 1))
+
+    window.session_changed.connect(opened)
+    window.results_changed.connect(searched)
+    window.load_failed.connect(failed)
+    QTimer.singleShot(60_000, give_up)
+
+
+def run(desktop: Desktop, argv: list[str] | None = None, *, self_test: str | None = None,
+        started: float | None = None) -> int:
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
@@ -65,8 +101,14 @@ def run(desktop: Desktop, argv: list[str] | None = None) -> int:
     geometry = window.settings.geometry()
     if geometry is not None:
         window.restoreGeometry(geometry)
+    if self_test is not None:
+        _self_test(app, window, self_test, started or 0.0)
     window.show()
     try:
         return int(app.exec())
     finally:
         sys.excepthook = previous
+        from PySide6.QtCore import QThreadPool
+
+        # Let an install that is under way finish (it is atomic either way) before the process ends.
+        QThreadPool.globalInstance().waitForDone(10_000)

@@ -38,9 +38,14 @@ class BackgroundTask(QRunnable):
             result = self.op()
         except BaseException as exc:
             log.debug("background operation failed", exc_info=True)
-            self.relay.failed.emit(exc)
+            outcome, value = self.relay.failed, exc
         else:
-            self.relay.succeeded.emit(result)
+            outcome, value = self.relay.succeeded, result
+        try:
+            outcome.emit(value)
+        except RuntimeError:
+            # The window closed while this ran: there is nobody left to tell (the op's own writes are atomic).
+            log.debug("background result dropped: the window is gone")
 
 
 def run_in_background(op: Callable[[], Any], on_success: Callable[[Any], None],

@@ -34,7 +34,7 @@ from backup_operator.ui.models import SchedulesModel
 from backup_operator.ui.printing import MAX_HOURS, MIN_HOURS, footer_line, render, sheet_html, write_pdf
 from backup_operator.ui.settings import TEXT_SIZES, UiSettings
 
-__all__ = ["AboutDataDialog", "CrashSheetDialog", "HelpDialog", "SettingsDialog"]
+__all__ = ["AboutDataDialog", "CrashSheetDialog", "HelpDialog", "KitCheckDialog", "SettingsDialog"]
 
 
 class CrashSheetDialog(QDialog):
@@ -234,7 +234,7 @@ class AboutDataDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("About this data and desktop")
         lines = [f"Desktop: {desktop.name}", f"Home folder: {desktop.home}",
-                 f"Inboxes: {', '.join(desktop.config.inboxes) or 'none'}"]
+                 f"Inboxes: {', '.join(map(str, desktop.inboxes())) or 'none'}"]
         if session is not None:
             state = freshness(session.meta, session.version, now)
             lines += [state.line, f"Valid until: {session.meta.expires_at.astimezone():%a %d %b %Y %H:%M %Z}",
@@ -249,3 +249,27 @@ class AboutDataDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(label)
         layout.addWidget(close)
+
+
+class KitCheckDialog(QDialog):
+    """The kit self-check (the same checks as 'backup-operator kit-check'), one line per check."""
+
+    def __init__(self, results, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Kit check")
+        ready = all(r.ok for r in results)
+        rows = "".join(
+            f"<tr><td><b>{'OK' if r.ok else 'FAIL'}</b></td><td><b>{html.escape(r.name)}</b></td>"
+            f"<td>{html.escape(r.detail)}</td></tr>" for r in results)
+        verdict = ("<h2>This kit is ready.</h2>" if ready else
+                   f"<h2>This kit is NOT ready: {sum(not r.ok for r in results)} check(s) failed.</h2>"
+                   "<p>Fix them before the kit is put away, or tell IT.</p>")
+        self.text = QTextBrowser()
+        self.text.setHtml(f"{verdict}<table cellpadding='4'>{rows}</table>")
+        self.ready = ready
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.text)
+        layout.addWidget(close)
+        self.resize(900, 480)

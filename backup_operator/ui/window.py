@@ -269,6 +269,8 @@ class MainWindow(QMainWindow):
         helpmenu = bar.addMenu("&Help")
         self._action(helpmenu, "Keyboard shortcuts and help", "F1", self.show_help)
         self._action(helpmenu, "About this data and desktop", "Ctrl+I", self.show_about)
+        self._action(helpmenu, "Kit check: is this computer ready to work offline?", "Ctrl+Shift+K",
+                     self.show_kit_check)
         self._action(None, "Type the passphrase", "Ctrl+U", lambda: self._ask_passphrase(""))
 
     def actions_with_shortcuts(self) -> list[tuple[str, str]]:
@@ -753,6 +755,23 @@ class MainWindow(QMainWindow):
         from backup_operator.ui.dialogs import AboutDataDialog
 
         AboutDataDialog(self.desktop, self.session, self.now(), parent=self).exec()
+        self.focus_search()
+
+    def kit_check(self):
+        """Run the kit self-check here (it reuses the unlocked key; the PDF probe needs this thread)."""
+        from backup_operator.core.kit import run_kit_checks
+        from backup_operator.ui.pdfprobe import write_test_pdf
+
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            return run_kit_checks(self.desktop, now=self.now(), write_pdf=write_test_pdf)
+        finally:
+            QApplication.restoreOverrideCursor()
+
+    def show_kit_check(self) -> None:
+        from backup_operator.ui.dialogs import KitCheckDialog
+
+        KitCheckDialog(self.kit_check(), parent=self).exec()
         self.focus_search()
 
     def closeEvent(self, event) -> None:

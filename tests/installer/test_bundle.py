@@ -1,4 +1,5 @@
-"""Smoke test of the PyInstaller bundle: built once, then run as IT and a kit owner would run it.
+"""Smoke test of the PyInstaller bundle: built once, then run as IT and a kit owner would run it:
+enroll, trust, sync, search, the window (offscreen, through its self-test), verify and kit-check.
 
 Everything runs from the built folder, not the source tree, in portable mode (a portable.txt marker
 beside the executable), with HOME and TMPDIR pointed at empty folders to prove the kit writes nowhere
@@ -85,6 +86,8 @@ def test_bundle_runs_as_a_portable_kit(bundle: Path, tmp_path: Path):
     found = _run(bundle, env, "search", "okonkwo")
     cold_start_to_result = time.perf_counter() - started
     assert "Okonkwo, Adaeze" in found.stdout and "608-555-0142" in found.stdout
+    window = _run(bundle, env, "window", "--self-test", "okonkwo adaeze")
+    assert "first result for 'okonkwo adaeze': Okonkwo, Adaeze" in window.stdout, window.stdout + window.stderr
     assert "This snapshot is good." in _run(bundle, env, "verify", str(inbox / "snapshot-000000000005.bosnap")).stdout
     check = _run(bundle, env, "kit-check")
     assert "This kit is ready." in check.stdout
@@ -100,4 +103,5 @@ def test_bundle_runs_as_a_portable_kit(bundle: Path, tmp_path: Path):
     assert _files(home) == set(), f"the kit wrote into HOME: {_files(home)}"
     assert _files(tmp) == set(), f"the kit wrote into TMPDIR: {_files(tmp)}"
     print(f"\nbundle: {sum(f.stat().st_size for f in _files(bundle)) / 2**20:.0f} MiB; "
-          f"cold start to the first search result: {cold_start_to_result:.2f} s")
+          f"cold start to the first search result: {cold_start_to_result:.2f} s (command line); "
+          f"{window.stdout.strip().splitlines()[-1]}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
@@ -249,3 +249,20 @@ def test_crash_sheet_dialog_writes_the_ticked_schedules(qtbot, window, tmp_path)
     text = " ".join(text.replace("-\n", "-").split())  # a cell may wrap a long name after its hyphen
     assert "Pharmacy — on-call pharmacist" in text and "Mohammed Al-Sayed" in text
     assert window.settings.print_hours == 24
+
+
+def test_help_menu_runs_the_kit_check(window, env):
+    from backup_operator.ui.dialogs import KitCheckDialog
+
+    results = window.kit_check()
+    by_name = {r.name: r for r in results}
+    assert by_name["signature"].ok and by_name["decrypts"].ok and by_name["PDF"].ok
+    assert by_name["data age"].ok  # the window's clock says the data is 3 h 12 min old
+    dialog = KitCheckDialog(results)
+    assert dialog.ready and "This kit is ready." in dialog.text.toPlainText()
+
+    env.now = env.now + timedelta(days=4)  # past the snapshot's expiry
+    aged = {r.name: r for r in window.kit_check()}["data age"]
+    assert not aged.ok and "expired" in aged.detail
+    assert "NOT ready" in KitCheckDialog(window.kit_check()).text.toPlainText()
+    assert not list(env.home.glob("*.pdf")), "the PDF probe cleans up after itself"
