@@ -108,10 +108,7 @@ def cmd_sync(desktop: Desktop, args: argparse.Namespace) -> int:
                                   version=report.current, installed_at=at)
                 except BackupOperatorError as exc:
                     print(f"Could not leave a receipt in {inbox}: {exc}", file=sys.stderr)
-    if report.refused and not report.installed:
-        newest_refusal = report.refused[0][1]
-        return newest_refusal.exit_code
-    return 0
+    return report.problem.exit_code if report.problem else 0
 
 
 def cmd_verify(desktop: Desktop, args: argparse.Namespace) -> int:
@@ -346,7 +343,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         func = getattr(args, "func", cmd_window)
         return func(desktop, args)
     except BackupOperatorError as exc:
-        print(str(exc), file=sys.stderr)
+        # One line, always: a message may quote an OS or key-store error with line breaks in it.
+        print(" ".join(str(exc).split()), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

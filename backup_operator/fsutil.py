@@ -47,7 +47,6 @@ def atomic_write(path: str | os.PathLike, data: bytes, *, mode: int = 0o600) -> 
         finally:
             os.close(fd)
         os.replace(tmp, path)
-        fsync_dir(path.parent)
     except OSError as exc:
         try:
             tmp.unlink()
@@ -58,6 +57,13 @@ def atomic_write(path: str | os.PathLike, data: bytes, *, mode: int = 0o600) -> 
                                "the previous copy is still in use. Free some space.") from exc
         raise StorageError(f"Could not write {path} ({exc.strerror or exc}); the previous copy is still in "
                            "use. Check the folder's permissions and free space.") from exc
+    try:
+        fsync_dir(path.parent)
+    except OSError as exc:
+        # The new file is already in place; only its survival of a power cut is in doubt.
+        why = "the disk is full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else (exc.strerror or str(exc))
+        raise StorageError(f"{path.name} was written in {path.parent}, but the disk did not confirm it ({why}); "
+                           "it may be lost if the power fails now. Free some space or check the disk.") from exc
 
 
 def clean_temp_files(folder: Path) -> list[Path]:

@@ -80,6 +80,8 @@ class SyncReport:
     ignored_older: int = 0
     current: int = 0
     new_signers: list[SignerPublicKey] = field(default_factory=list)
+    problem: SnapshotError | None = None  # why nothing new was installed: the newest candidate's refusal
+
 
 
 def _now() -> datetime:
@@ -197,6 +199,7 @@ class SnapshotStore:
         """Install the newest snapshot that verifies from the inboxes; older and equal ones are ignored."""
         report = SyncReport()
         mark = self.high_water()
+        unreadable: list[tuple[Path, SnapshotError]] = []
         candidates: list[tuple[int, Path]] = []
         newest_older: tuple[int, Path] | None = None
         for inbox in inboxes:
@@ -210,7 +213,7 @@ class SnapshotStore:
                     sealed = envelope.read_capped(path, self.size_cap)
                     version = envelope.peek_header(sealed).snapshot_version
                 except SnapshotError as exc:
-                    report.refused.append((path, exc))
+                    unreadable.append((path, exc))
                     continue
                 except OSError:
                     continue
@@ -219,11 +222,13 @@ class SnapshotStore:
                     newest_older = max(newest_older or (version, path), (version, path))
                 else:
                     candidates.append((version, path))
+        unreadable.sort(key=lambda item: item[0].name)
+        report.refused.extend(unreadable)
         if not candidates and newest_older is not None and newest_older[0] < mark:
             # The inboxes went backwards (a replay, or a share restored from an old copy): say so, so the
             # command line can exit with RollbackRefused's code instead of "up to date".
             version, path = newest_older
-            report.refused.append((path, RollbackRefused(
+            report.refused.insert(0, (path, RollbackRefused(
                 f"The inbox offers only version {version}, older than version {mark} already installed; "
                 "an older snapshot is never installed over a newer one. Tell IT: the inbox may have been "
                 "restored from an old copy.")))
@@ -232,7 +237,8 @@ class SnapshotStore:
             try:
                 verified = self.check_file(path, high_water=mark)
             except SnapshotError as exc:
-                report.refused.append((path, exc))
+                report.refused.insert(0 if report.problem is None else 1, (path, exc))
+                report.problem = report.problem or exc
                 continue
             self._install_verified(verified)
             report.installed.append(verified.version)
@@ -240,6 +246,10 @@ class SnapshotStore:
                 report.new_signers.append(verified.header.signer)
             break
         report.current = max([mark, *report.installed])
+        if report.installed:
+            report.problem = None
+        elif report.problem is None and report.refused:
+            report.problem = report.refused[0][1]
         return report
 
     # --- opening ---------------------------------------------------------------------------------
