@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("recipients", help="enrol, revoke and list desktops",
                        description="Manage the desktops each snapshot is sealed for.")
     rsub = p.add_subparsers(dest="recipients_command", metavar="ACTION")
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    p.set_defaults(func=lambda args, parser=p: (parser.print_help(), 2)[1])
     a = rsub.add_parser("add", help="enrol a desktop by its public key",
                         description="Enrol a desktop: NAME is how status shows it, KEY is the bo-desktop-... "
                                     "line printed by 'backup-operator enroll'.")

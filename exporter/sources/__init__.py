@@ -30,7 +30,7 @@ from backup_operator.errors import BackupOperatorError, ConfigError
 from exporter.errors import SourceError
 from exporter.sources.localtime import as_utc, zone
 
-__all__ = ["TABLES", "ReadWindow", "DirectoryData", "read_sources", "source_name"]
+__all__ = ["TABLES", "ReadWindow", "DirectoryData", "read_sources", "validate_sources", "source_name"]
 
 log = logging.getLogger("exporter.sources")
 
@@ -95,11 +95,34 @@ def _reader(kind: str):
     raise ConfigError(f"Source type {kind!r} is not known; use sql, csv, ical or rota.")
 
 
-def read_sources(config, window: ReadWindow) -> DirectoryData:
-    """Read every configured source; calendar feeds last, because they match names against listings."""
+def _keys(kind: str) -> set[str]:
+    if kind == "csv":
+        from exporter.sources.csv_source import _KEYS
+    elif kind == "rota":
+        from exporter.sources.rota import _KEYS
+    elif kind == "sql":
+        from exporter.sources.sql import _KEYS
+    elif kind == "ical":
+        from exporter.sources.ical import _KEYS
+    else:
+        raise ConfigError(f"Source type {kind!r} is not known; use sql, csv, ical or rota.")
+    return _KEYS
+
+
+def validate_sources(config) -> None:
+    """Refuse unknown source types and keys before anything is read (a typo fails fast, by name)."""
+    from exporter.sources.mapping import check_keys
+
     if not config.sources:
         raise ConfigError(f"No sources are configured in {config.path}; add a [[sources]] table "
                           "(see resources/examples/exporter.toml).")
+    for spec in config.sources:
+        check_keys(spec, _keys(str(spec.get("type"))), f"{config.path} source {source_name(spec)!r}")
+
+
+def read_sources(config, window: ReadWindow) -> DirectoryData:
+    """Read every configured source; calendar feeds last, because they match names against listings."""
+    validate_sources(config)
     data = DirectoryData()
     ordered = sorted(config.sources, key=lambda s: s.get("type") == "ical")
     for spec in ordered:

@@ -40,6 +40,7 @@ from exporter.sources.mapping import check_keys
 __all__ = ["read", "expand_rota", "Rota"]
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_KEYS = {"type", "name", "path"}
 _ROTA_KEYS = {"schedule_id", "tier", "role", "anchor", "daily", "weekly", "members", "notes"}
 
 
@@ -130,7 +131,7 @@ def expand_rota(rota: Rota, timezone_name: str, window: ReadWindow) -> list[dict
 def read(spec: dict[str, Any], config, window: ReadWindow, so_far: DirectoryData) -> DirectoryData:
     name = source_name(spec)
     where = f"{config.path} source {name!r}"
-    check_keys(spec, {"type", "name", "path"}, where)
+    check_keys(spec, _KEYS, where)
     if "path" not in spec:
         raise ConfigError(f"{where}: a rota source needs a path to its rota file.")
     path = config.resolve(spec["path"])

@@ -132,13 +132,16 @@ def _rows(result, mapping: ColumnMapping, where: str, *, naive_utc: bool) -> lis
     columns = list(result.keys())
     bound = mapping.bind(columns, where)
     fast = not mapping.values and not mapping.constants and all(k == v for k, v in bound.items())
-    rows = []
-    for record in result:
-        row = dict(zip(columns, record)) if fast else mapping.apply(dict(zip(columns, record)), bound)
-        if naive_utc:
+    # fetchall and one comprehension: per-row iteration costs more than the database read itself.
+    records = result.fetchall()
+    if fast:
+        rows = [dict(zip(columns, record)) for record in records]
+    else:
+        rows = [mapping.apply(dict(zip(columns, record)), bound) for record in records]
+    if naive_utc:
+        for row in rows:
             row["start_utc"] = _utc_naive(row.get("start_utc"))
             row["end_utc"] = _utc_naive(row.get("end_utc"))
-        rows.append(row)
     return rows
 
 

@@ -16,7 +16,7 @@ from backup_operator.snapshot.keys import SignerKey, SignerPublicKey
 from exporter.cli import build_parser
 from exporter.recipients import load_recipients
 
-from exporter_support import enrol
+from exporter_support import REPO, enrol
 
 
 def _commands(parser: argparse.ArgumentParser, prefix=()) -> list[tuple[str, ...]]:
@@ -49,6 +49,8 @@ def test_help_for_every_command(command, cli):
 def test_no_command_prints_help(cli):
     code, out, err = cli()
     assert code == 2 and "usage:" in out
+    code, out, err = cli("recipients")
+    assert code == 2 and out.startswith("usage: backup-operator-export recipients")
 
 
 def test_init_creates_a_private_pem_key_and_prints_the_signer(home, cli):
@@ -202,3 +204,22 @@ def test_a_typo_in_the_config_is_named(home, cli):
     home.config.write_text("[checks]\nmax_drop = 5\n", encoding="utf-8")
     code, out, err = cli("check")
     assert code == 2 and "'max_drop'" in err and "max_drop_percent" in err
+
+
+@pytest.mark.parametrize("example", sorted((REPO / "resources" / "examples").glob("exporter*.toml")),
+                         ids=lambda p: p.name)
+def test_every_example_config_is_valid(example):
+    from exporter.config import load_config
+    from exporter.sources import validate_sources
+
+    config = load_config(example)
+    validate_sources(config)
+    assert config.sources
+
+
+def test_the_starter_config_is_valid(home, cli):
+    from exporter.config import load_config
+
+    assert cli("init")[0] == 0
+    config = load_config(home.config)
+    assert config.sources == [] and config.checks.max_drop_percent == 10
