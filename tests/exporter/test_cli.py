@@ -223,3 +223,20 @@ def test_the_starter_config_is_valid(home, cli):
     assert cli("init")[0] == 0
     config = load_config(home.config)
     assert config.sources == [] and config.checks.max_drop_percent == 10
+
+
+def test_an_unforeseen_error_is_one_sentence_and_the_traceback_goes_to_the_log(demo_exporter, cli, monkeypatch):
+    import exporter.pipeline
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the unexpected")
+
+    monkeypatch.setattr(exporter.pipeline, "build", broken)
+    code, out, err = cli("run")
+    assert code == 1
+    assert err.startswith("error: something unexpected went wrong (RuntimeError: the unexpected)")
+    assert "Traceback" not in err and err.count("\n") == 1
+    log = (demo_exporter.home.logs / "exporter.log").read_text()
+    assert "Traceback" in log and "the unexpected" in log
+    from exporter.state import State
+    assert State(demo_exporter.home.state).runs()[0].result == "failed"

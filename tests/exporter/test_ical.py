@@ -215,3 +215,44 @@ def test_a_feed_can_define_its_own_schedule(tmp_path):
                      so_far)
     assert data.schedules[0]["timezone"] == "Europe/London"
     assert spans(data.shifts) == [("p1", "2026-06-01T07:00:00Z", "2026-06-01T19:00:00Z")]  # floating, BST
+
+
+def test_a_feed_is_fetched_over_http(tmp_path):
+    """A feed URL on a loopback HTTP server (the way Amion/QGenda feeds are read), token kept out of logs."""
+    import http.server
+    import threading
+
+    body = calendar("SUMMARY:Primary: Alice Smith\nDTSTART;TZID=Europe/London:20261025T000000\n"
+                    "DTEND;TZID=Europe/London:20261025T120000")
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/calendar")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        config = parse_config({}, tmp_path / "config.toml")
+        so_far = DirectoryData(listings=list(LISTINGS), schedules=[{"id": "oc-1", "name": "T", "timezone": "Europe/London"}])
+        window = ReadWindow.around(datetime(2026, 10, 25, tzinfo=timezone.utc), 2, 2)
+        url = f"webcal://127.0.0.1:{server.server_address[1]}/feed.ics?token=abc"
+        with pytest.raises(SourceError):  # webcal:// means https://, which this plain server does not speak
+            ical.read({"type": "ical", "name": "feed", "url": url, "schedule_id": "oc-1", "timeout_s": 5},
+                      config, window, so_far)
+        data = ical.read({"type": "ical", "name": "feed", "url": url.replace("webcal", "http"),
+                          "schedule_id": "oc-1", "timeout_s": 5}, config, window, so_far)
+    finally:
+        server.shutdown()
+        server.server_close()
+    # 00:00 BST on the fall-back day (23:00Z the day before) to 12:00 GMT: 13 hours.
+    assert spans(data.shifts) == [("p1", "2026-10-24T23:00:00Z", "2026-10-25T12:00:00Z")]
+    assert seen[-1] == "/feed.ics?token=abc"
