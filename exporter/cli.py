@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 from datetime import datetime, timezone
+from pathlib import Path, PureWindowsPath
 
 from backup_operator.errors import BackupOperatorError
 
@@ -64,7 +65,11 @@ def cmd_recipients_add(args) -> int:
     from exporter.recipients import add_recipient
 
     home = _home(args).ensure()
-    recipient = add_recipient(home.recipients, args.name, args.key, args.inbox or [], replace=args.replace)
+    names = {d.name for d in _config(home).destinations}
+    # A relative folder means relative to where IT typed it, not to wherever the service later runs.
+    inboxes = [i if i in names or "://" in i or i.startswith("\\\\") or PureWindowsPath(i).drive
+               else str(Path(i).expanduser().resolve()) for i in args.inbox or []]
+    recipient = add_recipient(home.recipients, args.name, args.key, inboxes, replace=args.replace)
     where = ", ".join(recipient.inboxes) if recipient.inboxes else "the configured [[destinations]] only"
     print(f"Enrolled {recipient.name} ({recipient.key.to_text()[:24]}…); inboxes: {where}.")
     print("The next export is sealed for it.")
