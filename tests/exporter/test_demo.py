@@ -36,5 +36,5 @@ def test_demo_runs_the_whole_chain_and_can_run_again(tmp_path):
                              str(tmp_path / "export-home" / "demo" / "exporter"), "status"],
                             env=env, capture_output=True, text=True, timeout=120)
     assert status.returncode == 0, status.stderr
-    line = next(l for l in status.stdout.splitlines() if l.startswith("demo-desktop"))
+    line = next(row for row in status.stdout.splitlines() if row.startswith("demo-desktop"))
     assert " 2 " in line and line.rstrip().endswith("ok")

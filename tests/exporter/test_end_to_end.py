@@ -64,7 +64,7 @@ def test_database_to_three_desktops(backend, home, cli, sshd, require, tmp_path)
         code, out, err = cli("status")
         assert code == 0, err
         for name in desktops:
-            line = next(l for l in out.splitlines() if l.startswith(name))
+            line = next(row for row in out.splitlines() if row.startswith(name))
             assert line.split()[1] == "1" and line.rstrip().endswith("ok"), out
     finally:
         site.drop()

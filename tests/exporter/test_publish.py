@@ -188,7 +188,7 @@ def test_sftp_inbox_with_checked_host_key_pruning_and_receipts(demo_exporter, cl
     assert not [p for p in remote.iterdir() if p.name.startswith(".tmp-")]
     receipt(remote, "kit-1", 3, key)
     code, out, err = cli("status")
-    line = next(l for l in out.splitlines() if l.startswith("kit-1"))
+    line = next(row for row in out.splitlines() if row.startswith("kit-1"))
     assert line.split()[1] == "3" and line.rstrip().endswith("ok")
 
 

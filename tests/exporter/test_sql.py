@@ -11,7 +11,6 @@ from backup_operator.errors import ConfigError
 
 from exporter.config import parse_config
 from exporter.errors import SourceError
-from exporter.pipeline import run_export
 from exporter.sources import read_sources, ReadWindow
 from exporter.state import State
 
