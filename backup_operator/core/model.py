@@ -105,11 +105,17 @@ def format_utc(moment: datetime) -> str:
 def parse_utc(text: str) -> datetime:
     if not _UTC_RE.match(text or ""):
         raise ValueError(f"{text!r} is not a UTC time like 2026-11-01T05:00:00Z")
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    try:
+        return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a real date and time") from None
+
+
+_NON_DIGITS = re.compile(r"\D+")
 
 
 def digits_of(value: str) -> str:
-    return "".join(ch for ch in value if ch.isdigit())
+    return _NON_DIGITS.sub("", value)
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,8 @@ class SnapshotMeta:
 
 
 def _text(value: Any) -> str:
+    if type(value) is str:  # the common case, first: this runs for every field of every row
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, (list, tuple)):
@@ -151,20 +159,15 @@ def _json_list(value: Any) -> str:
     return json.dumps([item for item in items if item], ensure_ascii=False)
 
 
-def _normalise(records: Iterable[Mapping[str, Any]], columns: Mapping[str, type]) -> list[dict]:
-    rows = []
-    for record in records:
-        row = {}
-        for name, kind in columns.items():
-            value = record.get(name)
-            if name in ("aliases", "keywords"):
-                row[name] = _json_list(value)
-            elif kind is int:
-                row[name] = value  # validated below; None where absent
-            else:
-                row[name] = _text(value)
-        rows.append(row)
-    return rows
+def _keep(value: Any) -> Any:
+    return value  # whole numbers are checked by validate(), which also fills in defaults
+
+
+def _normalise(records: Iterable[Mapping[str, Any]], columns: Mapping[str, type]) -> list[list]:
+    """Rows as lists in the columns' order (no per-row dicts: this runs for every row of a big export)."""
+    converters = [(name, _json_list if name in ("aliases", "keywords") else _keep if kind is int else _text)
+                  for name, kind in columns.items()]
+    return [[convert(record.get(name)) for name, convert in converters] for record in records]
 
 
 def _as_int(value: Any) -> int | None:
@@ -178,74 +181,91 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
-def validate(
-    listings: list[dict], contact_methods: list[dict], schedules: list[dict], shifts: list[dict]
-) -> None:
-    """Check the normalised records; raise ``ValidationError`` naming every bad row and field."""
+def _columns(columns: Mapping[str, type]) -> dict[str, int]:
+    return {name: n for n, name in enumerate(columns)}
+
+
+_L, _C, _S, _H = (_columns(c) for c in (LISTING_COLUMNS, CONTACT_COLUMNS, SCHEDULE_COLUMNS, SHIFT_COLUMNS))
+
+
+def validate(listings: list[list], contact_methods: list[list], schedules: list[list], shifts: list[list]) -> None:
+    """Check normalised rows (from ``_normalise``); raise ``ValidationError`` naming every bad row and field.
+
+    Also fills in what the model derives: default rank and tier, and each contact method's digits.
+    """
     problems: list[str] = []
 
     listing_ids: set[str] = set()
     for n, row in enumerate(listings, 1):
-        where = f"listing {n} (id {row['id']!r})"
-        if not row["id"]:
+        ident = row[_L["id"]]
+        where = f"listing {n} (id {ident!r})"
+        if not ident:
             problems.append(f"listing {n}: the id is empty")
-        elif row["id"] in listing_ids:
+        elif ident in listing_ids:
             problems.append(f"{where}: the id is used twice")
-        listing_ids.add(row["id"])
-        if row["kind"] not in LISTING_KINDS:
-            problems.append(f"{where}: kind {row['kind']!r} is not one of {', '.join(LISTING_KINDS)}")
-        if not row["display_name"]:
+        listing_ids.add(ident)
+        if row[_L["kind"]] not in LISTING_KINDS:
+            problems.append(f"{where}: kind {row[_L['kind']]!r} is not one of {', '.join(LISTING_KINDS)}")
+        if not row[_L["display_name"]]:
             problems.append(f"{where}: display_name is empty")
 
+    c_listing, c_kind, c_value, c_rank, c_digits = (_C[k] for k in ("listing_id", "kind", "value", "rank", "digits"))
     for n, row in enumerate(contact_methods, 1):
-        where = f"contact method {n} (listing {row['listing_id']!r})"
-        if row["listing_id"] not in listing_ids:
-            problems.append(f"{where}: listing_id names no listing")
-        if row["kind"] not in CONTACT_KINDS:
-            problems.append(f"{where}: kind {row['kind']!r} is not one of {', '.join(CONTACT_KINDS)}")
-        if not row["value"]:
-            problems.append(f"{where}: value is empty")
-        rank = _as_int(row["rank"]) if row["rank"] not in (None, "") else 1
+        if row[c_listing] not in listing_ids:
+            problems.append(f"contact method {n} (listing {row[c_listing]!r}): listing_id names no listing")
+        kind = row[c_kind]
+        if kind not in CONTACT_KINDS:
+            problems.append(f"contact method {n} (listing {row[c_listing]!r}): kind {kind!r} is not one of "
+                            f"{', '.join(CONTACT_KINDS)}")
+        if not row[c_value]:
+            problems.append(f"contact method {n} (listing {row[c_listing]!r}): value is empty")
+        raw = row[c_rank]
+        rank = raw if type(raw) is int else (_as_int(raw) if raw not in (None, "") else 1)
         if rank is None or rank < 0:
-            problems.append(f"{where}: rank {row['rank']!r} is not a whole number of 0 or more")
-        row["rank"] = rank
-        row["digits"] = digits_of(row["value"]) if row["kind"] != "email" else ""
+            problems.append(f"contact method {n} (listing {row[c_listing]!r}): rank {raw!r} is not a whole "
+                            "number of 0 or more")
+        row[c_rank] = rank
+        row[c_digits] = digits_of(row[c_value]) if kind != "email" else ""
 
     schedule_ids: set[str] = set()
     for n, row in enumerate(schedules, 1):
-        where = f"on-call schedule {n} (id {row['id']!r})"
-        if not row["id"]:
+        ident = row[_S["id"]]
+        where = f"on-call schedule {n} (id {ident!r})"
+        if not ident:
             problems.append(f"on-call schedule {n}: the id is empty")
-        elif row["id"] in schedule_ids:
+        elif ident in schedule_ids:
             problems.append(f"{where}: the id is used twice")
-        schedule_ids.add(row["id"])
-        if not row["name"]:
+        schedule_ids.add(ident)
+        if not row[_S["name"]]:
             problems.append(f"{where}: name is empty")
         try:
-            ZoneInfo(row["timezone"])
+            ZoneInfo(row[_S["timezone"]])
         except (ZoneInfoNotFoundError, ValueError):
-            problems.append(f"{where}: timezone {row['timezone']!r} is not an IANA time zone "
+            problems.append(f"{where}: timezone {row[_S['timezone']]!r} is not an IANA time zone "
                             "(like America/New_York)")
-        if row["fallback_listing_id"] and row["fallback_listing_id"] not in listing_ids:
-            problems.append(f"{where}: fallback_listing_id {row['fallback_listing_id']!r} names no listing")
+        fallback = row[_S["fallback_listing_id"]]
+        if fallback and fallback not in listing_ids:
+            problems.append(f"{where}: fallback_listing_id {fallback!r} names no listing")
 
     for n, row in enumerate(shifts, 1):
-        where = f"shift {n} (schedule {row['schedule_id']!r})"
-        if row["schedule_id"] not in schedule_ids:
+        where = f"shift {n} (schedule {row[_H['schedule_id']]!r})"
+        if row[_H["schedule_id"]] not in schedule_ids:
             problems.append(f"{where}: schedule_id names no on-call schedule")
-        if row["listing_id"] not in listing_ids:
-            problems.append(f"{where}: listing_id {row['listing_id']!r} names no listing")
-        tier = _as_int(row["tier"]) if row["tier"] not in (None, "") else 1
+        if row[_H["listing_id"]] not in listing_ids:
+            problems.append(f"{where}: listing_id {row[_H['listing_id']]!r} names no listing")
+        raw = row[_H["tier"]]
+        tier = raw if type(raw) is int else (_as_int(raw) if raw not in (None, "") else 1)
         if tier is None or tier < 1:
-            problems.append(f"{where}: tier {row['tier']!r} is not a whole number of 1 or more")
-        row["tier"] = tier
+            problems.append(f"{where}: tier {raw!r} is not a whole number of 1 or more")
+        row[_H["tier"]] = tier
+        start_text, end_text = row[_H["start_utc"]], row[_H["end_utc"]]
         try:
-            start, end = parse_utc(row["start_utc"]), parse_utc(row["end_utc"])
+            start, end = parse_utc(start_text), parse_utc(end_text)
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
         else:
             if end <= start:
-                problems.append(f"{where}: end_utc {row['end_utc']} is not after start_utc {row['start_utc']}")
+                problems.append(f"{where}: end_utc {end_text} is not after start_utc {start_text}")
 
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -271,9 +291,9 @@ def build_database(
     shift_rows = _normalise(shifts, SHIFT_COLUMNS)
     validate(listing_rows, contact_rows, schedule_rows, shift_rows)
     for n, row in enumerate(contact_rows, 1):
-        row["id"] = n
+        row[_C["id"]] = n
     for n, row in enumerate(shift_rows, 1):
-        row["id"] = n
+        row[_H["id"]] = n
     if snapshot_version < 1:
         raise ValidationError(f"The snapshot version must be 1 or more, not {snapshot_version}.")
 
@@ -291,10 +311,15 @@ def build_database(
     )
     db["meta"].create({"key": str, "value": str}, pk="key")
 
-    db["listings"].insert_all(listing_rows, batch_size=5000)
-    db["contact_methods"].insert_all(contact_rows, batch_size=5000)
-    db["oncall_schedules"].insert_all(schedule_rows, batch_size=5000)
-    db["oncall_shifts"].insert_all(shift_rows, batch_size=5000)
+    # Plain executemany with tuples: sqlite-utils' insert_all converts every value and was most of the
+    # export's time at a hundred thousand listings.
+    for table, columns, rows in (("listings", LISTING_COLUMNS, listing_rows),
+                                 ("contact_methods", CONTACT_COLUMNS, contact_rows),
+                                 ("oncall_schedules", SCHEDULE_COLUMNS, schedule_rows),
+                                 ("oncall_shifts", SHIFT_COLUMNS, shift_rows)):
+        names = list(columns)
+        conn.executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                         rows)
     db["contact_methods"].create_index(["listing_id", "rank"])
     db["contact_methods"].create_index(["digits"])
     db["oncall_shifts"].create_index(["schedule_id", "start_utc"])
