@@ -21,7 +21,12 @@ The tree (exit code of the command line in brackets)::
     │   └── BadKeyText [24] ........ a pasted key is mistyped or of the wrong kind
     ├── NoSnapshot [30] ............ nothing installed yet
     ├── StaleSnapshot [31] ......... the newest snapshot is too old for a kit to be called ready
-    └── StorageError [40] .......... the disk is full or not writable
+    ├── StorageError [40] .......... the disk is full or not writable
+    └── ExportError [50] ........... (exporter) an export could not be done; nothing was published
+        ├── SourceError [51] ....... a source is down, dropped mid-read, or returned bad rows
+        ├── ExportRefused [52] ..... a check failed (empty, big drop, broken references, gaps)
+        ├── PublishFailed [53] ..... at least one destination could not be written
+        └── ExporterBusy [54] ...... another export or exporter holds the lock
 
 Each error carries one sentence for the operator or IT: what is wrong and what to do next. The UI
 and the command line show ``str(error)``; they never show a traceback. Messages name files, rows and
@@ -53,6 +58,11 @@ __all__ = [
     "NoSnapshot",
     "StaleSnapshot",
     "StorageError",
+    "ExportError",
+    "SourceError",
+    "ExportRefused",
+    "PublishFailed",
+    "ExporterBusy",
 ]
 
 
@@ -142,3 +152,40 @@ class StaleSnapshot(BackupOperatorError):
 
 class StorageError(BackupOperatorError):
     exit_code = 40
+
+
+# --- raised by the exporter (defined here so that every error lives in one tree) ---------------
+
+
+class ExportError(BackupOperatorError):
+    exit_code = 50
+
+
+class SourceError(ExportError):
+    """A source could not be read completely. No snapshot is built from a partial read."""
+
+    exit_code = 51
+
+
+class ExportRefused(ExportError):
+    """A check failed; ``report`` is the full CheckReport so the CLI and status can list the rows."""
+
+    exit_code = 52
+
+    def __init__(self, message: str, report=None):
+        super().__init__(message)
+        self.report = report
+
+
+class PublishFailed(ExportError):
+    """Some destinations failed; the others were written. ``results`` has one entry per destination."""
+
+    exit_code = 53
+
+    def __init__(self, message: str, results=None):
+        super().__init__(message)
+        self.results = results or []
+
+
+class ExporterBusy(ExportError):
+    exit_code = 54

@@ -1,7 +1,7 @@
 """``backup-operator-export``: the exporter's command line, a thin layer over the pipeline.
 
 Commands: ``init``, ``recipients add|remove|list``, ``run``, ``check``, ``status``, ``serve``, ``demo``.
-Every deliberate error becomes one sentence on stderr and the error's exit code (see exporter.errors
+Every deliberate error becomes one sentence on stderr and the error's exit code (see backup_operator.errors
 and backup_operator.errors); an unforeseen one becomes one sentence pointing at the log, never a
 traceback on the console.
 
@@ -117,7 +117,7 @@ def _print_outcome(outcome) -> None:
 
 
 def cmd_run(args) -> int:
-    from exporter.errors import ExportRefused, PublishFailed
+    from backup_operator.errors import ExportRefused, PublishFailed
     from exporter.pipeline import run_export
 
     home = _home(args)
@@ -140,7 +140,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from exporter.errors import ExportRefused
+    from backup_operator.errors import ExportRefused
     from exporter.pipeline import check_only, refusal_message
 
     home = _home(args)

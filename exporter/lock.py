@@ -16,7 +16,7 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
-from exporter.errors import ExporterBusy
+from backup_operator.errors import ExporterBusy
 
 __all__ = ["ExclusiveLock"]
 

@@ -33,7 +33,7 @@ from backup_operator.snapshot.keys import DesktopPublicKey, SignerKey
 
 from exporter.checks import CheckReport, run_checks
 from exporter.config import Config, load_config
-from exporter.errors import ExportRefused
+from backup_operator.errors import ExportRefused
 from exporter.home import ExporterHome
 from exporter.lock import ExclusiveLock
 from exporter.publish import DestinationResult, highest_published_version, publish_all, resolve_destinations

@@ -32,7 +32,7 @@ from apscheduler.triggers.cron import CronTrigger
 from backup_operator.errors import BackupOperatorError, ConfigError
 
 from exporter.config import Config
-from exporter.errors import ExporterBusy
+from backup_operator.errors import ExporterBusy
 from exporter.home import ExporterHome
 from exporter.lock import ExclusiveLock
 from exporter.sources.localtime import zone

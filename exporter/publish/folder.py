@@ -16,7 +16,7 @@ from pathlib import Path
 from backup_operator.fsutil import atomic_write, clean_temp_files
 
 from exporter.config import DestinationConfig
-from exporter.errors import PublishFailed
+from backup_operator.errors import PublishFailed
 from exporter.publish import Receipt, parse_receipt, snapshot_filename, version_of
 
 __all__ = ["FolderDestination"]

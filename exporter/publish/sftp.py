@@ -26,7 +26,7 @@ from backup_operator.errors import ConfigError
 from backup_operator.fsutil import TEMP_PREFIX
 
 from exporter.config import DestinationConfig
-from exporter.errors import PublishFailed
+from backup_operator.errors import PublishFailed
 from exporter.publish import Receipt, parse_receipt, snapshot_filename, version_of
 
 __all__ = ["SftpDestination"]

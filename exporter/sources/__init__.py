@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from backup_operator.core.model import format_utc, parse_utc
 from backup_operator.errors import BackupOperatorError, ConfigError
 
-from exporter.errors import SourceError
+from backup_operator.errors import SourceError
 from exporter.sources.localtime import as_utc, zone
 
 __all__ = ["TABLES", "ReadWindow", "DirectoryData", "read_sources", "validate_sources", "source_name"]

@@ -21,7 +21,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from exporter.errors import SourceError
+from backup_operator.errors import SourceError
 from exporter.sources import DirectoryData, ReadWindow, source_name
 from exporter.sources.mapping import ColumnMapping, check_keys
 

@@ -39,7 +39,7 @@ from typing import Any
 from backup_operator.core.model import format_utc
 from backup_operator.errors import ConfigError
 
-from exporter.errors import SourceError
+from backup_operator.errors import SourceError
 from exporter.sources import DirectoryData, ReadWindow, source_name
 from exporter.sources.localtime import wall_to_utc, zone
 from exporter.sources.mapping import check_keys

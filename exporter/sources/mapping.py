@@ -20,7 +20,7 @@ from typing import Any
 from backup_operator.core.model import CONTACT_COLUMNS, LISTING_COLUMNS, SCHEDULE_COLUMNS, SHIFT_COLUMNS
 from backup_operator.errors import ConfigError
 
-from exporter.errors import SourceError
+from backup_operator.errors import SourceError
 
 __all__ = ["MODEL_COLUMNS", "REQUIRED", "ColumnMapping", "check_keys"]
 

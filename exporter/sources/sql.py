@@ -42,7 +42,7 @@ from typing import Any
 
 from backup_operator.errors import ConfigError
 
-from exporter.errors import SourceError
+from backup_operator.errors import SourceError
 from exporter.sources import TABLES, DirectoryData, ReadWindow, source_name
 from exporter.sources.mapping import ColumnMapping, check_keys
 

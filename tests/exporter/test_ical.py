@@ -10,7 +10,7 @@ import pytest
 from backup_operator.errors import ConfigError
 
 from exporter.config import parse_config
-from exporter.errors import SourceError
+from backup_operator.errors import SourceError
 from exporter.sources import DirectoryData, ReadWindow
 from exporter.sources import ical
 from exporter.sources.ical import NameMatcher, normalise_name

@@ -10,7 +10,7 @@ import pytest
 from backup_operator.core.model import format_utc
 
 from exporter.config import DestinationConfig, PublishSettings, parse_config
-from exporter.errors import PublishFailed
+from backup_operator.errors import PublishFailed
 from exporter.publish import publish_all, publish_one, resolve_destinations, snapshot_filename
 from exporter.recipients import Recipient, load_recipients
 from exporter.state import State

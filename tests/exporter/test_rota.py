@@ -102,7 +102,7 @@ def test_the_window_is_covered_from_start_to_end():
     ({"daily": ["07:00"], "weekly": {"weekday": "monday"}}, "either daily"),
 ])
 def test_bad_rotas_are_named(bad, message):
-    from exporter.errors import SourceError
+    from backup_operator.errors import SourceError
 
     doc = {"schedule_id": "s", "anchor": "2026-01-05", "members": ["a"], **bad}
     if "daily" not in doc and "weekly" not in doc:

@@ -23,7 +23,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from backup_operator.errors import ConfigError
 
 from exporter.config import parse_config
-from exporter.errors import ExporterBusy
+from backup_operator.errors import ExporterBusy
 from exporter.lock import ExclusiveLock
 from exporter.schedule import build_scheduler, cron_trigger, run_scheduled, serve
 from exporter.state import State

@@ -10,7 +10,7 @@ from sqlalchemy.pool import NullPool
 from backup_operator.errors import ConfigError
 
 from exporter.config import parse_config
-from exporter.errors import SourceError
+from backup_operator.errors import SourceError
 from exporter.sources import read_sources, ReadWindow
 from exporter.state import State
 
