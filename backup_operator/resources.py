@@ -1,11 +1,13 @@
 """Find files shipped in the top-level ``resources/`` folder (synonyms, icons, demo data).
 
-Three layouts exist: a source checkout or editable install (``resources/`` beside the package), a
-PyInstaller bundle (``resources/`` inside ``sys._MEIPASS``), and a portable kit (the bundle's folder).
+Places looked in, in order: ``BACKUP_OPERATOR_RESOURCES`` (an explicit folder), a PyInstaller bundle
+(``resources/`` inside ``sys._MEIPASS``), a source checkout or editable install (``resources/`` beside the
+package), and a wheel install (``<prefix>/share/backup-operator/resources``, from pyproject's data-files).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -14,6 +16,9 @@ __all__ = ["resource_path"]
 
 def _roots() -> list[Path]:
     roots = []
+    override = os.environ.get("BACKUP_OPERATOR_RESOURCES")
+    if override:
+        roots.append(Path(override))
     bundle = getattr(sys, "_MEIPASS", None)
     if bundle:
         roots.append(Path(bundle) / "resources")

@@ -28,7 +28,7 @@ from pathlib import Path
 import tomli_w
 
 from backup_operator.errors import ConfigError
-
+from backup_operator.resources import resource_path
 from exporter.home import ExporterHome
 
 __all__ = ["run_demo", "demo_resources", "demo_config", "DEMO_PASSPHRASE", "DEMO_DESKTOP"]
@@ -39,15 +39,11 @@ DEMO_DESKTOP = "demo-desktop"
 
 def demo_resources() -> Path:
     """resources/demo in a checkout, an installed share folder or a bundle."""
-    override = os.environ.get("BACKUP_OPERATOR_RESOURCES")
-    roots = [Path(override)] if override else []
-    roots += [Path(__file__).resolve().parent.parent / "resources",
-              Path(sys.prefix) / "share" / "backup-operator" / "resources"]
-    for root in roots:
-        if (root / "demo" / "listings.csv").is_file():
-            return root / "demo"
-    raise ConfigError("The demo hospital's data (resources/demo) is missing from this installation; run the "
-                      "demo from a source checkout (pip install -e .).")
+    try:
+        return resource_path("demo", "listings.csv").parent
+    except FileNotFoundError:
+        raise ConfigError("The demo hospital's data (resources/demo) is missing from this installation; "
+                          "reinstall Backup Operator or run the demo from a source checkout.") from None
 
 
 def demo_config(resources: Path) -> dict:

@@ -14,11 +14,15 @@ fixture and are printed at the end of the run, under "Backup Operator figures".
 
 from __future__ import annotations
 
+import os
+
+# Qt tests never need a display; set before any test module can import PySide6.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 import errno
 import hashlib
 import io
 import json
-import os
 import shutil
 import struct
 import subprocess

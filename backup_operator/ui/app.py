@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from backup_operator.config import Desktop
+from backup_operator.resources import resource_path
 
 __all__ = ["icon_path", "run"]
 
@@ -18,12 +19,11 @@ log = logging.getLogger("backup_operator.ui")
 
 
 def icon_path() -> Path | None:
-    here = Path(__file__).resolve()
-    for root in (here.parents[2], Path(getattr(sys, "_MEIPASS", here.parents[2]))):
-        for name in ("backup-operator.svg", "backup-operator.png"):
-            candidate = root / "resources" / "icons" / name
-            if candidate.is_file():
-                return candidate
+    for name in ("backup-operator.svg", "backup-operator.png"):
+        try:
+            return resource_path("icons", name)
+        except FileNotFoundError:
+            continue
     return None
 
 
