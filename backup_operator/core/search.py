@@ -63,6 +63,7 @@ from rapidfuzz import process as rf_process
 from rapidfuzz.distance import OSA
 
 from backup_operator.core.textnorm import fold, fold_with_origins, index_words, query_words, word_spans
+from backup_operator.resources import resource_path
 
 __all__ = [
     "SearchIndex",
@@ -221,8 +222,11 @@ class Synonyms:
 
 
 def default_synonyms_path() -> Path:
-    """``resources/synonyms.toml`` at the top of the source tree (the installer bundles ``resources/``)."""
-    return Path(__file__).resolve().parents[2] / "resources" / "synonyms.toml"
+    """The shipped ``resources/synonyms.toml`` (see ``backup_operator.resources`` for where it is looked for)."""
+    try:
+        return resource_path("synonyms.toml")
+    except FileNotFoundError:
+        return Path(__file__).resolve().parents[2] / "resources" / "synonyms.toml"  # reported by load_synonyms
 
 
 def load_synonyms(path: Path | str | None = None) -> Synonyms:
