@@ -143,6 +143,7 @@ _DF_PRIOR = 0.012                                 # a common word is a likelier 
 _MAX_PREFIX_TERMS = 5000
 _MAX_FUZZY_CANDIDATES = 3000
 _NUM_WIDTH = 18                                   # digits kept per number (E.164 has at most 15)
+_COPY_MAX_BYTES = 160 * 1024 * 1024               # read numbers in parallel on a copy below this size
 
 # --------------------------------------------------------------------------------------------- results
 
@@ -1107,10 +1108,12 @@ class _Vocab:
 def _build_arrays(conn: sqlite3.Connection) -> tuple[dict[str, np.ndarray], list[str], int]:
     # The numbers are read on a second, private in-memory copy of the snapshot, in a thread: SQLite
     # releases the GIL while it reads, so the two halves of the build overlap on two cores. (One
-    # connection would serialise them.) The copy lives only while the build runs.
+    # connection would serialise them.) The copy lives only while the build runs, and is made only for
+    # mid-sized snapshots: for big ones the memory matters more (and they should carry a stored index).
     numbers_box: dict[str, object] = {}
     worker = None
-    if conn.execute("SELECT count(*) > 50000 FROM contact_methods").fetchone()[0]:
+    size = conn.execute("PRAGMA page_count").fetchone()[0] * conn.execute("PRAGMA page_size").fetchone()[0]
+    if conn.execute("SELECT count(*) > 50000 FROM contact_methods").fetchone()[0] and size < _COPY_MAX_BYTES:
         copy = sqlite3.connect(":memory:", check_same_thread=False)
         copy.deserialize(conn.serialize())
 
@@ -1127,21 +1130,24 @@ def _build_arrays(conn: sqlite3.Connection) -> tuple[dict[str, np.ndarray], list
     else:
         numbers_box["raw"] = _read_numbers(conn)
     vocab = _Vocab()
-    listing_cols = ["rowid", "kind", "display_name"] + [c for c, _f in _LISTING_PHRASE_COLUMNS]
-    lcols, n_l = _fetch_columns(conn, "listings", listing_cols)
+    # one column at a time, each dropped once indexed: a million-row column is ~70 MB of Python strings
     scols, n_s = _fetch_columns(conn, "oncall_schedules", ["rowid", "name", "department", "site"])
-    n = n_l + n_s
-    L = dict(zip(listing_cols, lcols))
     S = dict(zip(["rowid", "name", "department", "site"], scols))
-
-    rowid = np.concatenate([np.array(L["rowid"], dtype=np.int64) if n_l else np.empty(0, np.int64),
+    (lrowid,), n_l = _fetch_columns(conn, "listings", ["rowid"])
+    n = n_l + n_s
+    rowid = np.concatenate([np.array(lrowid, dtype=np.int64) if n_l else np.empty(0, np.int64),
                             np.array(S["rowid"], dtype=np.int64) if n_s else np.empty(0, np.int64)])
-    kind_codes, kind_names = _codes(L["kind"])
+    del lrowid
+    (lkind,), _ = _fetch_columns(conn, "listings", ["kind"])
+    kind_codes, kind_names = _codes(lkind)
+    del lkind
     kmap = np.array([_KIND_CODE.get(k, 0) for k in kind_names] or [0], dtype=np.uint8)
     kind = np.concatenate([kmap[kind_codes] if n_l else np.empty(0, np.uint8), np.full(n_s, _SCHEDULE, np.uint8)])
 
     # per-row words: display names and schedule names
-    codes, rows, counted, words = _bulk_words(L["display_name"] + S["name"])
+    (display,), _ = _fetch_columns(conn, "listings", ["display_name"])
+    codes, rows, counted, words = _bulk_words(display + S["name"])
+    del display
     gcodes = vocab.remap(words)[codes] if len(codes) else np.empty(0, np.int32)
     name_len = np.bincount(rows[counted], minlength=n).astype(np.float32)
 
@@ -1153,9 +1159,10 @@ def _build_arrays(conn: sqlite3.Connection) -> tuple[dict[str, np.ndarray], list
     pt_term: list[int] = []
     pt_phr: list[int] = []
     n_phr = 0
-    columns = [(L[c], f, 0) for c, f in _LISTING_PHRASE_COLUMNS]
+    columns = [(c, f, 0) for c, f in _LISTING_PHRASE_COLUMNS]
     columns += [(S["department"], "department", n_l), (S["site"], "site", n_l)]
-    for values, fname, row0 in columns:
+    for column, fname, row0 in columns:
+        values = _fetch_columns(conn, "listings", [column])[0][0] if isinstance(column, str) else column
         if not values:
             continue
         vcodes, distinct = _codes(values)
