@@ -61,6 +61,19 @@ def cmd_init(args) -> int:
     return 0
 
 
+def cmd_rotate_key(args) -> int:
+    from exporter.signing import rotate_signing_key
+
+    home = _home(args)
+    old, new = rotate_signing_key(home)
+    print(f"The signing key is now {new.to_text()}")
+    print(f"It is endorsed by the previous key {old.to_text()}: desktops that trust the previous key accept "
+          "the next snapshot and then trust the new key by themselves.")
+    print("Give the new key to new installs (site.toml, backup-operator trust). The old key is kept in "
+          f"{home.retired_keys}. After a suspected key theft, do not rotate: re-pin every desktop instead.")
+    return 0
+
+
 def cmd_recipients_add(args) -> int:
     from exporter.recipients import add_recipient
 
@@ -211,6 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing key (every desktop must then "
                    "trust the new one)")
     p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("rotate-key", help="replace the signing key by a new one the old key endorses",
+                       description="Planned signing-key rotation: create a new signing key, endorsed by the "
+                                   "current one, so desktops move to it without reinstalling (the endorsement "
+                                   "travels in every snapshot). Not for a stolen key: re-pin desktops then.")
+    p.set_defaults(func=cmd_rotate_key)
 
     p = sub.add_parser("recipients", help="enrol, revoke and list desktops",
                        description="Manage the desktops each snapshot is sealed for.")

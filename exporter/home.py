@@ -6,6 +6,8 @@ exporter on one machine stay apart. Everything the exporter owns lives here::
     config.toml          sources, checks, destinations, schedule (edited by IT; never rewritten)
     recipients.toml      enrolled desktops and their inboxes (written by ``recipients add/remove``)
     signing-key.pem      the Ed25519 signing key (mode 0600; optionally passphrase-protected)
+    endorsements.json    after a key rotation: old keys vouching for newer ones (sent in every snapshot)
+    retired-keys/        signing keys replaced by rotate-key (mode 0600), kept to endorse again if needed
     state.sqlite         snapshot version counter, run history, destination results, receipts
     exporter.lock        held while an export runs; serve.lock while ``serve`` runs
     logs/exporter.log    rotating log
@@ -41,6 +43,14 @@ class ExporterHome:
     @property
     def signing_key(self) -> Path:
         return self.root / "signing-key.pem"
+
+    @property
+    def endorsements(self) -> Path:
+        return self.root / "endorsements.json"
+
+    @property
+    def retired_keys(self) -> Path:
+        return self.root / "retired-keys"
 
     @property
     def state(self) -> Path:

@@ -38,7 +38,7 @@ from exporter.home import ExporterHome
 from exporter.lock import ExclusiveLock
 from exporter.publish import DestinationResult, highest_published_version, publish_all, resolve_destinations
 from exporter.recipients import Recipient, load_recipients
-from exporter.signing import load_signing_key
+from exporter.signing import load_endorsements, load_signing_key
 from exporter.sources import DirectoryData, ReadWindow, read_sources
 from exporter.state import ReceiptRecord, State
 
@@ -109,10 +109,11 @@ def build(data: DirectoryData, config: Config, *, version: int, now: datetime) -
 
 
 def seal(database: bytes, config: Config, *, version: int, now: datetime,
-         recipients: list[DesktopPublicKey], signer: SignerKey) -> bytes:
+         recipients: list[DesktopPublicKey], signer: SignerKey,
+         endorsements: list[envelope.Endorsement] = ()) -> bytes:
     return envelope.seal(database, snapshot_version=version, created_at=now,
                          expires_at=now + timedelta(hours=config.export.expires_after_hours),
-                         recipients=recipients, signer=signer)
+                         recipients=recipients, signer=signer, endorsements=endorsements)
 
 
 def publish(sealed: bytes, version: int, config: Config, recipients: list[Recipient], *,
@@ -185,6 +186,7 @@ def _run_locked(home: ExporterHome, *, force: bool, trigger: str, now: datetime 
         raise ConfigError("No inbox is configured: give desktops an --inbox, or add [[destinations]] to "
                           f"{home.config}.")
     signer = load_signing_key(home)
+    endorsements = load_endorsements(home)
     now = now or _now()
     outcome = ExportOutcome(run_id=state.start_run(trigger))
     timer = outcome.timer
@@ -217,7 +219,7 @@ def _run_locked(home: ExporterHome, *, force: bool, trigger: str, now: datetime 
             database = build(data, config, version=outcome.version, now=now)
         with timer("seal"):
             sealed = seal(database, config, version=outcome.version, now=now,
-                          recipients=[r.key for r in recipients], signer=signer)
+                          recipients=[r.key for r in recipients], signer=signer, endorsements=endorsements)
         outcome.size_bytes = len(sealed)
         with timer("publish"):
             outcome.destinations = publish_all(sealed, outcome.version, destinations, config.publish,

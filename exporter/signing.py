@@ -9,15 +9,19 @@ overwrite an existing key unless told to (a lost key means re-pinning every desk
 
 from __future__ import annotations
 
+import json
 import os
+from datetime import datetime, timezone
 
 from backup_operator.errors import ConfigError, KeyProblem
 from backup_operator.fsutil import atomic_write
+from backup_operator.snapshot.envelope import Endorsement
 from backup_operator.snapshot.keys import SignerKey, SignerPublicKey
 
 from exporter.home import ExporterHome
 
-__all__ = ["PASSPHRASE_ENV", "create_signing_key", "load_signing_key", "signer_public"]
+__all__ = ["PASSPHRASE_ENV", "create_signing_key", "load_signing_key", "signer_public", "rotate_signing_key",
+           "load_endorsements"]
 
 PASSPHRASE_ENV = "BACKUP_OPERATOR_EXPORT_PASSPHRASE"
 
@@ -52,3 +56,35 @@ def load_signing_key(home: ExporterHome) -> SignerKey:
 
 def signer_public(home: ExporterHome) -> SignerPublicKey:
     return load_signing_key(home).public
+
+
+def load_endorsements(home: ExporterHome) -> list[Endorsement]:
+    """The chain from every earlier signing key to the current one (empty before the first rotation)."""
+    try:
+        doc = json.loads(home.endorsements.read_text(encoding="utf-8"))
+        return [Endorsement.from_json(item) for item in doc]
+    except FileNotFoundError:
+        return []
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{home.endorsements} is damaged ({exc}); restore it from a backup, or re-pin "
+                          "the current key on every desktop (backup-operator trust).") from exc
+
+
+def rotate_signing_key(home: ExporterHome) -> tuple[SignerPublicKey, SignerPublicKey]:
+    """Replace the signing key by a new one that the old one endorses; return (old, new) public keys.
+
+    Desktops that pinned any earlier key accept snapshots signed by the new key through the chain of
+    endorsements carried in every snapshot (docs/FORMAT.md §9), and then pin the new key themselves.
+    Planned rotation only: a stolen key could endorse too, so after a compromise re-pin every desktop.
+    """
+    old = load_signing_key(home)
+    new = SignerKey.generate()
+    chain = load_endorsements(home) + [Endorsement.make(old, new.public)]
+    home.retired_keys.mkdir(mode=0o700, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    # Order matters for a crash: keep the old key and the endorsement before the new key replaces it.
+    atomic_write(home.retired_keys / f"signing-key-{stamp}.pem", old.to_pem(_passphrase()), mode=0o600)
+    atomic_write(home.endorsements, (json.dumps([e.to_json() for e in chain], indent=2) + "\n").encode(),
+                 mode=0o600)
+    atomic_write(home.signing_key, new.to_pem(_passphrase()), mode=0o600)
+    return old.public, new.public
