@@ -7,6 +7,7 @@ code from ``errors``; an operator or a scheduled task never sees a traceback.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 import time
@@ -159,47 +160,42 @@ def _open(desktop: Desktop):
     return snapshot
 
 
-def _simple_search(conn, query: str, limit: int) -> list[dict]:
-    words = [w for w in query.lower().replace(",", " ").split() if w]
-    digits = "".join(ch for ch in query if ch.isdigit())
-    hits = []
-    for row in conn.execute("SELECT id, kind, display_name, title, department, aliases FROM listings"):
-        text = " ".join(str(row[k]) for k in ("display_name", "title", "department", "aliases")).lower()
-        if words and all(w in text for w in words):
-            hits.append({"id": row["id"], "display_name": row["display_name"], "kind": row["kind"],
-                         "department": row["department"], "title": row["title"]})
-    if digits and len(digits) >= 3:
-        seen = {h["id"] for h in hits}
-        for row in conn.execute("SELECT DISTINCT l.id, l.kind, l.display_name, l.title, l.department "
-                                "FROM contact_methods c JOIN listings l ON l.id = c.listing_id "
-                                "WHERE c.digits LIKE ?", (f"%{digits}%",)):
-            if row["id"] not in seen:
-                hits.append(dict(row))
-    return hits[:limit]
+class _StampedJsonLines(io.TextIOBase):
+    """Adds fields to each JSON line as it is written, so a roster read from stdin streams its answers."""
+
+    def __init__(self, out, extra: dict):
+        self.out, self.extra, self.pending = out, extra, ""
+
+    def write(self, text: str) -> int:
+        self.pending += text
+        while "\n" in self.pending:
+            line, self.pending = self.pending.split("\n", 1)
+            self.out.write(json.dumps({**json.loads(line), **self.extra}, ensure_ascii=False) + "\n")
+            self.out.flush()
+        return len(text)
 
 
 def cmd_search(desktop: Desktop, args: argparse.Namespace) -> int:
+    """Ranked matches; ``-`` reads one query per line (a roster checked in one run); --json for scripts.
+
+    Exits 0 when every query found something, 1 when one found nothing (like grep).
+    """
+    from backup_operator.core.search import run_search_cli
+
     snapshot = _open(desktop)
     try:
-        hits = _simple_search(snapshot.conn, args.query, args.limit)
-        if args.json:
-            print(json.dumps({"query": args.query, "snapshot_version": snapshot.version, "results": hits}))
-            return 0
-        print(f"Data as of {snapshot.meta.created_at:%Y-%m-%d %H:%M} UTC "
-              f"({describe_age(snapshot.meta.created_at)}), version {snapshot.version}")
-        if not hits:
-            print(f"No match for {args.query!r}.")
-            return 0
-        for hit in hits:
-            extra = " · ".join(x for x in (hit.get("title"), hit.get("department")) if x)
-            first = snapshot.conn.execute(
-                "SELECT kind, value FROM contact_methods WHERE listing_id = ? ORDER BY rank, id LIMIT 1",
-                (hit["id"],)).fetchone()
-            contact = f"  {first['kind']} {first['value']}" if first else ""
-            print(f"{hit['display_name']}" + (f" — {extra}" if extra else "") + contact)
+        if not args.json:
+            # The age of the data is part of every answer an operator reads.
+            print(f"Data as of {snapshot.meta.created_at:%Y-%m-%d %H:%M} UTC "
+                  f"({describe_age(snapshot.meta.created_at)}), version {snapshot.version}")
+            sys.stdout.flush()
+            return run_search_cli(snapshot.conn, args.query, limit=args.limit, as_json=False, out=sys.stdout)
+        stamp = {"snapshot_version": snapshot.version,
+                 "data_as_of": snapshot.meta.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        return run_search_cli(snapshot.conn, args.query, limit=args.limit, as_json=True,
+                              out=_StampedJsonLines(sys.stdout, stamp))
     finally:
         snapshot.close()
-    return 0
 
 
 def cmd_status(desktop: Desktop, args: argparse.Namespace) -> int:
@@ -307,8 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.set_defaults(func=cmd_verify)
 
-    p = sub.add_parser("search", help="search the directory")
-    p.add_argument("query")
+    p = sub.add_parser("search", help="search the directory (names, departments, titles, numbers)")
+    p.add_argument("query", help="what to look for; '-' reads one query per line from standard input")
     p.add_argument("--limit", type=int, default=10, help="how many results (default 10)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_search)
