@@ -27,6 +27,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from backup_operator.core import model
+from backup_operator.core.search import store_index
 from backup_operator.errors import BackupOperatorError, ConfigError
 from backup_operator.snapshot import envelope
 from backup_operator.snapshot.keys import DesktopPublicKey, SignerKey
@@ -95,7 +96,7 @@ def build(data: DirectoryData, config: Config, *, version: int, now: datetime) -
     description = config.export.description
     if data.descriptions:
         description += " from " + ", ".join(data.descriptions)
-    return model.build_database(
+    database = model.build_database(
         listings=data.listings,
         contact_methods=data.contact_methods,
         schedules=data.schedules,
@@ -106,6 +107,9 @@ def build(data: DirectoryData, config: Config, *, version: int, now: datetime) -
         expected_interval_s=config.export.expected_interval_s,
         source=description[:500],
     )
+    # The search index travels inside the snapshot: desktops then open a million listings in a fraction
+    # of a second instead of building the index themselves (bench/search: ours-stored vs ours-build).
+    return store_index(database)
 
 
 def seal(database: bytes, config: Config, *, version: int, now: datetime,

@@ -19,6 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from backup_operator.config import Desktop
+from backup_operator.core import oncall
 from backup_operator.core.model import SnapshotMeta
 from backup_operator.core.store import OpenSnapshot, SnapshotStore, SyncReport, write_receipt
 from backup_operator.errors import BackupOperatorError, SnapshotError
@@ -288,8 +289,6 @@ class Session:
 
     def shifts(self, schedule_id: str, start: datetime, end: datetime) -> list[ShiftRow]:
         """Shifts that overlap [start, end), by start time then tier."""
-        from backup_operator.core import oncall
-
         rows = []
         for shift in oncall.shifts_between(self.conn, schedule_id, start, end):
             who = self._entries.get(shift.listing_id)
@@ -310,8 +309,6 @@ def _on_call(session: Session, schedule_id: str, at: datetime) -> OnCallNow:
     schedule = session.schedule(schedule_id)
     if schedule is None:
         raise KeyError(schedule_id)
-    from backup_operator.core import oncall
-
     status = oncall.on_call_at(session.conn, schedule_id, at)
     tiers: list[TierNow] = []
     for t in status.tiers:

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from backup_operator.core.oncall import local_to_utc
 from backup_operator.core.session import Entry, OnCallNow, Schedule, wall_time, zone_offsets
 from backup_operator.ui.messages import Explanation
 from backup_operator.ui.models import ContactsModel, OnCallModel, ShiftsModel
@@ -381,8 +382,6 @@ def wall_to_utc(wall: datetime, schedule: Schedule) -> datetime:
     offset from before the gap, which lands after the gap (03:30) — the same rule ``zoneinfo`` applies.
     In a fold (01:30 twice in autumn) the first occurrence is meant.
     """
-    from backup_operator.core.oncall import local_to_utc
-
     return local_to_utc(wall, schedule.zone)
 
 
