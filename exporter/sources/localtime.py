@@ -21,6 +21,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from backup_operator.core.oncall import local_to_utc
 from backup_operator.errors import ConfigError
 
 __all__ = ["zone", "wall_to_utc", "as_utc"]
@@ -35,8 +36,12 @@ def zone(name: str, where: str = "") -> ZoneInfo:
 
 
 def wall_to_utc(day: date, at: time, tz: ZoneInfo) -> datetime:
-    """The UTC instant of wall time ``at`` on ``day`` in ``tz`` (see the module docstring for gaps)."""
-    return datetime.combine(day, at.replace(tzinfo=None, fold=0)).replace(tzinfo=tz).astimezone(timezone.utc)
+    """The UTC instant of wall time ``at`` on ``day`` in ``tz`` (see the module docstring for gaps).
+
+    The rule itself lives in ``backup_operator.core.oncall.local_to_utc``, so that the exporter and the
+    desktop's "as of" picker can never disagree about a DST night.
+    """
+    return local_to_utc(datetime.combine(day, at.replace(tzinfo=None, fold=0)), tz)
 
 
 def as_utc(moment: datetime, tz: ZoneInfo | None) -> datetime:
