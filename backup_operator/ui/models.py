@@ -28,6 +28,31 @@ def _valid(model, index: _Index) -> bool:
     return index.isValid() and index.model() is model and not index.parent().isValid()
 
 
+class _RowsTableModel(QAbstractTableModel):
+    """A flat table over a Python list: the shape the contacts, on-call and shifts tables share."""
+
+    HEADERS: tuple[str, ...] = ()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._rows: list = []
+
+    def _row(self, row: int):
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal \
+                and 0 <= section < len(self.HEADERS):
+            return self.HEADERS[section]
+        return None
+
+
 class ResultsModel(QAbstractListModel):
     """Search results, best first. Display text is the name; the delegate draws the rest."""
 
@@ -68,7 +93,7 @@ class ResultsModel(QAbstractListModel):
         return None
 
 
-class ContactsModel(QAbstractTableModel):
+class ContactsModel(_RowsTableModel):
     """One entry's contact methods, in the order to try them."""
 
     HEADERS = ("Try", "How", "Number", "Instructions")
@@ -83,19 +108,7 @@ class ContactsModel(QAbstractTableModel):
         self.endResetModel()
 
     def contact(self, row: int) -> Contact | None:
-        return self._rows[row] if 0 <= row < len(self._rows) else None
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal \
-                and 0 <= section < len(self.HEADERS):
-            return self.HEADERS[section]
-        return None
+        return self._row(row)
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):
         if not _valid(self, index) or index.row() >= len(self._rows):
@@ -135,7 +148,7 @@ def _in(delta) -> str:
     return f"in {minutes} min"
 
 
-class OnCallModel(QAbstractTableModel):
+class OnCallModel(_RowsTableModel):
     """Who holds each tier of one schedule at the chosen instant, how to reach them, until when, who next."""
 
     HEADERS = ("Tier", "On call", "How to reach", "Until", "Next")
@@ -152,19 +165,7 @@ class OnCallModel(QAbstractTableModel):
         self.endResetModel()
 
     def tier(self, row: int):
-        return self._rows[row] if 0 <= row < len(self._rows) else None
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal \
-                and 0 <= section < len(self.HEADERS):
-            return self.HEADERS[section]
-        return None
+        return self._row(row)
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):
         if not _valid(self, index) or index.row() >= len(self._rows) or self._now is None:
@@ -199,7 +200,7 @@ class OnCallModel(QAbstractTableModel):
         return None
 
 
-class ShiftsModel(QAbstractTableModel):
+class ShiftsModel(_RowsTableModel):
     """Shifts of one schedule over a period (the 7-day view), in the schedule's own time zone."""
 
     HEADERS = ("From", "To", "Tier", "Who", "First number")
@@ -216,19 +217,7 @@ class ShiftsModel(QAbstractTableModel):
         self.endResetModel()
 
     def shift(self, row: int) -> ShiftRow | None:
-        return self._rows[row] if 0 <= row < len(self._rows) else None
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal \
-                and 0 <= section < len(self.HEADERS):
-            return self.HEADERS[section]
-        return None
+        return self._row(row)
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):
         if not _valid(self, index) or index.row() >= len(self._rows) or self._zone is None:
