@@ -418,14 +418,7 @@ class MessageScreen(QWidget):
         buttons.addWidget(self.unlock_button)
         buttons.addStretch(1)
         inner.addLayout(buttons)
-        outer = QVBoxLayout(self)
-        outer.addStretch(1)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(box, 4)
-        row.addStretch(1)
-        outer.addLayout(row)
-        outer.addStretch(2)
+        _centre(self, box)
 
     def show_explanation(self, e: Explanation) -> None:
         self.explanation = e
@@ -434,6 +427,18 @@ class MessageScreen(QWidget):
         self.operator.setText(e.operator)
         self.it.setText(e.it)
         self.unlock_button.setVisible(e.unlock)
+
+
+def _centre(screen: QWidget, box: QWidget) -> None:
+    """Put ``box`` in the middle of a full-window screen, a little above centre, where eyes land first."""
+    outer = QVBoxLayout(screen)
+    outer.addStretch(1)
+    row = QHBoxLayout()
+    row.addStretch(1)
+    row.addWidget(box, 4)
+    row.addStretch(1)
+    outer.addLayout(row)
+    outer.addStretch(2)
 
 
 class UnlockScreen(QWidget):
@@ -467,14 +472,7 @@ class UnlockScreen(QWidget):
         inner.setSpacing(12)
         for w in (self.title, self.text, self.field, self.problem, self.button):
             inner.addWidget(w)
-        outer = QVBoxLayout(self)
-        outer.addStretch(1)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(box, 4)
-        row.addStretch(1)
-        outer.addLayout(row)
-        outer.addStretch(2)
+        _centre(self, box)
 
     def ask(self, problem: str = "") -> None:
         self.field.clear()
