@@ -26,9 +26,9 @@ python3 -m pip install -q --disable-pip-version-check -e '.[test]'
 export QT_QPA_PLATFORM=offscreen
 lint-imports
 python3 -m pytest "$@"
-# On-call times must not depend on the machine's own time zone: run those tests under two more zones.
-if ls tests/core/test_oncall*.py >/dev/null 2>&1; then
-  for zone in Europe/London America/New_York; do
-    TZ=$zone python3 -m pytest -q -p no:cacheprovider tests/core/test_oncall*.py
-  done
-fi
+# Times must not depend on the machine's own time zone: run the headless core (on call, search, store)
+# and the exporter's time conversions again under two zones with daylight saving.
+for zone in Europe/London America/New_York; do
+  echo "== TZ=$zone"
+  TZ=$zone python3 -m pytest -q -p no:cacheprovider tests/core tests/exporter/test_rota.py tests/exporter/test_ical.py
+done
