@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from PySide6.QtCore import QMarginsF, QRectF, QSizeF, Qt
+from PySide6.QtCore import QMarginsF, QRectF, Qt
 from PySide6.QtGui import (
     QFont,
     QFontMetricsF,
@@ -23,7 +23,9 @@ from PySide6.QtGui import (
     QPageSize,
     QPainter,
     QPdfWriter,
+    QTextCursor,
     QTextDocument,
+    QTextTable,
 )
 
 from backup_operator.cli import describe_age
@@ -133,6 +135,38 @@ def sheet_html(session: Session, schedule_ids: Sequence[str], hours: int, now: d
     return "".join(out)
 
 
+def _page_breaks(doc: QTextDocument, height: float) -> list[tuple[float, float]]:
+    """Where each page starts and ends: at a paragraph or table-row boundary, so that no shift's row is
+    ever cut in two (half a row at the foot of a page, half at the top of the next, misreads as two)."""
+    layout = doc.documentLayout()
+    cuts: set[float] = set()
+    block = doc.begin()
+    while block.isValid():
+        if QTextCursor(block).currentTable() is None:
+            cuts.add(layout.blockBoundingRect(block).top())
+        block = block.next()
+    for frame in doc.rootFrame().childFrames():
+        if isinstance(frame, QTextTable):
+            pad = frame.format().cellPadding() + frame.format().border() + 1
+            for row in range(frame.rows()):
+                tops = [layout.blockBoundingRect(frame.cellAt(row, col).firstCursorPosition().block()).top()
+                        for col in range(frame.columns())]
+                cuts.add(max(0.0, min(tops) - pad))
+    total = doc.size().height()
+    ordered = sorted(c for c in cuts if 0 < c < total)
+    slices, top = [], 0.0
+    while top < total - 0.5:
+        limit = top + height
+        if limit >= total:
+            slices.append((top, total))
+            break
+        fitting = [c for c in ordered if top < c <= limit]
+        bottom = fitting[-1] if fitting else limit  # a single row taller than a page is cut where it must be
+        slices.append((top, bottom))
+        top = bottom
+    return slices or [(0.0, max(total, 1.0))]
+
+
 def render(device: QPagedPaintDevice, text_html: str, footer: str, title: str = "On-call crash sheet") -> int:
     """Lay the sheet out on ``device`` with a stamped header and footer on every page; returns pages."""
     layout = QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait,
@@ -151,13 +185,14 @@ def render(device: QPagedPaintDevice, text_html: str, footer: str, title: str = 
     fm = QFontMetricsF(small, device)
     band = fm.height() * 1.8
     body = QRectF(0, band, page.width(), page.height() - 2 * band)
-    doc.setPageSize(QSizeF(body.width(), body.height()))
-    pages = max(1, doc.pageCount())
+    doc.setTextWidth(body.width())  # one long column; _page_breaks cuts it between rows, never through one
+    slices = _page_breaks(doc, body.height())
+    pages = len(slices)
     painter = QPainter()
     if not painter.begin(device):
         raise OSError("the printer or PDF file could not be opened for writing")
     try:
-        for n in range(pages):
+        for n, (top, bottom) in enumerate(slices):
             if n:
                 device.newPage()
             painter.setFont(small)
@@ -170,8 +205,8 @@ def render(device: QPagedPaintDevice, text_html: str, footer: str, title: str = 
                              f"page {n + 1} of {pages}")
             painter.drawLine(0, int(fm.height() * 1.3), int(page.width()), int(fm.height() * 1.3))
             painter.save()
-            painter.translate(body.left(), body.top() - n * body.height())
-            doc.drawContents(painter, QRectF(0, n * body.height(), body.width(), body.height()))
+            painter.translate(body.left(), body.top() - top)
+            doc.drawContents(painter, QRectF(0, top, body.width(), bottom - top))
             painter.restore()
             painter.setFont(small)
             y = page.height() - fm.height()
