@@ -109,3 +109,26 @@ def test_print_command_writes_the_sheet(env, tmp_path, capsys, monkeypatch):
     assert "Wrote" in capsys.readouterr().out
     assert main(["print", "--schedule", "nope", "-o", str(target)]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_page_breaks_never_cut_through_a_table_row(qtbot):
+    from PySide6.QtGui import QTextCursor, QTextDocument, QTextTable
+
+    from backup_operator.ui.printing import _page_breaks
+
+    rows = "".join(f"<tr><td>Shift {n}</td><td>{'Line<br>' * (1 + n % 4)}</td></tr>" for n in range(120))
+    doc = QTextDocument()
+    doc.setHtml(f"<h1>Sheet</h1><p>intro</p><table border='1' cellpadding='3'>{rows}</table><p>end</p>")
+    doc.setTextWidth(500)
+    slices = _page_breaks(doc, 300)
+    assert len(slices) > 5 and slices[0][0] == 0 and slices[-1][1] == doc.size().height()
+    assert all(a[1] == b[0] for a, b in zip(slices, slices[1:])), "pages must follow on without gaps"
+    layout = doc.documentLayout()
+    table = next(f for f in doc.rootFrame().childFrames() if isinstance(f, QTextTable))
+    for row in range(table.rows()):
+        cells = [table.cellAt(row, col) for col in range(table.columns())]
+        top = min(layout.blockBoundingRect(c.firstCursorPosition().block()).top() for c in cells)
+        bottom = max(layout.blockBoundingRect(c.lastCursorPosition().block()).bottom() for c in cells)
+        for _, cut in slices[:-1]:
+            assert not (top < cut < bottom), f"row {row} ({top:.0f}–{bottom:.0f}) is cut at {cut:.0f}"
+    assert QTextCursor(doc.begin()).currentTable() is None
