@@ -349,7 +349,7 @@ def main() -> None:
     title_choices = [t for t in TITLES]
     title_weights = [t[2] for t in TITLES]
     dept_weights = [d[4] for d in DEPARTMENTS]
-    people_by_dept: dict[str, list[tuple[str, str]]] = {d[0]: [] for d in DEPARTMENTS}
+    people_by_dept: dict[str, list[tuple[str, str, bool]]] = {d[0]: [] for d in DEPARTMENTS}
     seen_names: set[tuple[str, str]] = set()
     for n in range(1, PEOPLE + 1):
         while True:
@@ -393,15 +393,20 @@ def main() -> None:
         if rng.random() < 0.9:
             handle = f"{given}.{family}".lower().replace(" ", "").replace("'", "")
             add_contact(lid, "email", f"{handle}{n % 97 if rng.random() < 0.1 else ''}@{EMAIL_DOMAIN}", "Email")
-        people_by_dept[dept].append((lid, title))
+        people_by_dept[dept].append((lid, title, on_call))
 
     schedules, rotas = [], []
     for n, (dept, site_key, pattern, role, _) in enumerate(DEPARTMENTS, 1):
         site = SITES[site_key]
         sid = f"oc-{n:03d}"
-        staff = people_by_dept[dept]
-        seniors = [lid for lid, t in staff if any(w in t for w in SENIOR_WORDS)] or [lid for lid, _ in staff]
-        juniors = [lid for lid, _ in staff if lid not in seniors] or [lid for lid, _ in staff]
+        # Only people whose job takes call go on a rota: no pharmacist as the cardiology fellow.
+        staff = [(lid, t) for lid, t, takes_call in people_by_dept[dept] if takes_call] \
+            or [(lid, t) for lid, t, _ in people_by_dept[dept]]
+        seniors = [lid for lid, t in staff if "Attending" in t or t == "Fellow"] \
+            or [lid for lid, t in staff if any(w in t for w in SENIOR_WORDS)] or [lid for lid, _ in staff]
+        juniors = [lid for lid, t in staff if lid not in seniors and any(
+            w in t for w in ("Resident", "Fellow", "Nurse Practitioner", "Physician Assistant"))] \
+            or [lid for lid, _ in staff if lid not in seniors] or [lid for lid, _ in staff]
         schedules.append({"id": sid, "name": f"{dept} — on call", "department": dept, "site": site["site"],
                           "timezone": site["tz"],
                           "escalation": f"Tier 1 {role}; if no answer in 10 minutes, page tier 2; then the "
@@ -420,8 +425,8 @@ def main() -> None:
             else:
                 rota["weekly"] = {"weekday": "monday", "at": "08:00"}
             rotas.append(rota)
-    radiologists = [lid for lid, t in people_by_dept["Radiology"]]
-    cardiologists = [lid for lid, t in people_by_dept["Cardiology"]]
+    radiologists = [lid for lid, t, _ in people_by_dept["Radiology"] if "Attending" in t or "Fellow" in t]
+    cardiologists = [lid for lid, t, _ in people_by_dept["Cardiology"] if "Attending" in t or "Fellow" in t]
     for n, (name, tz, site, role) in enumerate(REMOTE, len(DEPARTMENTS) + 1):
         sid = f"oc-{n:03d}"
         dept = "Radiology" if "Radiology" in name else "Cardiology"
