@@ -1152,7 +1152,6 @@ def _build_arrays(conn: sqlite3.Connection) -> tuple[dict[str, np.ndarray], list
     name_len = np.bincount(rows[counted], minlength=n).astype(np.float32)
 
     # per-distinct-value words: one phrase space across all the low-cardinality columns
-    phrase_terms: list[np.ndarray] = []
     phrase_field: list[int] = []
     pr_keys: list[np.ndarray] = []
     pr_rows: list[np.ndarray] = []

@@ -233,7 +233,7 @@ class SnapshotStore:
                 "an older snapshot is never installed over a newer one. Tell IT: the inbox may have been "
                 "restored from an old copy.")))
         # Newest first: one good file is enough; an older good one is the fallback if the newest fails.
-        for version, path in sorted(candidates, reverse=True):
+        for _version, path in sorted(candidates, reverse=True):
             try:
                 verified = self.check_file(path, high_water=mark)
             except SnapshotError as exc:

@@ -7,7 +7,6 @@ within one run by switching ``TZ`` under the code.
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import datetime, timedelta, timezone
 

@@ -160,7 +160,7 @@ def test_revoked_desktop_decrypts_nothing_sealed_after_its_removal(kit, signer, 
             envelope.decrypt(after, header, revoked)
         refused += 1
         # Not even by claiming another desktop's stanza as its own: HPKE binds it to that desktop's key.
-        for rid, wrapped in header.recipients.items():
+        for wrapped in header.recipients.values():
             forged = dataclasses.replace(header, recipients={revoked.public.recipient_id: wrapped})
             with pytest.raises(NotARecipient):
                 envelope.decrypt(after, forged, revoked)
