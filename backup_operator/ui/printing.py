@@ -140,18 +140,24 @@ def _page_breaks(doc: QTextDocument, height: float) -> list[tuple[float, float]]
     ever cut in two (half a row at the foot of a page, half at the top of the next, misreads as two)."""
     layout = doc.documentLayout()
     cuts: set[float] = set()
-    block = doc.begin()
-    while block.isValid():
-        if QTextCursor(block).currentTable() is None:
-            cuts.add(layout.blockBoundingRect(block).top())
-        block = block.next()
+    rows: list[tuple[float, float]] = []  # (top, bottom) of every table row: never cut inside one
     for frame in doc.rootFrame().childFrames():
         if isinstance(frame, QTextTable):
             pad = frame.format().cellPadding() + frame.format().border() + 1
             for row in range(frame.rows()):
-                tops = [layout.blockBoundingRect(frame.cellAt(row, col).firstCursorPosition().block()).top()
-                        for col in range(frame.columns())]
-                cuts.add(max(0.0, min(tops) - pad))
+                cells = [frame.cellAt(row, col) for col in range(frame.columns())]
+                top = min(layout.blockBoundingRect(c.firstCursorPosition().block()).top() for c in cells)
+                bottom = max(layout.blockBoundingRect(c.lastCursorPosition().block()).bottom() for c in cells)
+                rows.append((max(0.0, top - pad), bottom + pad))
+                cuts.add(max(0.0, top - pad))
+    block = doc.begin()
+    while block.isValid():
+        # Paragraphs outside tables; the empty block Qt keeps after each table reports a position
+        # inside the table's last row, which the row check below throws out.
+        if QTextCursor(block).currentTable() is None:
+            cuts.add(layout.blockBoundingRect(block).top())
+        block = block.next()
+    cuts = {c for c in cuts if not any(top < c < bottom for top, bottom in rows)}
     total = doc.size().height()
     ordered = sorted(c for c in cuts if 0 < c < total)
     slices, top = [], 0.0
