@@ -56,7 +56,7 @@ def _files(folder: Path) -> set[Path]:
     return {p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()}
 
 
-def test_bundle_runs_as_a_portable_kit(bundle: Path, tmp_path: Path):
+def test_bundle_runs_as_a_portable_kit(bundle: Path, tmp_path: Path, figures):
     home, tmp, inbox = tmp_path / "home", tmp_path / "tmp", tmp_path / "inbox"
     for folder in (home, tmp, inbox):
         folder.mkdir()
@@ -101,6 +101,6 @@ def test_bundle_runs_as_a_portable_kit(bundle: Path, tmp_path: Path):
     # Portable mode writes nowhere but beside the kit: not in HOME, not in TMPDIR.
     assert _files(home) == set(), f"the kit wrote into HOME: {_files(home)}"
     assert _files(tmp) == set(), f"the kit wrote into TMPDIR: {_files(tmp)}"
-    print(f"\nbundle: {sum(f.stat().st_size for f in _files(bundle)) / 2**20:.0f} MiB; "
-          f"cold start to the first search result: {cold_start_to_result:.2f} s (command line); "
-          f"{window.stdout.strip().splitlines()[-1]}")
+    figures("bundle: size (MiB)", round(sum(f.stat().st_size for f in _files(bundle)) / 2**20))
+    figures("bundle: cold start to the first search result, command line (s)", round(cold_start_to_result, 2))
+    figures("bundle: window self-test", window.stdout.strip().splitlines()[-1])
