@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -40,6 +41,15 @@ def describe_age(created: datetime, now: datetime | None = None) -> str:
     if hours:
         return f"{hours} h {minutes} min ago"
     return f"{minutes} min ago"
+
+
+_COUNT_WORDS = (("listings", "listings"), ("contact_methods", "contact methods"),
+                ("oncall_schedules", "on-call schedules"), ("oncall_shifts", "shifts"))
+
+
+def describe_counts(counts) -> str:
+    """'2,697 listings, 9,829 contact methods, 51 on-call schedules, 8,386 shifts'."""
+    return ", ".join(f"{counts[key]:,} {words}" for key, words in _COUNT_WORDS if key in counts)
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -143,8 +153,7 @@ def cmd_verify(desktop: Desktop, args: argparse.Namespace) -> int:
             step("version", f"{header.snapshot_version} is newer than the installed {mark or 'nothing'}")
         verified = store.check_bytes(sealed, high_water=mark)
         step("decrypt", f"sealed for this desktop ({len(header.recipients)} recipients)")
-        counts = ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in sorted(verified.meta.counts.items()))
-        step("integrity", f"hash and quick_check pass; {counts}")
+        step("integrity", f"hash and quick_check pass; {describe_counts(verified.meta.counts)}")
     except BackupOperatorError as exc:
         print(f"  FAILED  {exc}")
         return exc.exit_code
@@ -210,8 +219,7 @@ def cmd_status(desktop: Desktop, args: argparse.Namespace) -> int:
         meta = snapshot.meta
         print(f"Data as of {meta.created_at:%Y-%m-%d %H:%M} UTC ({describe_age(meta.created_at)}), "
               f"version {snapshot.version}; valid until {meta.expires_at:%Y-%m-%d %H:%M} UTC")
-        counts = ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in sorted(meta.counts.items()))
-        print(f"Holds {counts}")
+        print(f"Holds {describe_counts(meta.counts)}")
     finally:
         snapshot.close()
     return 0
@@ -255,6 +263,12 @@ def cmd_print(desktop: Desktop, args: argparse.Namespace) -> int:
 
 
 def cmd_window(desktop: Desktop, args: argparse.Namespace) -> int:
+    if sys.platform.startswith("linux") and not any(
+            os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+        # Qt would abort with a plugin error; say what is going on instead, and still answer.
+        print("There is no screen to open the window on (no DISPLAY); the directory still works from the "
+              "command line: backup-operator search NAME.", file=sys.stderr)
+        return cmd_status(desktop, args)
     try:
         from backup_operator.ui.app import run
     except ImportError as exc:

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from backup_operator.cli import describe_counts
 from backup_operator.config import Desktop
 from backup_operator.core.session import Session
 from backup_operator.errors import BackupOperatorError
@@ -239,8 +240,7 @@ class AboutDataDialog(QDialog):
             state = freshness(session.meta, session.version, now)
             lines += [state.line, f"Valid until: {session.meta.expires_at.astimezone():%a %d %b %Y %H:%M %Z}",
                       f"Source: {session.meta.source}",
-                      "Holds: " + ", ".join(f"{v:,} {k.replace('_', ' ')}"
-                                            for k, v in sorted(session.meta.counts.items()))]
+                      "Holds: " + describe_counts(session.meta.counts)]
         label = QLabel("\n".join(lines))
         label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         label.setWordWrap(True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import sys
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,12 +24,7 @@ from backup_operator.core.model import build_database
 from backup_operator.core.store import SnapshotStore
 from backup_operator.snapshot import envelope, keys
 
-PASSPHRASE = "correct horse battery staple"
-FIRST_DAY = date(2026, 3, 1)  # two weeks of shifts; US daylight saving starts on 8 March 2026
-CREATED = datetime(2026, 3, 7, 11, 0, tzinfo=UTC)  # 06:00 in New York
-NOW = CREATED + timedelta(hours=3, minutes=12)
-INTERVAL = 4 * 3600
-VERSION = 1842
+from ui_support import CREATED, FIRST_DAY, INTERVAL, NOW, PASSPHRASE, VERSION  # noqa: E402
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import CREATED, INTERVAL, PASSPHRASE
+from ui_support import CREATED, INTERVAL, PASSPHRASE
 from PySide6.QtCore import Qt, QThreadPool
 
 from backup_operator.ui.window import MainWindow

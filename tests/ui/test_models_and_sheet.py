@@ -7,7 +7,7 @@ import subprocess
 from datetime import timedelta
 
 import pytest
-from conftest import NOW
+from ui_support import NOW
 from PySide6.QtCore import Qt
 
 from backup_operator.core.session import open_session
