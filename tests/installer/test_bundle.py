@@ -78,8 +78,11 @@ def test_bundle_runs_as_a_portable_kit(bundle: Path, tmp_path: Path, figures):
                            recipients=[public], signer=signer)
     (inbox / "snapshot-000000000005.bosnap").write_bytes(sealed)
 
-    _run(bundle, env, "trust", signer.public.to_text())
-    _run(bundle, env, "inbox", "add", str(inbox))
+    # As the Windows installer does: the exporter key and the inbox come from site.toml beside the
+    # executable, so the kit needs no 'trust' or 'inbox add' of its own.
+    (bundle / "site.toml").write_text(f'trusted_signers = ["{signer.public.to_text()}"]\n'
+                                      f"inboxes = ['{inbox}']\n", encoding="utf-8")
+    assert str(inbox) in _run(bundle, env, "inbox", "list").stdout
     assert "Installed snapshot version 5" in _run(bundle, env, "sync").stdout
     started = time.perf_counter()
     found = _run(bundle, env, "search", "okonkwo")
