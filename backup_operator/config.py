@@ -27,6 +27,7 @@ from pathlib import Path
 
 import tomli_w
 
+from backup_operator.core.store import SnapshotStore
 from backup_operator.errors import ConfigError, NoDesktopKey, NotTrusted, WrongPassphrase
 from backup_operator.fsutil import atomic_write
 from backup_operator.paths import portable_root
@@ -173,10 +174,9 @@ class Desktop:
                                "key it prints to IT.")
         return self._key
 
-    def store(self, *, interactive: bool = True, trusted: list[keys.SignerPublicKey] | None = None):
+    def store(self, *, interactive: bool = True,
+              trusted: list[keys.SignerPublicKey] | None = None) -> SnapshotStore:
         """The snapshot store of this desktop, with its trusted keys, key and limits."""
-        from backup_operator.core.store import SnapshotStore
-
         return SnapshotStore(self.snapshots_dir, trusted=self.trusted() if trusted is None else trusted,
                              key=lambda: self.key(interactive=interactive),
                              size_cap=self.config.size_cap_mb * 1024 * 1024, keep=self.config.keep)
