@@ -19,7 +19,7 @@ from pathlib import Path
 from backup_operator import __version__
 from backup_operator.config import Desktop
 from backup_operator.core.store import write_receipt
-from backup_operator.errors import BackupOperatorError, RollbackRefused
+from backup_operator.errors import BackupOperatorError, NoSnapshot, RollbackRefused
 from backup_operator.paths import desktop_home
 from backup_operator.snapshot import envelope
 
@@ -98,6 +98,10 @@ def cmd_sync(desktop: Desktop, args: argparse.Namespace) -> int:
     if not inboxes:
         print("This desktop has no inbox; IT adds one with 'backup-operator inbox add PATH'.", file=sys.stderr)
         return 2
+    for inbox in inboxes:
+        if not inbox.is_dir():
+            # Normal during an outage (the share is offline): say so, keep what is installed, exit 0.
+            print(f"The inbox {inbox} cannot be reached right now (is the share offline?).", file=sys.stderr)
     report = store.sync(inboxes)
     for signer in report.new_signers:
         desktop.trust(signer.to_text())  # a rotation endorsed by a key we already trusted
@@ -119,7 +123,10 @@ def cmd_sync(desktop: Desktop, args: argparse.Namespace) -> int:
                                   version=report.current, installed_at=at)
                 except BackupOperatorError as exc:
                     print(f"Could not leave a receipt in {inbox}: {exc}", file=sys.stderr)
-    return report.problem.exit_code if report.problem else 0
+    if report.problem:
+        return report.problem.exit_code
+    # A desktop with nothing installed cannot answer a single call: let a scheduled task or IT notice.
+    return 0 if report.current else NoSnapshot.exit_code
 
 
 def cmd_verify(desktop: Desktop, args: argparse.Namespace) -> int:

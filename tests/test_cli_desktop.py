@@ -406,3 +406,22 @@ def test_no_plaintext_on_disk_after_sync_and_search(desk, kit, tmp_path, tmp_pat
     # Control: the same scan does find the names when they are on disk.
     (temp / "leak.txt").write_text(f"{kit.CANARIES[2]}\n")
     assert _plaintext_found(kit, [tmp_path])[0]
+
+
+def test_sync_with_the_inbox_offline(desk, capsys, tmp_path):
+    """During an outage the share is gone: sync says so; with data installed that is not a failure."""
+    offline = tmp_path / "offline-share"
+    d = desk.desktop
+    d.config.inboxes = [str(offline)]
+    d.save()
+    code, out, err = run(capsys, "sync")
+    assert code == 30 and "cannot be reached" in err and "No snapshot is installed yet" in out
+
+    d.config.inboxes = [str(desk.inbox)]
+    d.save()
+    desk.drop(2)
+    assert run(capsys, "sync")[0] == 0
+    d.config.inboxes = [str(offline)]
+    d.save()
+    code, out, err = run(capsys, "sync")
+    assert code == 0 and "cannot be reached" in err and "Up to date: version 2" in out
