@@ -46,9 +46,9 @@ class Template:
                              signer=self.signer)
 
 
-@pytest.fixture(scope="session")
-def template(tmp_path_factory) -> Template:
-    root = tmp_path_factory.mktemp("template")
+def build_template(root: Path, inbox: Path | None = None) -> Template:
+    """A desktop home in ``root/home``, enrolled with a key file, trusting a fresh signer, with version
+    VERSION installed (the window tests copy it; take_screenshots.py uses it as it is)."""
     signer, desktop_key = keys.SignerKey.generate(), keys.DesktopKey.generate()
     home = root / "home"
     desktop = Desktop(home)
@@ -56,6 +56,9 @@ def template(tmp_path_factory) -> Template:
     desktop.config.key_store = "file"
     desktop.config.public_key = desktop_key.public.to_text()
     desktop.config.trusted_signers = [signer.public.to_text()]
+    if inbox is not None:
+        inbox.mkdir(parents=True, exist_ok=True)
+        desktop.config.inboxes = [str(inbox)]
     desktop.save()
     (home / "desktop-key.json").write_bytes(keys.seal_key_file(desktop_key, PASSPHRASE, n=2**14))
     tpl = Template(root, signer, desktop_key)
@@ -64,6 +67,11 @@ def template(tmp_path_factory) -> Template:
     SnapshotStore(desktop.snapshots_dir, trusted=[signer.public], key=lambda: desktop_key).install(sealed)
     sealed.unlink()
     return tpl
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory) -> Template:
+    return build_template(tmp_path_factory.mktemp("template"))
 
 
 @dataclass

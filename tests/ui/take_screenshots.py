@@ -54,28 +54,8 @@ def shoot(out: Path, name: str) -> None:
 
 
 def make_home(root: Path):
-    import pytest  # noqa: F401  (conftest imports it)
-
-    from backup_operator.core.store import SnapshotStore
-    from backup_operator.snapshot import keys
-
-    signer, key = keys.SignerKey.generate(), keys.DesktopKey.generate()
-    home = root / "home"
-    desktop = Desktop(home)
-    desktop.config.name = "switchboard-1"
-    desktop.config.key_store = "file"
-    desktop.config.public_key = key.public.to_text()
-    desktop.config.trusted_signers = [signer.public.to_text()]
-    inbox = root / "inbox"
-    inbox.mkdir(parents=True)
-    desktop.config.inboxes = [str(inbox)]
-    desktop.save()
-    (home / "desktop-key.json").write_bytes(keys.seal_key_file(key, fx.PASSPHRASE, n=2**14))
-    tpl = fx.Template(root, signer, key)
-    sealed = root / "first.bosnap"
-    sealed.write_bytes(tpl.seal(fx.VERSION))
-    SnapshotStore(desktop.snapshots_dir, trusted=[signer.public], key=lambda: key).install(sealed)
-    return Desktop(home), tpl
+    tpl = fx.build_template(root, inbox=root / "inbox")
+    return Desktop(root / "home"), tpl
 
 
 def main(out: Path) -> None:
