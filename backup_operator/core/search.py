@@ -730,36 +730,35 @@ class SearchIndex:
         ids = np.concatenate(out_ids).astype(np.int64)
         return ids, (np.concatenate(out_q) + self._df_prior[ids]).astype(np.float32)
 
+    @staticmethod
+    def _number_range(keys, rows, kinds_of, lo, hi, whole, partial_quality, kinds, rows_l, quals_l) -> None:
+        """Append the rows whose number key lies in [lo, hi] of one sorted array (forwards or reversed):
+        an exact match scores as a whole number, the rest as its beginning or ending."""
+        a = int(np.searchsorted(keys, lo, side="left"))
+        b = int(np.searchsorted(keys, hi, side="right"))
+        if b <= a:
+            return
+        sl = slice(a, b)
+        r, kd = rows[sl], kinds_of[sl]
+        q = np.where(keys[sl] == whole, _Q_NUMBER_EXACT, partial_quality).astype(np.float32)
+        if kinds is not None:
+            ok = np.isin(kd, list(kinds))
+            r, q = r[ok], q[ok]
+        rows_l.append(r)
+        quals_l.append(q)
+
     def _number_rows(self, digits: str, kinds: frozenset[int] | None, *, exact: bool,
                      ends_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Rows owning a number equal to ``digits``, ending with it, or (unless exact) starting with it."""
         rows_l, quals_l = [], []
         key = _digit_key(digits)
         rkey_lo, rkey_hi = _key_range(digits[::-1])
-        a = int(np.searchsorted(self._num_rev, rkey_lo, side="left"))
-        b = int(np.searchsorted(self._num_rev, rkey_lo if exact else rkey_hi, side="right"))
-        if b > a:
-            sl = slice(a, b)
-            r, kd = self._num_rev_row[sl], self._num_rev_kind[sl]
-            q = np.where(self._num_rev[sl] == rkey_lo, _Q_NUMBER_EXACT, _Q_NUMBER_END).astype(np.float32)
-            if kinds is not None:
-                ok = np.isin(kd, list(kinds))
-                r, q = r[ok], q[ok]
-            rows_l.append(r)
-            quals_l.append(q)
+        self._number_range(self._num_rev, self._num_rev_row, self._num_rev_kind, rkey_lo,
+                           rkey_lo if exact else rkey_hi, rkey_lo, _Q_NUMBER_END, kinds, rows_l, quals_l)
         if not exact and not ends_only:
             flo, fhi = _key_range(digits)
-            a = np.searchsorted(self._num_fwd, flo, side="left")
-            b = np.searchsorted(self._num_fwd, fhi, side="right")
-            if b > a:
-                sl = slice(a, b)
-                r, kd = self._num_fwd_row[sl], self._num_fwd_kind[sl]
-                q = np.where(self._num_fwd[sl] == key, _Q_NUMBER_EXACT, _Q_NUMBER_START).astype(np.float32)
-                if kinds is not None:
-                    ok = np.isin(kd, list(kinds))
-                    r, q = r[ok], q[ok]
-                rows_l.append(r)
-                quals_l.append(q)
+            self._number_range(self._num_fwd, self._num_fwd_row, self._num_fwd_kind, flo, fhi, key,
+                               _Q_NUMBER_START, kinds, rows_l, quals_l)
         if not exact and not ends_only and len(digits) >= 8:
             # a caller ID with a country or trunk prefix: the stored number is its ending
             for k in range(len(digits) - 1, 6, -1):
