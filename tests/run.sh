@@ -21,7 +21,7 @@ if [ -n "$missing" ]; then
   fi
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+python3 -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
 
 export QT_QPA_PLATFORM=offscreen
 lint-imports

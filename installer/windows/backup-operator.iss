@@ -1,6 +1,6 @@
 ; Inno Setup script for the Backup Operator desktop program (Windows).
 ; Build on Windows (see docs/INSTALL.md):
-;   1. py -m pip install -e .[gui] pyinstaller  &&  py -m PyInstaller installer\backup_operator.spec
+;   1. py -m pip install -c constraints.txt -e .[gui] pyinstaller  &&  py -m PyInstaller installer\backup_operator.spec
 ;   2. copy installer\windows\site.example.toml to installer\windows\site.toml and fill it in
 ;   3. "C:\Program Files (x86)\Inno Setup 6\ISCC.exe" installer\windows\backup-operator.iss
 ; Silent deployment by IT: BackupOperatorSetup.exe /VERYSILENT /SUPPRESSMSGBOXES /NORESTART
