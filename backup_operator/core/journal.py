@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from backup_operator.core.model import format_utc, parse_utc
-from backup_operator.core.textnorm import fold
+from backup_operator.core.search.text import fold
 from backup_operator.errors import JournalDamaged, JournalError, StorageError
 from backup_operator.fsutil import atomic_write
 from backup_operator.snapshot import format as F
