@@ -21,6 +21,7 @@ The tree (exit code of the command line in brackets)::
     │   └── BadKeyText [24] ........ a pasted key is mistyped or of the wrong kind
     ├── NoSnapshot [30] ............ nothing installed yet
     ├── StaleSnapshot [31] ......... the newest snapshot is too old for a kit to be called ready
+    ├── ClockBehind [60] ........... this computer's clock is earlier than the snapshot's own time
     ├── StorageError [40] .......... the disk is full or not writable
     ├── JournalError [70] .......... the outage journal cannot be saved or read
     │   ├── JournalDamaged [71] .... some saved entries cannot be read back (the file was damaged)
@@ -65,6 +66,7 @@ __all__ = [
     "BadKeyText",
     "NoSnapshot",
     "StaleSnapshot",
+    "ClockBehind",
     "StorageError",
     "JournalError",
     "JournalDamaged",
@@ -164,6 +166,12 @@ class NoSnapshot(BackupOperatorError):
 
 class StaleSnapshot(BackupOperatorError):
     exit_code = 31
+
+
+class ClockBehind(BackupOperatorError):
+    """This computer's clock says a time before the snapshot was made: "on call now" would be wrong."""
+
+    exit_code = 60
 
 
 class StorageError(BackupOperatorError):
