@@ -27,7 +27,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from backup_operator.core import model
-from backup_operator.core.search import store_index
+from backup_operator.core.search import store_index_in
 from backup_operator.errors import BackupOperatorError, ConfigError
 from backup_operator.snapshot import envelope
 from backup_operator.snapshot.keys import DesktopPublicKey, SignerKey
@@ -94,23 +94,20 @@ def check(data: DirectoryData, config: Config, now: datetime, baseline: dict[str
 
 
 def build(data: DirectoryData, config: Config, *, version: int, now: datetime) -> bytes:
+    """The snapshot database: what ``read`` streamed in, plus schedules and shifts, validated, indexed."""
     description = config.export.description
     if data.descriptions:
         description += " from " + ", ".join(data.descriptions)
-    database = model.build_database(
-        listings=data.listings,
-        contact_methods=data.contact_methods,
-        schedules=data.schedules,
-        shifts=data.shifts,
-        snapshot_version=version,
-        created_at=now,
-        expires_at=now + timedelta(hours=config.export.expires_after_hours),
-        expected_interval_s=config.export.expected_interval_s,
-        source=description[:500],
-    )
+    builder = data.builder
+    builder.add_records("schedules", data.schedules)
+    builder.add_records("shifts", data.shifts)
+    builder.finish(snapshot_version=version, created_at=now,
+                   expires_at=now + timedelta(hours=config.export.expires_after_hours),
+                   expected_interval_s=config.export.expected_interval_s, source=description[:500])
     # The search index travels inside the snapshot: desktops then open a million listings in a fraction
     # of a second instead of building the index themselves (bench/search: ours-stored vs ours-build).
-    return store_index(database)
+    store_index_in(builder.conn)
+    return builder.serialize()
 
 
 def seal(database: bytes, config: Config, *, version: int, now: datetime,

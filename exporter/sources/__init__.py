@@ -7,30 +7,34 @@ Each ``[[sources]]`` entry of the config names a type:
 * ``ical``  — iCalendar on-call feeds from files or URLs (``sources.ical``)
 * ``rota``  — rotation rules expanded into shifts, like the demo hospital's (``sources.rota``)
 
-``read_sources`` reads them all and returns one ``DirectoryData``: lists of dicts keyed by the model's
-column names (``backup_operator.core.model``), plus warnings (such as calendar names that match no
-listing). Shift times may come out of a source as aware datetimes, naive local wall times or UTC text;
+``read_sources`` reads them all and returns one ``DirectoryData``: the listings and contact methods
+already in the snapshot database being built (streamed in batches: a million listings never exist as
+Python objects), the on-call schedules and shifts as lists of dicts keyed by the model's column names
+(``backup_operator.core.model``), plus warnings (such as calendar names that match no listing). Each
+source writes into a ``part`` of it. Shift times may come out of a source as aware datetimes, naive local wall times or UTC text;
 they are all turned into the model's UTC text here, naive ones in their schedule's time zone.
 
 A source that cannot be read completely raises ``SourceError``: the export stops and nothing is
-published from a partial read. This package must never write anywhere.
+published from a partial read. This package must never write anywhere but that database in memory.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from backup_operator.core.model import format_utc, parse_utc
+from backup_operator.core.model import SnapshotBuilder, format_utc, parse_utc
 from backup_operator.errors import BackupOperatorError, ConfigError
 
 from backup_operator.errors import SourceError
 from exporter.sources.localtime import as_utc, zone
 
-__all__ = ["TABLES", "ReadWindow", "DirectoryData", "read_sources", "validate_sources", "source_name"]
+__all__ = ["TABLES", "ReadWindow", "DirectoryData", "BulkTable", "read_sources", "validate_sources", "source_name"]
 
 log = logging.getLogger("exporter.sources")
 
@@ -50,21 +54,123 @@ class ReadWindow:
         return cls(now, now - timedelta(days=days_back), now + timedelta(days=days_ahead))
 
 
-@dataclass
-class DirectoryData:
-    listings: list[dict[str, Any]] = field(default_factory=list)
-    contact_methods: list[dict[str, Any]] = field(default_factory=list)
-    schedules: list[dict[str, Any]] = field(default_factory=list)
-    shifts: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    descriptions: list[str] = field(default_factory=list)
+class BulkTable:
+    """Listings or contact methods: held in the snapshot being built (SQLite), not as Python objects.
 
-    def table(self, name: str) -> list[dict[str, Any]]:
+    Reads like a list of dicts keyed by the model's columns (``len``, iteration, ``[n]``) for the few
+    places that want that at small sizes; sources add rows with ``extend``/``append`` (dicts) or
+    ``add_rows`` (a source's own tuples, in batches), and everything big is done in SQL on ``builder.conn``.
+    A part (``DirectoryData.part``) writes into its parent's database and counts what it added.
+    """
+
+    def __init__(self, builder: SnapshotBuilder, name: str, *, whole: bool = True):
+        self.builder = builder
+        self.name = name
+        self.sql_table = "listings" if name == "listings" else "contact_methods"
+        self._whole = whole
+        self.added = 0
+
+    def __len__(self) -> int:
+        return self.builder.count(self.name) if self._whole else self.added
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        if not self._whole:
+            raise TypeError("a source's part is read through the whole directory it was added to")
+        return iter(self.builder.records(self.name))
+
+    def __getitem__(self, n: int) -> dict[str, Any]:
+        if not isinstance(n, int):
+            raise TypeError("rows are taken one at a time, by position")
+        if n < 0:
+            n += len(self)
+        for row in itertools.islice(self, n, n + 1):
+            return row
+        raise IndexError(n)
+
+    def __setitem__(self, where: slice, records: Iterable[Mapping[str, Any]]) -> None:
+        if where != slice(None):
+            raise TypeError("only the whole table can be replaced ([:] = rows)")
+        self.replace(records)
+
+    def replace(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Put ``records`` in place of every row (rows read from this table may be passed back)."""
+        if not self._whole:
+            raise TypeError("a source's part cannot replace the directory's rows")
+        records = list(records)
+        self.builder.conn.execute(f'DELETE FROM "{self.sql_table}"')
+        self.added = 0
+        self.extend(records)
+
+    def extend(self, records: Iterable[Mapping[str, Any]]) -> None:
+        self.added += self.builder.add_records(self.name, records)
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        self.extend([record])
+
+    def add_rows(self, columns: list[str], rows: Iterable[tuple]) -> int:
+        added = self.builder.add_rows(self.name, columns, rows)
+        self.added += added
+        return added
+
+
+class DirectoryData:
+    """Everything the sources gave, on its way to becoming the snapshot.
+
+    Listings and contact methods (millions at a large site) go straight into the snapshot database being
+    built (``builder``, a ``SnapshotBuilder``) as they are read; on-call schedules and shifts (thousands)
+    stay lists of dicts, which the calendar and rota sources and the shift checks work on. The build step
+    adds those two lists to ``builder`` and finishes it.
+    """
+
+    def __init__(self, listings: Iterable[Mapping[str, Any]] = (),
+                 contact_methods: Iterable[Mapping[str, Any]] = (),
+                 schedules: Iterable[dict[str, Any]] = (), shifts: Iterable[dict[str, Any]] = (),
+                 warnings: Iterable[str] = (), descriptions: Iterable[str] = (), *,
+                 builder: SnapshotBuilder | None = None):
+        whole = builder is None
+        self.builder = builder or SnapshotBuilder()
+        self._listings = BulkTable(self.builder, "listings", whole=whole)
+        self._contact_methods = BulkTable(self.builder, "contact_methods", whole=whole)
+        self.schedules: list[dict[str, Any]] = list(schedules)
+        self.shifts: list[dict[str, Any]] = list(shifts)
+        self.warnings: list[str] = list(warnings)
+        self.descriptions: list[str] = list(descriptions)
+        self.listings.extend(listings)
+        self.contact_methods.extend(contact_methods)
+
+    @property
+    def listings(self) -> BulkTable:
+        return self._listings
+
+    @listings.setter
+    def listings(self, records: Iterable[Mapping[str, Any]]) -> None:
+        self._listings.replace(records)
+
+    @property
+    def contact_methods(self) -> BulkTable:
+        return self._contact_methods
+
+    @contact_methods.setter
+    def contact_methods(self, records: Iterable[Mapping[str, Any]]) -> None:
+        self._contact_methods.replace(records)
+
+    def part(self) -> "DirectoryData":
+        """An empty part for one source: its listings and contact methods go into this directory's
+        database at once; ``extend(part)`` then adds its schedules, shifts and warnings."""
+        return DirectoryData(builder=self.builder)
+
+    def table(self, name: str):
         return getattr(self, name)
 
     def extend(self, other: "DirectoryData") -> None:
-        for name in TABLES:
-            self.table(name).extend(other.table(name))
+        if other.builder is not self.builder:
+            self.listings.extend(other.listings)
+            self.contact_methods.extend(other.contact_methods)
+        self.schedules.extend(other.schedules)
+        self.shifts.extend(other.shifts)
         self.warnings.extend(other.warnings)
         self.descriptions.extend(other.descriptions)
 
@@ -72,6 +178,19 @@ class DirectoryData:
     def counts(self) -> dict[str, int]:
         return {"listings": len(self.listings), "contact_methods": len(self.contact_methods),
                 "oncall_schedules": len(self.schedules), "oncall_shifts": len(self.shifts)}
+
+    def missing_listings(self, ids: Iterable[str]) -> set[str]:
+        """Those of ``ids`` that name no listing (one query, whatever the directory's size)."""
+        wanted = sorted({str(i) for i in ids})
+        if not wanted:
+            return set()
+        conn = self.builder.conn
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS asked (id TEXT PRIMARY KEY)")
+        try:
+            conn.executemany("INSERT OR IGNORE INTO asked (id) VALUES (?)", ((i,) for i in wanted))
+            return {i for (i,) in conn.execute("SELECT id FROM asked WHERE id NOT IN (SELECT id FROM listings)")}
+        finally:
+            conn.execute("DELETE FROM asked")
 
 
 def source_name(spec: dict[str, Any]) -> str:

@@ -86,7 +86,7 @@ def read(spec: dict[str, Any], config, window: ReadWindow, so_far: DirectoryData
     if spec["table"] != "shifts":
         for row in rows:
             row.pop("_where", None)
-    data = DirectoryData()
+    data = so_far.part()
     data.table(spec["table"]).extend(rows)
     data.descriptions.append(f"{name} ({path.name})")
     return data

@@ -281,7 +281,7 @@ def read(spec: dict[str, Any], config, window: ReadWindow, so_far: DirectoryData
     if not spec.get("schedule_id"):
         raise ConfigError(f"{where}: an ical source needs the schedule_id its events belong to.")
     schedule_id = str(spec["schedule_id"])
-    data = DirectoryData()
+    data = so_far.part()
     existing = next((s for s in so_far.schedules if str(s.get("id")) == schedule_id), None)
     if existing is None:
         if not spec.get("schedule_name") or not spec.get("timezone"):

@@ -142,7 +142,7 @@ def read(spec: dict[str, Any], config, window: ReadWindow, so_far: DirectoryData
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SourceError(f"Source {name!r}: the rota file {path} cannot be read ({exc}).") from None
     zones = {str(s.get("id")): str(s.get("timezone") or "") for s in so_far.schedules}
-    data = DirectoryData()
+    data = so_far.part()
     for n, item in enumerate(doc.get("rotas", []), 1):
         rota = Rota(item, f"Source {name!r} ({path.name}), rota {n}")
         if rota.schedule_id not in zones:

@@ -37,6 +37,9 @@ in a message or the log.
 from __future__ import annotations
 
 import os
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -128,25 +131,75 @@ def _utc_naive(value: Any) -> Any:
     return value
 
 
-def _rows(result, mapping: ColumnMapping, where: str, *, naive_utc: bool) -> list[dict[str, Any]]:
+_BATCH = 20_000  # rows per fetch: a million-row query streams through in bounded memory
+
+
+def _prefetched(fetch: Callable[[], Sequence], depth: int = 2) -> Iterator[Sequence]:
+    """The batches ``fetch()`` returns until an empty one, each fetched ahead on a helper thread.
+
+    While this thread stores one batch (SQLite works without the GIL), the driver waits for the next
+    one from the server and parses it: on two cores a big read takes the longer of the two, not their
+    sum. Only the helper touches the driver until the last batch is in; its errors are raised here.
+    """
+    batches: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            while not stop.is_set():
+                batch = fetch()
+                batches.put((batch, None))
+                if not batch:
+                    return
+        except BaseException as exc:  # handed to the reading thread, which raises it
+            batches.put(((), exc))
+
+    helper = threading.Thread(target=run, name="sql-source-prefetch", daemon=True)
+    helper.start()
+    try:
+        while True:
+            batch, error = batches.get()
+            if error is not None:
+                raise error
+            if not batch:
+                return
+            yield batch
+    finally:
+        stop.set()
+        while helper.is_alive():  # let a helper blocked on a full queue finish its last put
+            try:
+                batches.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        helper.join()
+
+
+def _stream(result, mapping: ColumnMapping, where: str, *, naive_utc: bool, into) -> None:
+    """Move a query's rows into ``into`` (the source's part) a batch at a time.
+
+    Listings and contact methods whose columns need no renaming or recoding go in as the driver's own
+    tuples (``BulkTable.add_rows``); everything else as dicts through the mapping.
+    """
     columns = list(result.keys())
     bound = mapping.bind(columns, where)
     fast = not mapping.values and not mapping.constants and all(k == v for k, v in bound.items())
-    # fetchall and one comprehension: per-row iteration costs more than the database read itself.
-    records = result.fetchall()
-    if fast:
-        rows = [dict(zip(columns, record)) for record in records]
-    else:
-        rows = [mapping.apply(dict(zip(columns, record)), bound) for record in records]
-    if naive_utc:
-        for row in rows:
-            row["start_utc"] = _utc_naive(row.get("start_utc"))
-            row["end_utc"] = _utc_naive(row.get("end_utc"))
-    return rows
+    target = into.table(mapping.table)
+    for batch in _prefetched(lambda: result.fetchmany(_BATCH)):
+        if fast and hasattr(target, "add_rows"):
+            target.add_rows(columns, batch)
+            continue
+        rows = [dict(zip(columns, record)) for record in batch]
+        if not fast:
+            rows = [mapping.apply(row, bound) for row in rows]
+        if naive_utc:
+            for row in rows:
+                row["start_utc"] = _utc_naive(row.get("start_utc"))
+                row["end_utc"] = _utc_naive(row.get("end_utc"))
+        target.extend(rows)
 
 
-def read_database(spec: dict[str, Any], window: ReadWindow, *, where: str) -> dict[str, list[dict[str, Any]]]:
-    """Run every configured query in one consistent read; return model rows per table."""
+def read_database(spec: dict[str, Any], window: ReadWindow, *, where: str, into: DirectoryData) -> None:
+    """Run every configured query in one consistent read, streaming model rows into ``into``."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
     from sqlalchemy.pool import NullPool
@@ -178,18 +231,18 @@ def read_database(spec: dict[str, Any], window: ReadWindow, *, where: str) -> di
             from None
     params = {"window_start": window.start.astimezone(timezone.utc),
               "window_end": window.end.astimezone(timezone.utc)}
-    out: dict[str, list[dict[str, Any]]] = {}
     table = "connect"
     try:
         with engine.connect() as conn:
             conn = _begin_consistent_read(conn, engine.dialect.name, str(spec.get("isolation", "auto")))
             for table, sql in queries.items():
-                statement = text(sql)
+                # Server-side cursors where the driver has them: rows arrive as they are consumed.
+                statement = text(sql).execution_options(stream_results=True)
                 wanted = {k: v for k, v in params.items() if f":{k}" in sql}
                 result = conn.execute(statement, wanted)
                 try:
-                    out[table] = _rows(result, mappings[table], f"{where}, query {table}",
-                                       naive_utc=table == "shifts" and naive == "utc")
+                    _stream(result, mappings[table], f"{where}, query {table}",
+                            naive_utc=table == "shifts" and naive == "utc", into=into)
                 finally:
                     # An open cursor would keep SQLite's read lock (and a server cursor) alive after an error.
                     result.close()
@@ -211,7 +264,6 @@ def read_database(spec: dict[str, Any], window: ReadWindow, *, where: str) -> di
                           f"({type(exc).__name__}: {exc}); nothing was published.") from None
     finally:
         engine.dispose()
-    return out
 
 
 def source_label(spec: dict[str, Any]) -> str:
@@ -222,9 +274,7 @@ def read(spec: dict[str, Any], config, window: ReadWindow, so_far: DirectoryData
     name = source_name(spec)
     where = f"{config.path} source {name!r}"
     check_keys(spec, _KEYS, where)
-    tables = read_database(spec, window, where=f"Source {name!r}")
-    data = DirectoryData()
-    for table, rows in tables.items():
-        data.table(table).extend(rows)
+    data = so_far.part()
+    read_database(spec, window, where=f"Source {name!r}", into=data)
     data.descriptions.append(name)
     return data

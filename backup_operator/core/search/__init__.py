@@ -44,7 +44,7 @@ anywhere, and never use the process's local time zone.
 """
 
 from backup_operator.core.search.cli import run_search_cli
-from backup_operator.core.search.index import INDEX_FORMAT, SearchIndex, store_index
+from backup_operator.core.search.index import INDEX_FORMAT, SearchIndex, store_index, store_index_in
 from backup_operator.core.search.results import FieldMatch, Hit
 from backup_operator.core.search.synonyms import Synonyms, default_synonyms_path, load_synonyms
 
@@ -57,5 +57,6 @@ __all__ = [
     "default_synonyms_path",
     "run_search_cli",
     "store_index",
+    "store_index_in",
     "INDEX_FORMAT",
 ]

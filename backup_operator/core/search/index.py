@@ -24,7 +24,7 @@ from backup_operator.core.search.scoring import POSTING_ARRAYS, Postings, score_
 from backup_operator.core.search.synonyms import Synonyms, default_synonyms
 from backup_operator.core.search.text import fold, word_spans
 
-__all__ = ["SearchIndex", "store_index", "INDEX_FORMAT"]
+__all__ = ["SearchIndex", "store_index", "store_index_in", "INDEX_FORMAT"]
 
 log = logging.getLogger(__name__)
 
@@ -196,12 +196,18 @@ def store_index(database: bytes, *, synonyms: Synonyms | None = None) -> bytes:
     conn = sqlite3.connect(":memory:")
     try:
         conn.deserialize(database)
-        blob = SearchIndex.build(conn, synonyms=synonyms).to_bytes()
-        conn.execute("CREATE TABLE IF NOT EXISTS search_index (format TEXT PRIMARY KEY, data BLOB NOT NULL)")
-        conn.execute("DELETE FROM search_index")
-        conn.execute("INSERT INTO search_index (format, data) VALUES (?, ?)", (INDEX_FORMAT, blob))
-        conn.commit()
+        store_index_in(conn, synonyms=synonyms)
         conn.execute("VACUUM")
         return conn.serialize()
     finally:
         conn.close()
+
+
+def store_index_in(conn: sqlite3.Connection, *, synonyms: Synonyms | None = None) -> None:
+    """Build the index of the snapshot open on ``conn`` and store it there (the exporter's build step,
+    on the database it is building: no copy of the database is made)."""
+    blob = SearchIndex.build(conn, synonyms=synonyms).to_bytes()
+    conn.execute("CREATE TABLE IF NOT EXISTS search_index (format TEXT PRIMARY KEY, data BLOB NOT NULL)")
+    conn.execute("DELETE FROM search_index")
+    conn.execute("INSERT INTO search_index (format, data) VALUES (?, ?)", (INDEX_FORMAT, blob))
+    conn.commit()
