@@ -36,6 +36,7 @@ from backup_operator.errors import BackupOperatorError, ConfigError, ExportError
 from backup_operator.snapshot import envelope
 from backup_operator.snapshot.keys import DesktopPublicKey, SignerKey
 
+from exporter import changes as exporter_changes
 from exporter.checks import CheckReport, explain_validation, run_checks
 from exporter.config import Config, load_config
 from exporter.home import ExporterHome
@@ -178,13 +179,14 @@ def next_version(state: State, destinations) -> int:
 
 def prepare(config: Config, outcome: ExportOutcome, *, now: datetime, baseline: dict[str, int] | None,
             force: bool, recipients: list[DesktopPublicKey] | None, signer: SignerKey | None,
-            endorsements: list[envelope.Endorsement] = ()) -> bytes | None:
+            endorsements: list[envelope.Endorsement] = (), home: ExporterHome | None = None) -> bytes | None:
     """Everything a run does before publishing: read → tidy → check → build → seal.
 
     ``run`` publishes what this returns; ``check`` calls exactly this and stops, so a dry run can never
     pass what a run would refuse. Fills ``outcome`` as it goes (counts, report, warnings, changes), so
     a refusal is recorded with what was read. Returns the sealed snapshot, or None when there is nobody
-    to seal for yet (``check`` before the first desktop is enrolled).
+    to seal for yet (``check`` before the first desktop is enrolled). With ``home``, the build stores
+    what changed since the last kept snapshot, and the exporter's receiving key is one more recipient.
     """
     timer = outcome.timer
     with timer("read"):
@@ -216,8 +218,14 @@ def prepare(config: Config, outcome: ExportOutcome, *, now: datetime, baseline: 
             database = build(data, config, version=outcome.version, now=now)
         except ValidationError as exc:
             raise explain_validation(exc) from None
+        if home is not None:
+            # What changed since the last published version, and the key desktops seal journals to.
+            database = exporter_changes.annotate(home, database, version=outcome.version, now=now)
     if recipients is None or signer is None:
         return None
+    if home is not None:
+        # The exporter's receiving key is one more recipient: its own copy is the next diff's baseline.
+        recipients = list(recipients) + [exporter_changes.own_recipient(home)]
     with timer("seal"):
         sealed = seal(database, config, version=outcome.version, now=now, recipients=recipients,
                       signer=signer, endorsements=endorsements)
@@ -267,7 +275,7 @@ def check_only(home: ExporterHome, *, now: datetime | None = None, force: bool =
     baseline = state.last_published()
     prepare(config, outcome, now=now, baseline=baseline.counts if baseline else None, force=force,
             recipients=[r.key for r in needs.recipients] if needs else None,
-            signer=needs.signer if needs else None, endorsements=needs.endorsements if needs else ())
+            signer=needs.signer if needs else None, endorsements=needs.endorsements if needs else (), home=home)
     if missing is not None:
         raise type(missing)(f"The data passed every check and the snapshot was built, but 'run' would stop "
                             f"here: {missing}")
@@ -319,7 +327,7 @@ def _run_locked(home: ExporterHome, *, force: bool, trigger: str, now: datetime 
         outcome.version = next_version(state, needs.destinations)
         sealed = prepare(config, outcome, now=now, baseline=baseline.counts if baseline else None, force=force,
                          recipients=[r.key for r in needs.recipients], signer=needs.signer,
-                         endorsements=needs.endorsements)
+                         endorsements=needs.endorsements, home=home)
         # Taken only now, with a sealed snapshot in hand: from here on the number may reach a desktop,
         # so it is never given out again, even if publishing fails.
         allocated = state.allocate_version(outcome.version - 1)
@@ -352,6 +360,8 @@ def _run_locked(home: ExporterHome, *, force: bool, trigger: str, now: datetime 
     failed = outcome.failed_destinations
     outcome.result = "published" if not failed else "partial" if len(failed) < len(outcome.destinations) \
         else "failed"
+    if outcome.result != "failed":
+        exporter_changes.remember(home, outcome.version, sealed)
     message = "" if not failed else "not written to " + "; ".join(
         f"{d.destination} ({d.message})" for d in failed)
     state.finish_run(outcome.run_id, result=outcome.result, snapshot_version=outcome.version,
