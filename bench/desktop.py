@@ -31,7 +31,6 @@ prefix, and drops them at the end unless --keep.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import secrets
@@ -154,7 +153,8 @@ def pg_dump_peer(url, tables: list[str], compressor: list[str]) -> tuple[float, 
 
 def exporter_config(url: str, prefix: str, inbox: Path) -> str:
     queries = "\n".join(f'{k} = """{v}"""' for k, v in sitedata.exporter_queries(prefix).items())
-    return (f'[export]\ndescription = "desktop benchmark"\n[checks]\ncoverage_days = 7\n[publish]\nretries = 0\n'
+    return (f'[export]\ndescription = "desktop benchmark"\n[checks]\ncoverage_days = 7\n'
+            f'[publish]\nretries = 0\n'
             f'[[destinations]]\ntype = "folder"\npath = "{inbox}"\n'
             f'[[sources]]\ntype = "sql"\nname = "bench"\nurl = "{url}"\nnaive_times = "utc"\n'
             f'[sources.queries]\n{queries}\n')
@@ -271,28 +271,31 @@ def main() -> int:
             home.config.write_text(exporter_config(args.url, prefix, inbox), encoding="utf-8")
             subprocess.run(desktop_cli + ["trust", signer.to_text()], env=env, check=True,
                            capture_output=True)
-            subprocess.run(desktop_cli + ["inbox", "add", str(inbox)], env=env, check=True, capture_output=True)
-            print(f"{args.listings:,} listings, {want['contact_methods']:,} contact methods, {want['shifts']:,} "
-                  f"shifts, {args.desktops} desktops; query {query!r}")
+            subprocess.run(desktop_cli + ["inbox", "add", str(inbox)], env=env, check=True,
+                           capture_output=True)
+            print(f"{args.listings:,} listings, {want['contact_methods']:,} contact methods, "
+                  f"{want['shifts']:,} shifts, {args.desktops} desktops; query {query!r}")
 
             if "export" in steps or {"sync", "search", "window"} & steps:
                 run = measure(export_cli + ["run"], env=env)
                 sealed = sorted(inbox.glob("*.bosnap"))
                 size = sealed[-1].stat().st_size if sealed else 0
                 log_text = "".join(p.read_text(errors="replace") for p in sorted(home.logs.glob("*.log*")))
-                seconds, packed, load = pg_dump_peer(url, sitedata.pg_tables(prefix), ["zstd", "-3", "-q", "-c"])
+                seconds, packed, load = pg_dump_peer(url, sitedata.pg_tables(prefix),
+                                                     ["zstd", "-3", "-q", "-c"])
                 report.add("export", run,
                            f"pg_dump --data-only | zstd -3: {seconds:.2f} s, {packed / 2**20:.1f} MiB "
                            f"(load {load}); export / peer = {run.seconds / seconds:.1f}x time, "
-                           f"{size / max(packed, 1):.2f}x size\n           stages: {stage_seconds(log_text)}; "
-                           f"sealed {size / 2**20:.1f} MiB")
+                           f"{size / max(packed, 1):.2f}x size\n"
+                           f"           stages: {stage_seconds(log_text)}; sealed {size / 2**20:.1f} MiB")
             if "check" in steps:
                 report.add("check", measure(export_cli + ["check"], env=env))
             if {"sync", "search", "window"} & steps:
                 report.add("sync", measure(desktop_cli + ["sync"], env=env))
             if "search" in steps:
                 run = measure(desktop_cli + ["search", query, "--limit", "5"], env=env)
-                top = next((line.strip() for line in run.stdout.splitlines() if line.strip().startswith("1.")), "")
+                top = next((line.strip() for line in run.stdout.splitlines()
+                            if line.strip().startswith("1.")), "")
                 peer = ""
                 try:
                     from backup_operator.config import Desktop
@@ -304,8 +307,9 @@ def main() -> int:
                     build_fts5_peer(database, tmp / "fts5.sqlite3")
                     del database
                     fts = measure([sys.executable, "-c", FTS5_QUERY_CHILD, str(tmp / "fts5.sqlite3"), query])
-                    peer = (f"FTS5 on a plain copy of the same snapshot: {fts.seconds:.2f} s, {fts.peak_mb:.0f} MB "
-                            f"(load {fts.load}), top: {fts.stdout.strip()}; ours / peer = "
+                    peer = (f"FTS5 on a plain copy of the same snapshot: {fts.seconds:.2f} s, "
+                            f"{fts.peak_mb:.0f} MB (load {fts.load}), top: {fts.stdout.strip()}; "
+                            f"ours / peer = "
                             f"{run.seconds / fts.seconds:.1f}x")
                 except Exception as exc:  # the peer is information; its failure must not hide our figure
                     peer = f"FTS5 peer failed: {type(exc).__name__}: {exc}"

@@ -26,17 +26,19 @@ __all__ = ["TABLES", "counts_for", "load", "describe", "drop", "exporter_queries
 TABLES = ("people", "phones", "groups", "shifts")
 SEED = 0.4242
 
-GIVEN = """James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara Richard Susan
-Joseph Jessica Thomas Sarah Charles Karen Christopher Lisa Daniel Nancy Matthew Betty Anthony Margaret Mark
-Sandra Donald Ashley Steven Kimberly Paul Emily Andrew Donna Joshua Michelle Kenneth Carol Kevin Amanda Brian
-Dorothy George Melissa Timothy Deborah Wei Priya Omar Ingrid Kwame Aisha Hiroshi Fatima Mateo Sofia Lars Yuki
-Ahmed Chloe Rahul Olga Diego Zainab Sven Mei Tariq Ana Kofi Leila Pavel Nadia Ravi Elena Jamal Ines Tomasz
-Grace Luca Amara Jonas Hana""".split()
+GIVEN = """James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara Richard
+Susan
+Joseph Jessica Thomas Sarah Charles Karen Christopher Lisa Daniel Nancy Matthew Betty Anthony
+Margaret Mark Sandra Donald Ashley Steven Kimberly Paul Emily Andrew Donna Joshua Michelle Kenneth
+Carol Kevin Amanda Brian Dorothy George Melissa Timothy Deborah Wei Priya Omar Ingrid Kwame Aisha
+Hiroshi Fatima Mateo Sofia Lars Yuki Ahmed Chloe Rahul Olga Diego Zainab Sven Mei Tariq Ana Kofi
+Leila Pavel Nadia Ravi Elena Jamal Ines Tomasz Grace Luca Amara Jonas Hana""".split()
 COMMON_FAMILY = """Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez
 Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark
 Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams Nelson Baker
 Hall Rivera Campbell Mitchell Carter Roberts Patel Kowalski Okafor Tanaka Rossi Schmidt Haddad Larsen Cohen
-Silva Kim Chen Singh Murphy O'Brien Novak Jensen Müller Dubois Yamamoto Mensah Ivanova Costa Andersson""".split()
+Silva Kim Chen Singh Murphy O'Brien Novak Jensen Müller Dubois Yamamoto Mensah Ivanova Costa
+Andersson""".split()
 SYLLABLES = ("ab ad al an ar as ba be bi bo bra bre ca ce chi co cra da de di do dra du el en er es fa fe fi "
              "fo ga ge gi go gra ha he hi ho ka ke ki ko la le li lo lu ma me mi mo mu na ne ni no pa pe pi "
              "po ra re ri ro ru sa se si so ta te ti to tra tu va ve vi vo wa we wi ya za").split()
@@ -51,7 +53,8 @@ TITLES = ["Registered Nurse", "Charge Nurse", "Nurse Manager", "Nurse Practition
           "Resident Physician", "Fellow", "Pharmacist", "Respiratory Therapist", "Unit Clerk", "Technologist",
           "Physician Assistant", "Social Worker", "Case Manager", "Dietitian", "Chaplain"]
 SITE_NAMES = ("St Mary's|Riverside|Mercy|Lakeview|Good Samaritan|Northwestern|Sacred Heart|Valley|Memorial|"
-              "Saint Luke's|Children's|University|Providence|Baptist|Methodist|County|Regional|Summit").split("|")
+              "Saint Luke's|Children's|University|Providence|Baptist|Methodist|County|Regional|"
+              "Summit").split("|")
 SITE_KINDS = ["Hospital", "Medical Center", "General Hospital", "Community Hospital", "Health Center"]
 BUILDINGS = ["Main", "North Tower", "South Tower", "East Wing", "West Wing", "Pavilion A", "Pavilion B"]
 AREAS = [608, 414, 312, 617, 212, 415, 206, 503, 720, 919]
@@ -129,11 +132,11 @@ def load(conn, prefix: str, listings: int, now: datetime) -> dict[str, int]:
         # Serial plans and a seed: the same rows on every load.
         cur.execute("SET max_parallel_workers_per_gather = 0")
         cur.execute("SELECT setseed(%s)", (SEED,))
-        cur.execute(f"CREATE TABLE {people} (id text PRIMARY KEY, kind text NOT NULL, display_name text NOT NULL,"
-                    " family text, given text, middle text, title text, dept text, site text, building text,"
-                    " floor text, room text, aliases text)")
-        cur.execute(f"CREATE TABLE {phones} (listing_id text NOT NULL, kind text NOT NULL, value text NOT NULL,"
-                    " label text, rank int, instructions text)")
+        cur.execute(f"CREATE TABLE {people} (id text PRIMARY KEY, kind text NOT NULL, "
+                    "display_name text NOT NULL, family text, given text, middle text, title text, "
+                    "dept text, site text, building text, floor text, room text, aliases text)")
+        cur.execute(f"CREATE TABLE {phones} (listing_id text NOT NULL, kind text NOT NULL, "
+                    "value text NOT NULL, label text, rank int, instructions text)")
         cur.execute(f"CREATE TABLE {groups} (id text PRIMARY KEY, name text NOT NULL, department text,"
                     " site text, tz text NOT NULL, fallback text)")
         cur.execute(f"CREATE TABLE {shifts} (schedule_id text NOT NULL, tier int, listing_id text NOT NULL,"
@@ -151,7 +154,8 @@ def load(conn, prefix: str, listings: int, now: datetime) -> dict[str, int]:
             f"INSERT INTO {people} "
             "SELECT 'L' || lpad(n::text, 7, '0'), 'person', "
             "  CASE WHEN style < 0.65 THEN fam || ', ' || giv || CASE WHEN mid <> '' THEN ' ' || mid || '.' "
-            "       ELSE '' END WHEN style < 0.85 THEN giv || ' ' || fam ELSE 'Dr ' || giv || ' ' || fam END, "
+            "       ELSE '' END WHEN style < 0.85 THEN giv || ' ' || fam "
+            "  ELSE 'Dr ' || giv || ' ' || fam END, "
             "  fam, giv, mid, tit, dep, sit, bld, flo, roo, ali "
             "FROM (SELECT n, random() AS style, "
             "  (%(sur)s::text[])[1 + floor(power(random(), 3) * %(n_sur)s)::int] AS fam, "
@@ -204,8 +208,8 @@ def load(conn, prefix: str, listings: int, now: datetime) -> dict[str, int]:
             "  %(start)s::timestamptz + k * interval '12 hours', "
             "  %(start)s::timestamptz + (k + 1) * interval '12 hours' "
             "FROM generate_series(0, %(n_groups)s - 1) AS g CROSS JOIN generate_series(0, %(per)s - 1) AS k",
-            {"n_fixed": n_fixed, "n_people": listings - n_fixed, "start": start, "n_groups": counts["schedules"],
-             "per": per_schedule})
+            {"n_fixed": n_fixed, "n_people": listings - n_fixed, "start": start,
+             "n_groups": counts["schedules"], "per": per_schedule})
         for table in (people, phones, groups, shifts):
             cur.execute(f"ANALYZE {table}")
         found = describe(cur, prefix)

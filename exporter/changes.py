@@ -31,8 +31,8 @@ from backup_operator.snapshot.sealed import ExporterKey
 from exporter.home import ExporterHome
 from exporter.signing import PASSPHRASE_ENV, load_endorsements, signer_public
 
-__all__ = ["HISTORY_KEEP", "receiving_key", "own_recipient", "annotate", "remember", "history_versions", "load_history",
-           "diff_versions", "diff_against_sources", "DiffResult"]
+__all__ = ["HISTORY_KEEP", "receiving_key", "own_recipient", "annotate", "annotate_in", "remember",
+           "history_versions", "load_history", "diff_versions", "diff_against_sources", "DiffResult"]
 
 log = logging.getLogger("exporter.changes")
 
@@ -116,28 +116,38 @@ def _previous(home: ExporterHome, below: int) -> tuple[int, bytes] | None:
 
 
 def annotate(home: ExporterHome, database: bytes, *, version: int, now: datetime) -> bytes:
-    """The hook in the build step: ``database`` with the change summary and the receiving key stored in it."""
-    key = receiving_key(home)
-    previous = _previous(home, version)
+    """``database`` with the change summary and the receiving key stored in it (see ``annotate_in``)."""
     conn = sqlite3.connect(":memory:")
     try:
         conn.execute("PRAGMA temp_store = MEMORY")
         conn.deserialize(database)
-        if previous is None:
-            summary = core_changes.ChangeSummary(version, None)
-        else:
-            conn.execute("ATTACH ':memory:' AS prev")
-            conn.deserialize(previous[1], name="prev")
-            summary = core_changes.diff(conn, version=version, since_version=previous[0], now=now)
-            conn.execute("DETACH prev")
-        core_changes.store_summary(conn, summary)
-        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('exporter_recipient', ?)",
-                     (key.public.to_text(),))
-        conn.commit()
-        log.info("snapshot %d changes since %s: %s", version, summary.since_version, summary.describe_counts())
+        annotate_in(home, conn, version=version, now=now)
         return conn.serialize()
     finally:
         conn.close()
+
+
+def annotate_in(home: ExporterHome, conn: sqlite3.Connection, *, version: int, now: datetime) -> None:
+    """The hook in the build step: store the change summary and the receiving key in the database open on
+    ``conn`` (the one being built: no copy of it is made)."""
+    key = receiving_key(home)
+    previous = _previous(home, version)
+    if previous is None:
+        summary = core_changes.ChangeSummary(version, None)
+    else:
+        since, data = previous
+        conn.execute("ATTACH ':memory:' AS prev")
+        try:
+            conn.deserialize(data, name="prev")
+            del data, previous  # SQLite holds its own copy now
+            summary = core_changes.diff(conn, version=version, since_version=since, now=now)
+        finally:
+            conn.execute("DETACH prev")
+    core_changes.store_summary(conn, summary)
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('exporter_recipient', ?)",
+                 (key.public.to_text(),))
+    conn.commit()
+    log.info("snapshot %d changes since %s: %s", version, summary.since_version, summary.describe_counts())
 
 
 @dataclass

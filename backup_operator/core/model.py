@@ -240,7 +240,8 @@ def _ddl(name: str, columns: Mapping[str, type], *, not_null: set[str], referenc
 _TABLES = {
     "listings": _Table("listings", LISTING_COLUMNS, tuple(LISTING_COLUMNS), _ddl(
         "listings", LISTING_COLUMNS, not_null={"id", "kind", "display_name"})),
-    "contact_methods": _Table("contact_methods", CONTACT_COLUMNS, tuple(c for c in CONTACT_COLUMNS if c != "id"), _ddl(
+    "contact_methods": _Table(
+        "contact_methods", CONTACT_COLUMNS, tuple(c for c in CONTACT_COLUMNS if c != "id"), _ddl(
         "contact_methods", CONTACT_COLUMNS, not_null={"listing_id", "kind", "value"},
         references={"listing_id": "listings"}, integer_id=True)),
     "schedules": _Table("oncall_schedules", SCHEDULE_COLUMNS, tuple(SCHEDULE_COLUMNS), _ddl(
@@ -432,14 +433,16 @@ class SnapshotBuilder:
         found = []
         head = "contact method"
         for rowid, listing in self.conn.execute(
-                "SELECT rowid, listing_id FROM contact_methods WHERE listing_id NOT IN (SELECT id FROM listings)"):
+                "SELECT rowid, listing_id FROM contact_methods "
+                "WHERE listing_id NOT IN (SELECT id FROM listings)"):
             found.append((rowid, 0, head, f" (listing {listing!r}): listing_id names no listing"))
         for rowid, listing, kind in self.conn.execute(
                 "SELECT rowid, listing_id, kind FROM contact_methods "
                 f"WHERE kind NOT IN ({_quoted(CONTACT_KINDS)})"):
             found.append((rowid, 1, head, f" (listing {listing!r}): kind {kind!r} is not one of "
                                           f"{', '.join(CONTACT_KINDS)}"))
-        for rowid, listing in self.conn.execute("SELECT rowid, listing_id FROM contact_methods WHERE value = ''"):
+        for rowid, listing in self.conn.execute(
+                "SELECT rowid, listing_id FROM contact_methods WHERE value = ''"):
             found.append((rowid, 2, head, f" (listing {listing!r}): value is empty"))
         for rowid, listing, raw in self._bad_rows("contact_methods", "listing_id"):
             found.append((rowid, 3, head, f" (listing {listing!r}): rank {raw!r} is not a whole number of 0 "
@@ -485,10 +488,11 @@ class SnapshotBuilder:
         for rowid, schedule, listing in self.conn.execute(
                 "SELECT rowid, schedule_id, listing_id FROM oncall_shifts "
                 "WHERE listing_id NOT IN (SELECT id FROM listings)"):
-            found.append((rowid, 1, head, f" (schedule {schedule!r}): listing_id {listing!r} names no listing"))
+            found.append((rowid, 1, head, f" (schedule {schedule!r}): listing_id {listing!r} names no "
+                                          "listing"))
         for rowid, schedule, raw in self._bad_rows("oncall_shifts", "schedule_id"):
-            found.append((rowid, 2, head, f" (schedule {schedule!r}): tier {raw!r} is not a whole number of 1 "
-                                          "or more"))
+            found.append((rowid, 2, head, f" (schedule {schedule!r}): tier {raw!r} is not a whole number "
+                                          "of 1 or more"))
         good = f'{_GOOD_TIME.format(col="start_utc")} AND {_GOOD_TIME.format(col="end_utc")}'
         for rowid, schedule, start, end in self.conn.execute(
                 f"SELECT rowid, schedule_id, start_utc, end_utc FROM oncall_shifts "

@@ -11,8 +11,9 @@ Each ``[[sources]]`` entry of the config names a type:
 already in the snapshot database being built (streamed in batches: a million listings never exist as
 Python objects), the on-call schedules and shifts as lists of dicts keyed by the model's column names
 (``backup_operator.core.model``), plus warnings (such as calendar names that match no listing). Each
-source writes into a ``part`` of it. Shift times may come out of a source as aware datetimes, naive local wall times or UTC text;
-they are all turned into the model's UTC text here, naive ones in their schedule's time zone.
+source writes into a ``part`` of it. Shift times may come out of a source as aware datetimes, naive
+local wall times or UTC text; they are all turned into the model's UTC text here, naive ones in their
+schedule's time zone.
 
 A source that cannot be read completely raises ``SourceError``: the export stops and nothing is
 published from a partial read. This package must never write anywhere but that database in memory.
@@ -34,7 +35,8 @@ from backup_operator.errors import BackupOperatorError, ConfigError
 from backup_operator.errors import SourceError
 from exporter.sources.localtime import as_utc, zone
 
-__all__ = ["TABLES", "ReadWindow", "DirectoryData", "BulkTable", "read_sources", "validate_sources", "source_name"]
+__all__ = ["TABLES", "ReadWindow", "DirectoryData", "BulkTable", "read_sources", "validate_sources",
+           "source_name"]
 
 log = logging.getLogger("exporter.sources")
 
@@ -188,7 +190,8 @@ class DirectoryData:
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS asked (id TEXT PRIMARY KEY)")
         try:
             conn.executemany("INSERT OR IGNORE INTO asked (id) VALUES (?)", ((i,) for i in wanted))
-            return {i for (i,) in conn.execute("SELECT id FROM asked WHERE id NOT IN (SELECT id FROM listings)")}
+            return {i for (i,) in
+                    conn.execute("SELECT id FROM asked WHERE id NOT IN (SELECT id FROM listings)")}
         finally:
             conn.execute("DELETE FROM asked")
 
