@@ -70,6 +70,7 @@ class Run:
     stdout: str
     stderr: str
     load: str
+    cpu_seconds: float | None = None  # user + system: what the step costs whatever the machine's load
 
 
 def load_average() -> str:
@@ -89,19 +90,20 @@ def measure(argv: list[str], *, env: dict | None = None, stdin: str | None = Non
     with tempfile.TemporaryDirectory() as tmp:
         out, err, inp, peak = (Path(tmp) / name for name in ("out", "err", "in", "peak"))
         inp.write_text(stdin or "")
-        wrapped = [gnu_time, "-f", "%M", "-o", str(peak), *argv] if gnu_time else argv
+        wrapped = [gnu_time, "-f", "%M %U %S", "-o", str(peak), *argv] if gnu_time else argv
         with open(inp, "rb") as i, open(out, "wb") as o, open(err, "wb") as e:
             t0 = time.perf_counter()
             proc = subprocess.Popen(wrapped, stdin=i, stdout=o, stderr=e, env=env)
             _, status, usage = os.wait4(proc.pid, 0)
             seconds = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
-        peak_kb = usage.ru_maxrss
+        peak_kb, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
         if gnu_time:
-            text = peak.read_text().strip().splitlines()
-            peak_kb = int(text[-1]) if text and text[-1].isdigit() else peak_kb
+            fields = (peak.read_text().strip().splitlines() or [""])[-1].split()
+            if len(fields) == 3 and fields[0].isdigit():
+                peak_kb, cpu = int(fields[0]), float(fields[1]) + float(fields[2])
         return Run(argv, seconds, peak_kb / 1024, proc.returncode, out.read_text(errors="replace"),
-                   err.read_text(errors="replace"), load)
+                   err.read_text(errors="replace"), load, cpu)
 
 
 def verdict(value: float | None, goal: float | None) -> str:
@@ -119,6 +121,8 @@ class Report:
         seconds_goal, mb_goal = self.goals.get(step, (None, None))
         seconds = run.seconds if seconds is None else seconds
         figure = f"{seconds:6.2f} s, {run.peak_mb:6.0f} MB"
+        if run.cpu_seconds is not None:
+            figure += f" ({run.cpu_seconds:.1f} s CPU)"
         goal = []
         if seconds_goal is not None:
             goal.append(f"≤ {seconds_goal:g} s {verdict(seconds, seconds_goal)}")
