@@ -108,12 +108,6 @@ class ChangeSummary:
 # --- comparing ---------------------------------------------------------------------------------------
 
 
-def _numbers_sql(schema: str) -> str:
-    return (f"SELECT listing_id, group_concat(kind || ' ' || value, char(31)) FROM "
-            f"(SELECT listing_id, kind, value FROM {schema}.contact_methods ORDER BY listing_id, rank, id) "
-            "GROUP BY listing_id")
-
-
 _DETAILS = ("display_name", "title", "department", "site", "building", "floor", "room")
 
 
@@ -157,11 +151,28 @@ def diff(conn: sqlite3.Connection, *, version: int, since_version: int, now: dat
                    ", ".join(b[1] for b in before) or "nobody", ", ".join(a[1] for a in after) or "nobody",
                    listing_id=after[0][0] if after else "", schedule_id=sched, at=s))
 
-    new_numbers = dict(conn.execute(_numbers_sql("main")))
-    old_numbers = dict(conn.execute(_numbers_sql("prev")))
+    # Numbers: which listings' numbers differ is found in SQL, without a Python object per row: a number
+    # that is new or changed has no equal row in ``prev`` (one index probe per row), and a number that
+    # went away (or a repeated one) changes its listing's count. Only those listings are read back.
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS numbers_changed (id TEXT PRIMARY KEY)")
+    conn.execute("DELETE FROM numbers_changed")
+    conn.execute("INSERT OR IGNORE INTO numbers_changed SELECT n.listing_id FROM main.contact_methods n "
+                 "WHERE NOT EXISTS (SELECT 1 FROM prev.contact_methods o WHERE o.listing_id = n.listing_id "
+                 "AND o.rank = n.rank AND o.kind = n.kind AND o.value = n.value)")
+    counts_sql = "SELECT listing_id, count(*) FROM {a}.contact_methods GROUP BY listing_id"
+    conn.execute("INSERT OR IGNORE INTO numbers_changed SELECT listing_id FROM "
+                 f"({counts_sql.format(a='prev')} EXCEPT {counts_sql.format(a='main')})")
+    numbers = {}
+    for schema in ("main", "prev"):
+        numbers[schema] = dict(conn.execute(
+            f"SELECT listing_id, group_concat(kind || ' ' || value, char(31)) FROM "
+            f"(SELECT listing_id, kind, value FROM {schema}.contact_methods "
+            f" WHERE listing_id IN (SELECT id FROM temp.numbers_changed) ORDER BY listing_id, rank, id) "
+            "GROUP BY listing_id"))
+    new_numbers, old_numbers = numbers["main"], numbers["prev"]
     for lid, name, old_name in conn.execute(
             "SELECT n.id, n.display_name, o.display_name FROM main.listings n JOIN prev.listings o ON o.id = n.id "
-            "ORDER BY n.display_name, n.id"):
+            "WHERE n.id IN (SELECT id FROM temp.numbers_changed) ORDER BY n.display_name, n.id"):
         before, after = old_numbers.get(lid, ""), new_numbers.get(lid, "")
         if before != after:
             # Name only what went and what came; a change of order alone shows both lists in full.
@@ -171,6 +182,8 @@ def diff(conn: sqlite3.Connection, *, version: int, since_version: int, now: dat
             if not gone and not came:
                 gone, came = old_list, new_list
             add(Change("numbers", name, "; ".join(gone) or "—", "; ".join(came) or "—", listing_id=lid))
+    conn.execute("DELETE FROM numbers_changed")
+    conn.commit()  # a transaction left open would keep ``prev`` from being detached
 
     for lid, name, kind, dept in conn.execute(
             "SELECT id, display_name, kind, department FROM main.listings WHERE id NOT IN "
