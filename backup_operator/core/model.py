@@ -275,7 +275,9 @@ class SnapshotBuilder:
     BATCH = 20_000
 
     def __init__(self) -> None:
-        self.conn = sqlite3.connect(":memory:")
+        # Filled on the exporter's reading thread, then checked and finished on the export's own: one
+        # thread at a time, handed over when the read ends.
+        self.conn = sqlite3.connect(":memory:", check_same_thread=False)
         for pragma in ("journal_mode = OFF", "secure_delete = ON", "temp_store = MEMORY"):
             self.conn.execute(f"PRAGMA {pragma}")
         for table in _TABLES.values():
