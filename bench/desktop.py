@@ -31,6 +31,7 @@ prefix, and drops them at the end unless --keep.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import secrets
@@ -217,6 +218,8 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL tables for the next run")
     parser.add_argument("--steps", default="export,check,sync,search,window",
                         help="comma-separated subset of export,check,sync,search,window")
+    parser.add_argument("--workdir", help="keep the exporter and desktop homes here (emptied first) to look "
+                                          "at or re-run steps by hand; default: a temporary folder")
     parser.add_argument("--query", help="what the first search types (default: a person taken from the data)")
     args = parser.parse_args()
     steps = set(args.steps.split(","))
@@ -255,13 +258,25 @@ def main() -> int:
         query = args.query or f"{family.lower()} {given.lower()}"
 
         report = Report(goals)
-        with tempfile.TemporaryDirectory(prefix="bo-bench-desktop-") as tmp:
-            tmp = Path(tmp)
+        with contextlib.ExitStack() as stack:
+            if args.workdir:
+                tmp = Path(args.workdir)
+                if tmp.exists():
+                    shutil.rmtree(tmp)
+                tmp.mkdir(parents=True)
+            else:
+                tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bo-bench-desktop-")))
             inbox = tmp / "inbox"
             inbox.mkdir()
             env = dict(os.environ, BACKUP_OPERATOR_HOME=str(tmp / "desktop"),
                        BACKUP_OPERATOR_PASSPHRASE=PASSPHRASE, QT_QPA_PLATFORM="offscreen")
             env.pop("BACKUP_OPERATOR_SITE", None)
+            # Installed programs start from compiled bytecode (pip and the bundle compile it); a
+            # PYTHONDONTWRITEBYTECODE environment would make every measured start compile ours again.
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+            subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "backup_operator"),
+                            str(ROOT / "exporter")], env=env, check=True)
             desktop_cli = [str(bin_dir / "backup-operator")]
             export_cli = [str(bin_dir / "backup-operator-export"), "--home", str(tmp / "exporter")]
             enrolled = subprocess.run(desktop_cli + ["enroll", "--key-file", "--name", "bench-desk-00"],

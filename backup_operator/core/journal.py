@@ -30,7 +30,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from backup_operator.core.model import format_utc, parse_utc
-from backup_operator.core.search.text import fold
 from backup_operator.errors import JournalDamaged, JournalError, StorageError
 from backup_operator.fsutil import atomic_write
 from backup_operator.snapshot import format as F
@@ -127,6 +126,10 @@ class Entry:
 
     def matches(self, query: str) -> bool:
         """Every word of ``query`` appears in some field of some revision (folded: accents, case)."""
+        # Here, not at the top: every desktop command imports this module, and the search package
+        # brings numpy with it.
+        from backup_operator.core.search.text import fold
+
         words = fold(query).split()
         if not words:
             return True
