@@ -1,7 +1,8 @@
 """The snapshot's data model: the SQLite schema, its validation, and building and opening a database.
 
 A snapshot is one SQLite database. The exporter builds it here (``build_database``) from plain
-records; the desktop opens the decrypted bytes here (``open_database``) entirely in memory.
+records; the desktop opens the decrypted bytes here (``open_database``) entirely in memory (once:
+``core.ramdb``).
 
 Times are UTC instants written ``YYYY-MM-DDTHH:MM:SSZ`` (text that sorts like the instant it names);
 shifts are half-open, ``[start_utc, end_utc)``. Wall-clock times exist only in the UI, in the
@@ -23,6 +24,7 @@ from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from backup_operator.core.ramdb import RamImage
 from backup_operator.errors import CorruptSnapshot, ValidationError
 
 __all__ = [
@@ -579,25 +581,35 @@ def build_database(
     return builder.serialize()
 
 
-def open_database(data: bytes) -> sqlite3.Connection:
-    """Open decrypted database bytes in memory, read-only in spirit, after an integrity check.
+def open_database(data: bytes | bytearray | RamImage, *, check: bool = True) -> sqlite3.Connection:
+    """Open a decrypted database in memory, read-only, after an integrity check (``PRAGMA quick_check``).
 
-    The bytes are never written to disk: ``deserialize`` gives SQLite its own in-memory copy.
+    ``data`` is the database's bytes, or a ``RamImage`` they were written into as they were decrypted
+    (then they are in memory once, see ``core.ramdb``). The plaintext never reaches a disk. ``check``
+    may be False only for a snapshot that passed the check when it was installed and whose signature
+    was verified again now (the same bytes).
     """
-    if not data.startswith(b"SQLite format 3\x00"):
+    image = data if isinstance(data, RamImage) else None
+    head = image.head if image is not None else bytes(data[:16])
+    if not head.startswith(b"SQLite format 3\x00"):
+        if image is not None:
+            image.close()
         raise CorruptSnapshot("The snapshot decrypted, but what is inside is not a directory database; "
                               "ask IT to run the exporter again.")
-    conn = sqlite3.connect(":memory:", check_same_thread=False)
+    if image is None:
+        image = RamImage.create()
+        image.write(data)
+    conn = image.connect()
     try:
-        conn.deserialize(data)
         # Sorts and temporary indexes must not spill decrypted rows into a temp file.
         conn.execute("PRAGMA temp_store = MEMORY")
-        verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
-        if verdict != "ok":
-            # SQLite's report runs over several lines; an error message is one line (errors.py).
-            summary = " ".join(verdict.replace("*** in database main ***", "").split())[:160]
-            raise CorruptSnapshot(f"The snapshot's database failed its integrity check ({summary}); "
-                                  "ask IT to run the exporter again.")
+        if check:
+            verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if verdict != "ok":
+                # SQLite's report runs over several lines; an error message is one line (errors.py).
+                summary = " ".join(verdict.replace("*** in database main ***", "").split())[:160]
+                raise CorruptSnapshot(f"The snapshot's database failed its integrity check ({summary}); "
+                                      "ask IT to run the exporter again.")
         read_meta(conn)
         conn.execute("PRAGMA query_only = ON")
     except sqlite3.DatabaseError as exc:

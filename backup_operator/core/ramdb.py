@@ -1,0 +1,165 @@
+"""A decrypted snapshot database assembled in RAM, piece by piece, and opened by SQLite without a copy.
+
+Opening a snapshot used to hold its database twice at the peak: once as the decompressed bytes, once
+as SQLite's own in-memory copy (``deserialize``). At a million listings that is a gigabyte. Here the
+pieces coming out of decryption and decompression are written straight into the place SQLite reads
+from, and nothing else keeps them:
+
+* On Linux, an unnamed file on a RAM file system (``$XDG_RUNTIME_DIR`` or ``/dev/shm``, tmpfs): the
+  file is created empty in a folder only this user may enter, SQLite opens it read-only, and its name
+  is removed before the first byte of plaintext is written. SQLite then maps it (``mmap_size``), so
+  the database is in memory exactly once. Nothing is ever on a disk, and nothing is left behind: the
+  kernel frees the file when the connection closes or the process ends, however it ends.
+* Elsewhere (Windows, macOS, or no RAM file system), a buffer handed to ``deserialize``, as before.
+
+``RamImage.create()`` picks the first that works. This module must never write a byte of a database
+to a disk-backed file, and never import Qt or cryptography.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+import stat
+import sys
+from pathlib import Path
+
+__all__ = ["RamImage", "ram_folder"]
+
+_TMPFS_TYPES = {"tmpfs", "ramfs"}
+
+
+def _mount_type(path: Path) -> str | None:
+    """The file system type of the mount holding ``path`` (Linux /proc/self/mounts), or None."""
+    try:
+        real = os.path.realpath(path)
+        best, kind = "", None
+        with open("/proc/self/mounts", encoding="utf-8", errors="replace") as mounts:
+            for line in mounts:
+                fields = line.split()
+                if len(fields) < 3:
+                    continue
+                point = fields[1].replace("\\040", " ")
+                if (real == point or real.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
+                    best, kind = point, fields[2]
+        return kind
+    except OSError:
+        return None
+
+
+def ram_folder() -> Path | None:
+    """A folder on a RAM file system that only this user may enter, or None where there is none."""
+    if not sys.platform.startswith("linux") or not hasattr(os, "getuid"):
+        return None
+    candidates = []
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        candidates.append(Path(runtime) / "backup-operator")
+    candidates.append(Path("/dev/shm") / f"backup-operator-{os.getuid()}")
+    for folder in candidates:
+        if _mount_type(folder.parent) not in _TMPFS_TYPES:
+            continue
+        try:
+            folder.mkdir(mode=0o700, exist_ok=True)
+            info = os.lstat(folder)
+        except OSError:
+            continue
+        # Ours, a real folder (not a link someone planted), and closed to everyone else.
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) == 0o700:
+            return folder
+    return None
+
+
+class RamImage:
+    """Write the database's bytes in order with ``write``, then ``connect`` (once)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.head = b""  # the first bytes written (the SQLite header starts there)
+        self.mapped = False  # True: SQLite reads the RAM file in place; False: deserialize a buffer
+        self._in_file = 0
+        self._fd: int | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._buffer: bytearray | None = None
+
+    @classmethod
+    def create(cls) -> "RamImage":
+        image = cls()
+        folder = ram_folder()
+        if folder is not None:
+            try:
+                image._open_ram_file(folder)
+            except (OSError, sqlite3.Error):
+                image.close()
+                image = cls()
+        if image._fd is None:
+            image._buffer = bytearray()
+        return image
+
+    def _open_ram_file(self, folder: Path) -> None:
+        path = folder / f"snapshot-{secrets.token_hex(16)}.sqlite3"
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) |
+                           getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            # SQLite opens the empty file now and reads it only at the first query, after the writes.
+            self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        finally:
+            os.unlink(path)  # from here on the file has no name: no other program can find it
+        self.mapped = True
+
+    def write(self, piece: bytes | bytearray | memoryview) -> None:
+        if len(self.head) < 100:
+            self.head += bytes(piece[: 100 - len(self.head)])
+        view = memoryview(piece)
+        while view and self._buffer is None:
+            try:
+                written = os.write(self._fd, view)
+            except OSError:  # the RAM file system is full: go on in this process's own memory
+                self._to_buffer()
+                break
+            self._in_file += written
+            view = view[written:]
+        if self._buffer is not None:
+            self._buffer += view
+        self.size += len(piece)
+
+    def _to_buffer(self) -> None:
+        buffer = bytearray()
+        while len(buffer) < self._in_file:
+            part = os.pread(self._fd, min(1 << 20, self._in_file - len(buffer)), len(buffer))
+            if not part:
+                break
+            buffer += part
+        self.close()
+        self._buffer = buffer
+        self.mapped = False
+
+    def connect(self) -> sqlite3.Connection:
+        """The read-only connection on the whole database; the image's memory now belongs to it."""
+        if self._buffer is not None:
+            conn = sqlite3.connect(":memory:", check_same_thread=False)
+            try:
+                conn.deserialize(self._buffer)
+            except BaseException:
+                conn.close()
+                raise
+            finally:
+                self._buffer = None
+            return conn
+        conn, self._conn = self._conn, None
+        os.close(self._fd)  # SQLite keeps its own descriptor of the file
+        self._fd = None
+        # Map all of it: pages are read in place instead of copied into SQLite's page cache.
+        conn.execute(f"PRAGMA mmap_size = {max(self.size, 1 << 20)}")
+        return conn
+
+    def close(self) -> None:
+        """Drop the image without connecting (an error on the way): its memory is freed at once."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self._buffer = None

@@ -1,0 +1,154 @@
+"""Decrypted databases in RAM: written piece by piece, opened by SQLite in place, never named on a disk."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sqlite3
+import stat
+import sys
+
+import pytest
+
+from backup_operator.core import model, ramdb
+from backup_operator.errors import CorruptSnapshot
+
+linux_ram = pytest.mark.skipif(ramdb.ram_folder() is None, reason="no RAM file system for this user here")
+
+
+def _open_files() -> list[str]:
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            out.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            pass  # the descriptor listdir itself used
+    return out
+
+
+def _pieces(data: bytes, size: int = 4096):
+    return [data[i:i + size] for i in range(0, len(data), size)]
+
+
+@linux_ram
+def test_a_ram_image_is_read_in_place_and_has_no_name(template_database):
+    folder = ramdb.ram_folder()
+    assert stat.S_IMODE(os.lstat(folder).st_mode) == 0o700 and os.lstat(folder).st_uid == os.getuid()
+    before = set(os.listdir(folder))
+    image = ramdb.RamImage.create()
+    assert image.mapped
+    assert set(os.listdir(folder)) == before  # named only while SQLite opened it, before any plaintext
+    for piece in _pieces(template_database):
+        image.write(piece)
+    conn = model.open_database(image)
+    try:
+        assert model.read_meta(conn).snapshot_version == 1
+        assert conn.execute("SELECT count(*) FROM listings").fetchone()[0] == 6
+        path = next(file for _, name, file in conn.execute("PRAGMA database_list") if name == "main")
+        assert path and not os.path.exists(path) and path.startswith(str(folder))
+        assert conn.execute("PRAGMA mmap_size").fetchone()[0] >= len(template_database)
+        with pytest.raises(sqlite3.OperationalError):
+            conn.execute("DELETE FROM listings")
+        # The descriptor SQLite reads through is a file on the RAM file system, not on a disk.
+        fds = _open_files()
+        assert any(link.startswith(str(folder)) and link.endswith("(deleted)") for link in fds)
+    finally:
+        conn.close()
+    fds = _open_files()
+    assert not any(link.startswith(str(folder)) for link in fds)  # closed with the connection
+
+
+def test_without_a_ram_file_system_the_database_is_deserialized(template_database, monkeypatch):
+    monkeypatch.setattr(ramdb, "ram_folder", lambda: None)
+    image = ramdb.RamImage.create()
+    assert not image.mapped
+    for piece in _pieces(template_database):
+        image.write(piece)
+    conn = model.open_database(image)
+    try:
+        assert conn.execute("SELECT count(*) FROM listings").fetchone()[0] == 6
+        for _, _, path in conn.execute("PRAGMA database_list"):
+            assert not path or not os.path.exists(path)
+    finally:
+        conn.close()
+
+
+@linux_ram
+def test_a_full_ram_file_system_falls_back_to_memory(template_database, monkeypatch):
+    real_open = os.open
+
+    def full(path, *args, **kwargs):
+        if str(path).startswith(str(ramdb.ram_folder())):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", full)
+    image = ramdb.RamImage.create()
+    assert not image.mapped
+    image.write(template_database)
+    conn = model.open_database(image)
+    assert conn.execute("SELECT count(*) FROM listings").fetchone()[0] == 6
+    conn.close()
+
+
+@pytest.mark.parametrize("planted", ["link to a shared folder", "folder others may enter"])
+def test_a_planted_folder_is_not_used(planted, tmp_path, monkeypatch):
+    """Whatever stands at the folder's name and is not our own closed folder is never written into."""
+    if not hasattr(os, "getuid"):
+        pytest.skip("POSIX only")
+    monkeypatch.setattr(ramdb.sys, "platform", "linux")
+    monkeypatch.setattr(ramdb, "_mount_type", lambda path: "tmpfs" if str(path) == str(tmp_path) else "ext4")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    target = tmp_path / "backup-operator"
+    if planted.startswith("link"):
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        os.chmod(shared, 0o777)
+        target.symlink_to(shared)
+    else:
+        target.mkdir()
+        os.chmod(target, 0o755)
+    assert ramdb.ram_folder() is None  # (/dev/shm is "ext4" here, so nothing else qualifies)
+    image = ramdb.RamImage.create()
+    assert not image.mapped
+    image.close()
+
+
+def test_an_image_that_is_not_a_database_is_refused_and_freed(monkeypatch):
+    image = ramdb.RamImage.create()
+    image.write(b"this is not SQLite" * 10)
+    with pytest.raises(CorruptSnapshot, match="not a directory database"):
+        model.open_database(image)
+    assert image._fd is None and image._conn is None and image._buffer is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the RAM file system is Linux's")
+def test_the_ram_folder_is_on_a_ram_file_system():
+    folder = ramdb.ram_folder()
+    if folder is None:
+        pytest.skip("no RAM file system here")
+    assert ramdb._mount_type(folder) in ("tmpfs", "ramfs")
+
+
+@linux_ram
+def test_a_ram_file_system_that_fills_up_mid_way_loses_nothing(template_database, monkeypatch):
+    real_write, calls = os.write, []
+
+    def filling(fd, data):
+        calls.append(len(data))
+        if len(calls) == 3:
+            return real_write(fd, bytes(data)[:1000])  # a short write, then the file system is full
+        if len(calls) > 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    image = ramdb.RamImage.create()
+    monkeypatch.setattr(os, "write", filling)
+    for piece in _pieces(template_database):
+        image.write(piece)
+    monkeypatch.setattr(os, "write", real_write)
+    assert not image.mapped and image.size == len(template_database)
+    conn = model.open_database(image)
+    assert conn.serialize() == template_database  # every byte, the short write's included
+    assert conn.execute("SELECT count(*) FROM listings").fetchone()[0] == 6
+    conn.close()
