@@ -245,7 +245,7 @@ def cmd_print(desktop: Desktop, args: argparse.Namespace) -> int:
         print("Printing needs the window's Qt libraries: install backup-operator[gui].", file=sys.stderr)
         return 2
     hours = max(24, min(72, args.hours))
-    pages = print_command(desktop, hours, args.schedule or [], Path(args.output))
+    pages = print_command(desktop, hours, args.schedule or [], Path(args.output), paper=args.paper)
     print(f"Wrote the crash sheet ({hours} h, {pages} page{'s' if pages != 1 else ''}) to {args.output}.")
     return 0
 
@@ -321,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", action="append", metavar="ID",
                    help="an on-call schedule to include (repeat; default: the window's favourites, else all)")
     p.add_argument("-o", "--output", required=True, help="the PDF file to write")
+    p.add_argument("--paper", choices=("auto", "letter", "a4"),
+                   help="paper size (default: the window's setting; 'auto' is Letter in the US and Canada, else A4)")
     p.set_defaults(func=cmd_print)
 
     p = sub.add_parser("window", help="open the window (the same as no command)")

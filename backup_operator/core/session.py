@@ -611,16 +611,20 @@ class SyncOutcome:
     current: int = 0
     session: Session | None = None
     receipt_problems: list[str] = field(default_factory=list)
+    unreachable: list[Path] = field(default_factory=list)  # inboxes that could not be read (share offline)
+    inboxes: int = 0  # how many inboxes were looked at
 
 
 def sync_and_open(desktop: Desktop, showing_version: int = 0) -> SyncOutcome:
     """Install the newest good snapshot from the inboxes and, if it is newer than what the window
     shows, open and index it. Leaves a receipt in each inbox as ``backup-operator sync`` does."""
     store = store_for(desktop)
-    inboxes = [Path(p) for p in desktop.config.inboxes]
+    inboxes = desktop.inboxes()
     report: SyncReport = store.sync(inboxes)
     outcome = SyncOutcome(list(report.installed), list(report.refused), list(report.new_signers),
                           report.current)
+    outcome.unreachable = [inbox for inbox in inboxes if not inbox.is_dir()]
+    outcome.inboxes = len(inboxes)
     if report.current:
         for inbox in inboxes:
             if inbox.is_dir():
