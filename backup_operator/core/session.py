@@ -359,6 +359,14 @@ class Session:
                 break
         return list(out.values())
 
+    def schedules_asked(self, words: str) -> list[Schedule]:
+        """The on-call schedules ``words`` ask about ("ED", "cards on call", "pharmacist"), best first."""
+        question = oncall_intent.parse(words) or oncall_intent.OnCallQuestion(words, words.strip())
+        if not question.what:
+            return []
+        ranked = oncall_intent.rank_schedules(question, self._index.raw, self.schedules(), self.departments_of)
+        return [self._schedules[sid] for sid, _ in ranked if sid in self._schedules]
+
     def departments_of(self, listing_ids: Iterable[str]) -> dict[str, str]:
         """Listing id -> its department (for the on-call intent's department vote)."""
         return {lid: e.department for lid, e in self.entries(listing_ids).items() if e.department}

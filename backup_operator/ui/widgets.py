@@ -193,22 +193,23 @@ class ContactRow(QFrame):
         self.value = _label(contact.value, factor=factor * 1.15, bold=True, wrap=False, selectable=True)
         self.caption = _label(contact.caption, factor=factor)
         self.notes = _label(contact.instructions, factor=factor * 0.95)
-        self.notes.setVisible(bool(contact.instructions))
         self.setAccessibleName(f"{n}. {contact.caption}: {contact.value}"
                                + (f". {contact.instructions}" if contact.instructions else ""))
+        box = QVBoxLayout(self)  # the layouts belong to the row before anything goes in (no stray windows)
+        box.setContentsMargins(6, 3, 6, 3)
+        box.setSpacing(0)
         line = QHBoxLayout()
+        box.addLayout(line)
         line.setSpacing(10)
         line.addWidget(self.index, 0, Qt.AlignmentFlag.AlignBaseline)
         line.addWidget(self.value, 0, Qt.AlignmentFlag.AlignBaseline)
         line.addWidget(self.caption, 1, Qt.AlignmentFlag.AlignBaseline)
-        box = QVBoxLayout(self)
-        box.setContentsMargins(6, 3, 6, 3)
-        box.setSpacing(0)
-        box.addLayout(line)
         indent = QHBoxLayout()
+        box.addLayout(indent)
         indent.addSpacing(self.index.sizeHint().width() + 10)
         indent.addWidget(self.notes, 1)
-        box.addLayout(indent)
+        # Only now that it has a parent: showing or hiding a parentless label makes it a window of its own.
+        self.notes.setVisible(bool(contact.instructions))
 
     def labels(self) -> list[QLabel]:
         return [self.index, self.value, self.caption, self.notes]
@@ -238,7 +239,7 @@ class ContactRows(QWidget):
 
     def set_contacts(self, contacts: Sequence[Contact], selected: int = -1) -> None:
         _clear(self.box)
-        self.rows = [ContactRow(n, c, self.factor) for n, c in enumerate(contacts, 1)]
+        self.rows = [ContactRow(n, c, self.factor, self) for n, c in enumerate(contacts, 1)]
         for row in self.rows:
             rescale(row)
             self.box.addWidget(row)
@@ -384,7 +385,7 @@ class TierCard(QFrame):
         self.setObjectName("tier")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         zone = now.schedule.zone
-        self.role = _label(f"{tier.tier}. {tier.role}" if tier.role else f"Tier {tier.tier}", factor=1.05, bold=True)
+        self.role = _label(f"Tier {tier.tier}" + (f" · {tier.role}" if tier.role else ""), factor=0.9, bold=True)
         who = tier.who
         if who is None:
             fallback = now.fallback
@@ -395,7 +396,6 @@ class TierCard(QFrame):
             self.name = _label(who.name, factor=1.2, bold=True, selectable=True)
             self.what = _label(who.title)
             people = who
-        self.what.setVisible(bool(self.what.text()))
         self.contacts = ContactRows(f"How to reach {people.name}" if people else "How to reach")
         self.contacts.set_contacts(people.contacts if people else [], people.first_number_row if people else -1)
         if tier.until:
@@ -411,18 +411,21 @@ class TierCard(QFrame):
             nxt = f"Next: {tier.next_who.name}{again}{when}"
         self.next = _label(nxt, factor=0.95)
         grid = QGridLayout(self)
-        grid.setContentsMargins(8, 6, 8, 6)
-        grid.addWidget(self.role, 0, 0, Qt.AlignmentFlag.AlignTop)
-        grid.addWidget(self.name, 0, 1)
-        grid.addWidget(self.what, 1, 1)
-        grid.addWidget(self.contacts, 2, 1)
+        grid.setContentsMargins(8, 4, 8, 6)
+        grid.setVerticalSpacing(2)
+        main = QVBoxLayout()
+        main.setSpacing(1)
+        for w in (self.role, self.name, self.what, self.contacts):
+            main.addWidget(w)
         side = QVBoxLayout()
         side.addWidget(self.until)
         side.addWidget(self.next)
         side.addStretch(1)
-        grid.addLayout(side, 0, 2, 3, 1)
-        grid.setColumnStretch(1, 3)
-        grid.setColumnStretch(2, 2)
+        grid.addLayout(main, 0, 0)
+        grid.addLayout(side, 0, 1)
+        grid.setColumnStretch(0, 3)
+        grid.setColumnStretch(1, 2)
+        self.what.setVisible(bool(self.what.text()))  # after it has a parent (else it is a window of its own)
         self.setAccessibleName(f"Tier {tier.tier}: {self.name.text()}")
 
     @property
@@ -499,18 +502,25 @@ class OnCallPage(QScrollArea):
         self.as_of.setAccessibleName("Show who is on call at this date and time")
         self.as_of.setKeyboardTracking(False)
         self.as_of.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # reached with Ctrl+T or Tab from the search
-        self.zone = _label(factor=1.1, bold=True, wrap=False)
+        self.zone = _label(factor=1.1, bold=True)
         self.mode = _label(factor=0.95)
         self.now_button = QPushButton("Now (Ctrl+N)")
         self.now_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.now_button.clicked.connect(lambda: self.as_of_changed.emit(None))
         self.as_of.dateTimeChanged.connect(self._typed)
-        row = QHBoxLayout()
-        row.addWidget(_label("As of (Ctrl+T):", factor=1.1, wrap=False))
-        row.addWidget(self.as_of)
-        row.addWidget(self.zone)
-        row.addWidget(self.mode, 1)
-        row.addWidget(self.now_button)
+        # Two short lines rather than one long one: at large text one line would be wider than a laptop.
+        row = QVBoxLayout()
+        row.setSpacing(2)
+        first = QHBoxLayout()
+        first.addWidget(_label("As of (Ctrl+T):", factor=1.1, wrap=False))
+        first.addWidget(self.as_of)
+        first.addStretch(1)
+        first.addWidget(self.now_button)
+        second = QHBoxLayout()
+        second.addWidget(self.zone)
+        second.addWidget(self.mode, 1)
+        row.addLayout(first)
+        row.addLayout(second)
         self.nobody = _label(factor=1.1, bold=True)
         self.nobody.setStyleSheet(BANNER_STYLES["amber"])
         self.nobody.hide()
@@ -570,7 +580,7 @@ class OnCallPage(QScrollArea):
         self.mode.setText("(now)" if at_is_now else "(chosen time — Ctrl+N for now)")
         keep = self._selected if same_schedule else 0
         _clear(self.tiers)
-        self.cards = [TierCard(t, now) for t in now.tiers]
+        self.cards = [TierCard(t, now, self.widget()) for t in now.tiers]
         for card in self.cards:
             rescale(card)
             self.tiers.addWidget(card)
