@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from PySide6.QtCore import QDateTime, QEvent, Qt, QTime, QTimeZone, Signal
-from PySide6.QtGui import QKeyEvent, QKeySequence
+from PySide6.QtGui import QKeyEvent, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QDateTimeEdit,
     QFrame,
@@ -215,9 +215,19 @@ class ContactRow(QFrame):
         return [self.index, self.value, self.caption, self.notes]
 
     def set_selected(self, on: bool) -> None:
+        if self.property("selected") == on:
+            return
         self.setProperty("selected", on)
-        self.setStyleSheet("QFrame#contact { background: palette(highlight); border-radius: 3px; } "
-                           "QFrame#contact QLabel { color: palette(highlighted-text); }" if on else "")
+        # The palette, not a style sheet: re-styling a row costs a style pass over its labels on every key.
+        self.setAutoFillBackground(on)
+        if on:
+            palette = QPalette(self.palette())
+            palette.setColor(QPalette.ColorRole.Window, palette.color(QPalette.ColorRole.Highlight))
+            palette.setColor(QPalette.ColorRole.WindowText, palette.color(QPalette.ColorRole.HighlightedText))
+            self.setPalette(palette)
+        else:
+            self.setPalette(QPalette())
+            self.setAttribute(Qt.WidgetAttribute.WA_SetPalette, False)  # follow the application's palette again
 
 
 class ContactRows(QWidget):
@@ -238,6 +248,9 @@ class ContactRows(QWidget):
         self.box.setSpacing(2)
 
     def set_contacts(self, contacts: Sequence[Contact], selected: int = -1) -> None:
+        if [r.contact for r in self.rows] == list(contacts) and self.rows:
+            self.select(selected if selected >= 0 else 0)  # the same methods again: keep the labels
+            return
         _clear(self.box)
         self.rows = [ContactRow(n, c, self.factor, self) for n, c in enumerate(contacts, 1)]
         for row in self.rows:
@@ -460,22 +473,48 @@ def _week_html(rows: Sequence[ShiftRow], zone, at: datetime) -> str:
 
 class AsOfEdit(QDateTimeEdit):
     """The "as of" date and time. Tab and Shift+Tab walk its parts (day, month, year, hour, minute) and
-    wrap around, so typed digits never leave the field; Enter or Esc hands the keyboard back."""
+    wrap around, so typed digits never leave the field; Enter or Esc hands the keyboard back.
+
+    Typing a whole part already moves on to the next one ("21" in the hour moves to the minutes); a Tab
+    right after that is the Tab the operator meant, so it does not move a second time: "21 Tab 30" is
+    21:30 whether or not the field moved by itself.
+    """
 
     done = Signal()
 
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._moved_by_itself = False
+
     def focusNextPrevChild(self, forward: bool) -> bool:  # noqa: N802 - Qt's name
+        if self._moved_by_itself and forward:
+            self._moved_by_itself = False
+            return True
+        self._moved_by_itself = False
         count = self.sectionCount()
         if count:
-            self.setCurrentSectionIndex((self.currentSectionIndex() + (1 if forward else -1)) % count)
+            self.select_part((self.currentSectionIndex() + (1 if forward else -1)) % count)
         return True
+
+    def select_part(self, index: int) -> None:
+        """Go to part ``index`` with its text selected, so that typing replaces it."""
+        self.setCurrentSectionIndex(index)
+        self.setSelectedSection(self.sectionAt(index))
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's name
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             super().keyPressEvent(event)  # commits the value (dateTimeChanged) first
+            self._moved_by_itself = False
             self.done.emit()
             return
+        before = self.currentSectionIndex()
         super().keyPressEvent(event)
+        self._moved_by_itself = bool(event.text()) and event.text().isalnum() and \
+            self.currentSectionIndex() != before
+
+    def focusInEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self._moved_by_itself = False
+        super().focusInEvent(event)
 
 
 class OnCallPage(QScrollArea):

@@ -111,6 +111,7 @@ class MainWindow(QMainWindow):
     sync_finished = Signal()
     load_failed = Signal(object)
     handover_done = Signal(object)  # the boundary (datetime) whose answers were just refreshed
+    opening_stage = Signal(str)  # what opening the directory is doing now
 
     PAGE_OPENING, PAGE_UNLOCK, PAGE_ERROR, PAGE_MAIN = range(4)
     VIEW_RESULTS, VIEW_ONCALL = range(2)
@@ -410,9 +411,13 @@ class MainWindow(QMainWindow):
             self._opening_tick.start()
         desktop = self.desktop
         progress = _Progress(self)
-        progress.said.connect(self.opening.show_stage)
+        progress.said.connect(self._opening_stage)
         run_in_background(lambda: open_session(desktop, progress=progress.said.emit), self._opened,
                           self._open_failed)
+
+    def _opening_stage(self, text: str) -> None:
+        self.opening.show_stage(text)
+        self.opening_stage.emit(text)
 
     def _opened(self, session: Session) -> None:
         self._loading = False
@@ -497,11 +502,13 @@ class MainWindow(QMainWindow):
         return self.clock()
 
     def refresh_clock(self) -> None:
-        """The 30-second tick: the data's age, and any handover the timer missed (the computer slept)."""
+        """The 30-second tick: the data's age, any handover the timer missed (the computer slept), and
+        the handover timer set again from the clock (the clock was corrected: timers do not follow it)."""
         if self.session is None:
             return
         self._show_age()
         self._catch_up()
+        self._arm_handover()
 
     def _show_age(self) -> None:
         state = freshness(self.session.meta, self.session.version, self.now())
@@ -524,9 +531,12 @@ class MainWindow(QMainWindow):
 
     def _schedule_handover(self) -> None:
         """Set the timer for the next instant at which any "on call now" answer can change."""
-        self.handover.stop()
         self.next_handover = self.session.next_change(self.now()) if self.session else None
+        self._arm_handover()
+
+    def _arm_handover(self) -> None:
         if self.next_handover is None:
+            self.handover.stop()
             return
         wait = (self.next_handover - self.now()).total_seconds() * 1000
         self.handover.start(int(max(0, min(MAX_TIMER_MS, wait + 20))))
@@ -618,7 +628,7 @@ class MainWindow(QMainWindow):
         """Tab in the search field: into the "as of" field in the on-call view; nowhere otherwise."""
         if self.views.currentIndex() == self.VIEW_ONCALL:
             self.oncall.as_of.setFocus(Qt.FocusReason.TabFocusReason)
-            self.oncall.as_of.setCurrentSectionIndex(0 if forward else self.oncall.as_of.sectionCount() - 1)
+            self.oncall.as_of.select_part(0 if forward else self.oncall.as_of.sectionCount() - 1)
 
     def _show_selection(self) -> None:
         result = self.current_result()
@@ -778,6 +788,7 @@ class MainWindow(QMainWindow):
             return
         self.oncall_schedule = schedule_id
         self.views.setCurrentIndex(self.VIEW_ONCALL)
+        self.oncall.schedule = None  # opened afresh: tier 1 is chosen (a refresh keeps the chosen tier)
         self._refresh_oncall()
         self.focus_search()
 
