@@ -101,6 +101,8 @@ def cmd_sync(desktop: Desktop, args: argparse.Namespace) -> int:
                                   version=report.current, installed_at=at)
                 except BackupOperatorError as exc:
                     print(f"Could not leave a receipt in {inbox}: {exc}", file=sys.stderr)
+    from backup_operator.cli_outage import drop_journals_after_sync
+    drop_journals_after_sync(desktop)  # what was written during the outage leaves once an inbox answers
     if report.problem:
         return report.problem.exit_code
     # A desktop with nothing installed cannot answer a single call: let a scheduled task or IT notice.
@@ -381,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="this desktop's enrolment, inboxes and snapshot age")
     p.set_defaults(func=cmd_status)
+
+    from backup_operator.cli_outage import add_parsers as add_outage_parsers
+    add_outage_parsers(sub)  # journal, changes, drill
     return parser
 
 
