@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from backup_operator.core.ramdb import RamImage
+from backup_operator.core.ramdb import RamFile, RamImage
 from backup_operator.errors import CorruptSnapshot, ValidationError
 
 __all__ = [
@@ -278,9 +278,16 @@ class SnapshotBuilder:
 
     def __init__(self) -> None:
         # Filled on the exporter's reading thread, then checked and finished on the export's own: one
-        # thread at a time, handed over when the read ends.
-        self.conn = sqlite3.connect(":memory:", check_same_thread=False)
-        for pragma in ("journal_mode = OFF", "secure_delete = ON", "temp_store = MEMORY"):
+        # thread at a time, handed over when the read ends. In a RAM file where there is one, so that the
+        # finished database can leave without a copy (core.ramdb.RamFile); else in SQLite's memory.
+        self._file = RamFile.create()
+        self.conn = self._file.conn if self._file else sqlite3.connect(":memory:", check_same_thread=False)
+        pragmas = ["journal_mode = OFF", "secure_delete = ON", "temp_store = MEMORY"]
+        if self._file:
+            # Nothing here needs to survive a crash; reads of what was written come from the map.
+            pragmas += ["synchronous = OFF", "locking_mode = EXCLUSIVE", "cache_size = -65536",
+                        f"mmap_size = {8 << 30}"]
+        for pragma in pragmas:
             self.conn.execute(f"PRAGMA {pragma}")
         for table in _TABLES.values():
             self.conn.execute(table.ddl)
@@ -537,18 +544,24 @@ class SnapshotBuilder:
         self.conn.executemany('INSERT OR REPLACE INTO "meta" ("key", "value") VALUES (?, ?)', meta.items())
         self.conn.commit()
 
+    def _committed(self) -> None:
+        self.conn.commit()
+        if self.conn.execute("PRAGMA freelist_count").fetchone()[0]:
+            self.conn.execute("VACUUM")  # rows were dropped: leave no empty pages in what is sent
+
     def serialize(self) -> bytes:
         """The finished database as bytes, and the builder closed (it holds the only other copy)."""
         try:
-            self.conn.commit()
-            if self.conn.execute("PRAGMA freelist_count").fetchone()[0]:
-                self.conn.execute("VACUUM")  # rows were dropped: leave no empty pages in what is sent
-            return self.conn.serialize()
+            self._committed()
+            return self._file.read() if self._file else self.conn.serialize()
         finally:
             self.close()
 
     def close(self) -> None:
-        self.conn.close()
+        if self._file:
+            self._file.close()
+        else:
+            self.conn.close()
 
 
 def _quoted(words: Iterable[str]) -> str:

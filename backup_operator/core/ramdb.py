@@ -25,7 +25,7 @@ import stat
 import sys
 from pathlib import Path
 
-__all__ = ["RamImage", "ram_folder"]
+__all__ = ["RamImage", "RamFile", "ram_folder"]
 
 _TMPFS_TYPES = {"tmpfs", "ramfs"}
 
@@ -67,8 +67,30 @@ def ram_folder() -> Path | None:
             continue
         # Ours, a real folder (not a link someone planted), and closed to everyone else.
         if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) == 0o700:
+            _clear_leftovers(folder)
             return folder
     return None
+
+
+_LEFTOVER_AGE_S = 60.0
+
+
+def _clear_leftovers(folder: Path) -> None:
+    """Remove names a crashed process left (a file is named only for the instant SQLite opens it, before
+    anything is written to it, so a leftover is empty; any name older than a minute is one)."""
+    import time
+
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            age = time.time() - entry.stat(follow_symlinks=False).st_mtime
+            if entry.is_file(follow_symlinks=False) and age > _LEFTOVER_AGE_S:
+                os.unlink(entry.path)
+        except OSError:
+            pass
 
 
 class RamImage:
@@ -163,3 +185,77 @@ class RamImage:
             os.close(self._fd)
             self._fd = None
         self._buffer = None
+
+
+class RamFile:
+    """A database being written, in an unnamed file on the RAM file system (the exporter builds there).
+
+    Built in SQLite's ``:memory:``, a snapshot could only leave by ``serialize``, which copies it twice
+    (SQLite's copy, then Python's bytes): three times the database at the peak. From a RAM file it is
+    read straight from the file, in pieces (``pieces``) or at once (``read``). ``create`` returns None
+    where there is no RAM file system; the caller then uses ``:memory:``.
+    """
+
+    def __init__(self, fd: int, conn: sqlite3.Connection):
+        self._fd = fd
+        self.conn = conn
+
+    @classmethod
+    def create(cls) -> "RamFile | None":
+        folder = ram_folder()
+        if folder is None:
+            return None
+        path = folder / f"build-{secrets.token_hex(16)}.sqlite3"
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) |
+                         getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError:
+            return None
+        try:
+            conn = sqlite3.connect(str(path), check_same_thread=False)
+            # The file SQLite opened must be the one this descriptor reads (nothing replaced the name).
+            conn.execute("PRAGMA user_version")
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except (sqlite3.Error, OSError):
+            conn, same = None, False
+        finally:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        if not same:
+            if conn is not None:
+                conn.close()
+            os.close(fd)
+            return None
+        return cls(fd, conn)
+
+    def size(self) -> int:
+        pages, page = (self.conn.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "page_size"))
+        return pages * page
+
+    def pieces(self, piece: int = 1 << 20):
+        """The committed database, in order, in pieces of ``piece`` bytes (each a fresh bytes object)."""
+        size, offset = self.size(), 0
+        while offset < size:
+            part = os.pread(self._fd, min(piece, size - offset), offset)
+            if not part:
+                raise OSError("the database file ended early")
+            offset += len(part)
+            yield part
+
+    def read(self) -> bytes:
+        """The committed database as one bytes object (one copy)."""
+        size = self.size()
+        with os.fdopen(os.dup(self._fd), "rb", buffering=0) as handle:
+            handle.seek(0)
+            data = handle.read(size)
+        if len(data) != size:
+            raise OSError("the database file ended early")
+        return data
+
+    def close(self) -> None:
+        self.conn.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
