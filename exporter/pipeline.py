@@ -34,6 +34,7 @@ from backup_operator.snapshot.keys import DesktopPublicKey, SignerKey
 
 from exporter.checks import CheckReport, run_checks
 from exporter.config import Config, load_config
+from exporter.delta import prepare_publication, remember_published
 from backup_operator.errors import ExportRefused
 from exporter.home import ExporterHome
 from exporter.lock import ExclusiveLock
@@ -225,9 +226,20 @@ def _run_locked(home: ExporterHome, *, force: bool, trigger: str, now: datetime 
             sealed = seal(database, config, version=outcome.version, now=now,
                           recipients=[r.key for r in recipients], signer=signer, endorsements=endorsements)
         outcome.size_bytes = len(sealed)
+        publication = None
+        if any(d.kind == "web" for d in destinations):
+            with timer("delta"):
+                publication = prepare_publication(
+                    home, database, outcome.version, created_at=now,
+                    expires_at=now + timedelta(hours=config.export.expires_after_hours),
+                    recipients=[r.key for r in recipients], signer=signer, endorsements=endorsements,
+                    full_size=len(sealed))
         with timer("publish"):
             outcome.destinations = publish_all(sealed, outcome.version, destinations, config.publish,
-                                               sleep=sleep)
+                                               sleep=sleep, publication=publication)
+        if publication is not None and any(d.ok for d, c in zip(outcome.destinations, destinations)
+                                           if c.kind == "web"):
+            remember_published(home, database, outcome.version)
     except BackupOperatorError as exc:
         result = "refused" if isinstance(exc, ExportRefused) else "failed"
         state.finish_run(outcome.run_id, result=result, snapshot_version=outcome.version,

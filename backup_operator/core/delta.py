@@ -112,7 +112,9 @@ def content_hash(conn: sqlite3.Connection) -> bytes:
             raise BrokenChain(f"Table {shape.name!r} holds a REAL or BLOB value, which the content hash "
                               "does not define.")
         digest.update(_canonical(shape.to_json()) + b"\n[")
-        cursor = conn.execute(_select(shape))
+        cursor = conn.cursor()
+        cursor.row_factory = None  # plain tuples, whatever the connection's row factory
+        cursor.execute(_select(shape))
         first = True
         try:
             while True:

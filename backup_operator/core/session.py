@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from backup_operator.config import Desktop
 from backup_operator.core import oncall
 from backup_operator.core.model import SnapshotMeta
+from backup_operator.core.pull import pull
 from backup_operator.core.store import OpenSnapshot, SnapshotStore, SyncReport, write_receipt
 from backup_operator.errors import BackupOperatorError, SnapshotError
 from backup_operator.snapshot.keys import SignerPublicKey
@@ -479,10 +480,19 @@ def sync_and_open(desktop: Desktop, showing_version: int = 0) -> SyncOutcome:
     """Install the newest good snapshot from the inboxes and, if it is newer than what the window
     shows, open and index it. Leaves a receipt in each inbox as ``backup-operator sync`` does."""
     store = store_for(desktop)
-    inboxes = [Path(p) for p in desktop.config.inboxes]
+    inboxes = desktop.inboxes()
     report: SyncReport = store.sync(inboxes)
     outcome = SyncOutcome(list(report.installed), list(report.refused), list(report.new_signers),
                           report.current)
+    for web in desktop.http_inboxes():  # http(s) inboxes: manifest, then deltas or the full snapshot
+        pulled = pull(store, web, cache_root=desktop.home / "downloads", desktop=desktop.name,
+                      public_key=desktop.config.public_key)
+        outcome.installed += pulled.installed
+        outcome.refused += pulled.refused
+        outcome.new_signers += pulled.new_signers
+        outcome.current = report.current = max(report.current, pulled.current)
+        if pulled.receipt_problem:
+            outcome.receipt_problems.append(pulled.receipt_problem)
     if report.current:
         for inbox in inboxes:
             if inbox.is_dir():
