@@ -1,0 +1,187 @@
+"""Generating candidates: which vocabulary words a typed word may stand for, each with a quality.
+
+The vocabulary is every distinct word of the index. A typed word reaches a vocabulary word exactly, as
+its beginning (the operator is still typing), or within one or two edits (optimal string alignment, so
+a transposition is one edit), verified with rapidfuzz. The quality in (0, 1] says how good a guess the
+vocabulary word is; ``scoring`` turns qualities into row scores.
+
+Stored structures (flat arrays, built by ``vocabulary_arrays``): the vocabulary in sorted order (for
+beginnings), a padded-trigram index (for slips that keep some trigrams), word lengths, and a small
+prior for how common each word is. This module never looks at rows.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+
+import numpy as np
+from rapidfuzz import process as rf_process
+from rapidfuzz.distance import OSA
+
+from backup_operator.core.search.arrays import csr, first_of_each, gather_ranges
+
+__all__ = ["Vocabulary", "vocabulary_arrays", "VOCABULARY_ARRAYS"]
+
+#: The arrays this module stores in the index.
+VOCABULARY_ARRAYS = ("tri_off", "tri_terms", "term_len", "df_prior", "sorted_ids")
+
+Q_EXACT = 1.0
+Q_PREFIX_BASE, Q_PREFIX_SPAN = 0.72, 0.18        # prefix: base + span * typed/len(word)
+Q_TYPO = (1.0, 0.78, 0.56)                       # whole word within 0, 1, 2 edits
+Q_TYPO_PREFIX = (0.0, 0.62, 0.48)                # beginning of a word within 1, 2 edits
+Q_INITIAL = 0.7                                  # one letter: as good as a first name it begins, no better
+DF_PRIOR = 0.012                                 # a common word is a likelier guess than a rare one
+MAX_PREFIX_TERMS = 5000
+MAX_FUZZY_CANDIDATES = 3000
+
+# Alphabet for vocabulary trigrams: 0 = padding, a-z, 0-9, 37 = any other letter.
+_ALPHA = 38
+_CHAR_CODE = np.full(128, 37, dtype=np.int32)
+for _i, _c in enumerate("abcdefghijklmnopqrstuvwxyz0123456789"):
+    _CHAR_CODE[ord(_c)] = _i + 1
+_TRI_WIDTH = 24
+
+
+def _term_trigrams(terms: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(term id, trigram id) pairs for ' '+term, vectorised over the whole vocabulary."""
+    if not terms:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    arr = np.array(terms, dtype=f"U{_TRI_WIDTH}").view(np.uint32).reshape(len(terms), _TRI_WIDTH)
+    codes = np.where(arr < 128, _CHAR_CODE[np.minimum(arr, 127)], 37)
+    codes[arr == 0] = 0
+    lens = np.minimum(np.fromiter(map(len, terms), dtype=np.int64, count=len(terms)), _TRI_WIDTH)
+    padded = np.zeros((len(terms), _TRI_WIDTH + 1), dtype=np.int32)
+    padded[:, 1:] = codes
+    tri = (padded[:, :-2] * _ALPHA + padded[:, 1:-1]) * _ALPHA + padded[:, 2:]
+    valid = np.arange(_TRI_WIDTH - 1)[None, :] + 2 <= lens[:, None]
+    term_of, _pos = np.nonzero(valid)
+    return term_of, tri[valid].astype(np.int64)
+
+
+def _query_trigrams(word: str) -> np.ndarray:
+    codes = [0] + [int(_CHAR_CODE[ord(c)]) if ord(c) < 128 else 37 for c in word[:_TRI_WIDTH]]
+    return np.unique(np.array([(codes[i] * _ALPHA + codes[i + 1]) * _ALPHA + codes[i + 2]
+                               for i in range(len(codes) - 2)], dtype=np.int64))
+
+
+def vocabulary_arrays(terms: list[str], df: np.ndarray) -> dict[str, np.ndarray]:
+    """The stored arrays for a vocabulary; ``df`` is how many rows contain each word."""
+    V = len(terms)
+    df_prior = (DF_PRIOR * np.log1p(df) / max(math.log1p(df.max()) if V else 1.0, 1e-9)).astype(np.float32)
+    tterm, ttri = _term_trigrams(terms)
+    tri_off, tri_terms = csr(ttri, _ALPHA ** 3, tterm.astype(np.int32))
+    term_len = np.fromiter(map(len, terms), dtype=np.float32, count=V)
+    sorted_ids = np.array(sorted(range(V), key=terms.__getitem__), dtype=np.int64)
+    return dict(tri_off=tri_off, tri_terms=tri_terms, term_len=term_len, df_prior=df_prior, sorted_ids=sorted_ids)
+
+
+_EMPTY = (np.empty(0, np.int64), np.empty(0, np.float32))
+
+
+class Vocabulary:
+    """The distinct words of one index and the ways a typed word reaches them."""
+
+    def __init__(self, terms: list[str], arrays: dict[str, np.ndarray]):
+        self.terms = terms
+        self.ids = {t: i for i, t in enumerate(terms)}
+        self.tri_off, self.tri_terms = arrays["tri_off"], arrays["tri_terms"]
+        self.term_len, self.df_prior = arrays["term_len"], arrays["df_prior"]
+        self.sorted_ids = arrays["sorted_ids"]
+        self.sorted_terms = [terms[i] for i in self.sorted_ids.tolist()]
+
+    def __len__(self) -> int:
+        return len(self.terms)
+
+    def match(self, word: str, mode: str) -> tuple[np.ndarray, np.ndarray]:
+        """Vocabulary words matching a query word (``mode``: exact, prefix or fuzzy), with a quality in (0, 1]."""
+        ids: list[np.ndarray] = []
+        quals: list[np.ndarray] = []
+        exact = self.ids.get(word)
+        if exact is not None:
+            ids.append(np.array([exact]))
+            quals.append(np.array([Q_EXACT if len(word) > 1 else Q_INITIAL], dtype=np.float32))
+        if mode == "exact":
+            return (ids[0], quals[0]) if ids else _EMPTY
+        L = len(word)
+        lo = bisect.bisect_right(self.sorted_terms, word)
+        hi = bisect.bisect_left(self.sorted_terms, word + "\U0010ffff", lo)
+        if hi > lo:
+            pre = self.sorted_ids[lo:hi]
+            if len(pre) > MAX_PREFIX_TERMS:
+                pre = pre[np.argpartition(-self.df_prior[pre], MAX_PREFIX_TERMS)[:MAX_PREFIX_TERMS]]
+            ids.append(pre)
+            quals.append(Q_PREFIX_BASE + Q_PREFIX_SPAN * L / self.term_len[pre] + self.df_prior[pre])
+        if mode == "fuzzy" and L >= 3 and not word.isdigit():
+            f_ids, f_quals = self._fuzzy(word)
+            if len(f_ids):
+                ids.append(f_ids)
+                quals.append(f_quals)
+        if not ids:
+            return _EMPTY
+        all_ids = np.concatenate(ids).astype(np.int64)
+        all_q = np.concatenate(quals).astype(np.float32)
+        if len(ids) > 1:
+            all_ids, all_q = first_of_each(all_ids, all_q)
+        return all_ids, all_q
+
+    def prefix_ids(self, prefix: str) -> np.ndarray:
+        """Every vocabulary word that begins with ``prefix`` (itself included)."""
+        lo = bisect.bisect_left(self.sorted_terms, prefix)
+        hi = bisect.bisect_left(self.sorted_terms, prefix + "\U0010ffff", lo)
+        return self.sorted_ids[lo:hi]
+
+    def _fuzzy(self, word: str) -> tuple[np.ndarray, np.ndarray]:
+        """Vocabulary words within 1 edit (2 from 8 letters) of the word, or of their beginning.
+
+        Candidates: words with the same first letter and a near length (a slip after the first letter,
+        however it breaks the trigrams: "dvaid", "simth"), words sharing enough trigrams with it (a slip in
+        the first letter), and for beginnings, words starting with the first letter and the second or
+        third (a transposition or a missing second letter). rapidfuzz's optimal-string-alignment distance,
+        where a transposition is one edit, then decides.
+        """
+        L = len(word)
+        k = 1 if L < 8 else 2
+        first = self.prefix_ids(word[0])
+        fl = self.term_len[first]
+        whole_c = [first[(fl >= L - k) & (fl <= L + k)]]
+        tri = _query_trigrams(word)
+        idx, _ = gather_ranges(self.tri_off[tri], self.tri_off[tri + 1])
+        if len(idx):
+            counts = np.bincount(self.tri_terms[idx], minlength=len(self.terms))
+            need = max(2, len(tri) - 3 * k)
+            by_tri = np.flatnonzero(counts >= need)
+            tl = self.term_len[by_tri]
+            by_tri = by_tri[(tl >= L - k) & (tl <= L + k)]
+            if len(by_tri) > MAX_FUZZY_CANDIDATES:
+                by_tri = by_tri[np.argpartition(-counts[by_tri], MAX_FUZZY_CANDIDATES)[:MAX_FUZZY_CANDIDATES]]
+            whole_c.append(by_tri)
+        whole_ids = np.unique(np.concatenate(whole_c))
+        out_ids, out_q = [], []
+        if len(whole_ids):
+            strings = [self.terms[i] for i in whole_ids.tolist()]
+            d = rf_process.cdist([word], strings, scorer=OSA.distance, score_cutoff=k, dtype=np.int32)[0]
+            ok = (d <= k) & (d > 0)
+            out_ids.append(whole_ids[ok])
+            out_q.append(np.take(Q_TYPO, d[ok]))
+        if L >= 4:
+            pre = [self.prefix_ids(word[:2]), self.prefix_ids(word[0] + word[2])]
+            pre_ids = np.unique(np.concatenate(pre))
+            pre_ids = pre_ids[self.term_len[pre_ids] >= L]
+            if len(pre_ids) > MAX_FUZZY_CANDIDATES:
+                pre_ids = pre_ids[np.argpartition(-self.df_prior[pre_ids], MAX_FUZZY_CANDIDATES)
+                                  [:MAX_FUZZY_CANDIDATES]]
+            if len(pre_ids):
+                strings = [self.terms[i] for i in pre_ids.tolist()]
+                best = np.full(len(strings), k + 1, dtype=np.int32)
+                for m in (L - 1, L, L + 1):
+                    best = np.minimum(best, rf_process.cdist([word], [t[:m] for t in strings], scorer=OSA.distance,
+                                                             score_cutoff=k, dtype=np.int32)[0])
+                ok = (best <= k) & (best > 0)
+                lens = self.term_len[pre_ids[ok]]
+                out_ids.append(pre_ids[ok])
+                out_q.append(np.take(Q_TYPO_PREFIX, best[ok]) + 0.1 * np.minimum(L / lens, 1.0))
+        if not out_ids:
+            return _EMPTY
+        ids = np.concatenate(out_ids).astype(np.int64)
+        return ids, (np.concatenate(out_q) + self.df_prior[ids]).astype(np.float32)

@@ -1,0 +1,207 @@
+"""The index of one snapshot: opening it (loading the stored form, or building), and answering queries.
+
+``SearchIndex`` ties the parts together: ``query`` parses, ``candidates`` finds vocabulary words,
+``scoring`` turns them into row scores and picks the best, ``numbers`` finds digits, ``results`` makes
+the hits. The stored form (``to_bytes``, ``store_index``) is a JSON header and a set of flat numpy
+arrays plus the vocabulary as one text: opening it creates no Python object per listing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+
+import numpy as np
+
+from backup_operator.core.search.build import build_arrays
+from backup_operator.core.search.candidates import VOCABULARY_ARRAYS, Vocabulary
+from backup_operator.core.search.fields import KIND_PRIOR
+from backup_operator.core.search.numbers import NUMBER_ARRAYS, NumberIndex
+from backup_operator.core.search.query import contains_run, parse
+from backup_operator.core.search.results import Hit, QueryContext, make_hits, row_texts
+from backup_operator.core.search.scoring import POSTING_ARRAYS, Postings, score_query, top
+from backup_operator.core.search.synonyms import Synonyms, default_synonyms
+from backup_operator.core.search.text import fold, word_spans
+
+__all__ = ["SearchIndex", "store_index", "INDEX_FORMAT"]
+
+log = logging.getLogger(__name__)
+
+#: Version of the serialised index (``SearchIndex.to_bytes``); a snapshot carrying another is rebuilt.
+INDEX_FORMAT = "backup-operator/search-index/1"
+
+_ROW_ARRAYS = ("kind", "rowid", "name_len")
+_ARRAYS = _ROW_ARRAYS + POSTING_ARRAYS + VOCABULARY_ARRAYS + NUMBER_ARRAYS
+
+
+class SearchIndex:
+    """The search index of one snapshot: built or loaded once, then queried on every keystroke.
+
+    Thread-safe for concurrent ``search`` calls (it is read-only after opening; the SQLite connection
+    it reads hit details from serialises access itself).
+    """
+
+    # ------------------------------------------------------------------------------------ opening
+
+    def __init__(self, conn: sqlite3.Connection, arrays: dict[str, np.ndarray], terms: list[str],
+                 synonyms: Synonyms, n_listings: int):
+        self.conn = conn
+        self.synonyms = synonyms
+        self.n_listings = n_listings
+        self._arrays = {name: arrays[name] for name in _ARRAYS}
+        self.kind, self.rowid, self.name_len = arrays["kind"], arrays["rowid"], arrays["name_len"]
+        self.vocabulary = Vocabulary(terms, arrays)
+        self.postings = Postings(arrays)
+        self.numbers = NumberIndex(arrays)
+        self.prior = KIND_PRIOR[self.kind]
+        self.inv_name_len = (1.0 / np.maximum(self.name_len, 1)).astype(np.float32)
+
+    @classmethod
+    def open(cls, conn: sqlite3.Connection, *, synonyms: Synonyms | None = None) -> "SearchIndex":
+        """The index for a snapshot: loaded from its ``search_index`` table if it carries one of this
+        format that matches its rows, else built from the rows (``build``)."""
+        try:
+            row = conn.execute("SELECT data FROM search_index WHERE format = ?", (INDEX_FORMAT,)).fetchone()
+        except sqlite3.DatabaseError:
+            row = None
+        if row is not None:
+            try:
+                return cls.from_bytes(conn, bytes(row[0]), synonyms=synonyms)
+            except ValueError as exc:
+                log.warning("the snapshot's search index does not fit its rows (%s); rebuilding", exc)
+        return cls.build(conn, synonyms=synonyms)
+
+    @classmethod
+    def build(cls, conn: sqlite3.Connection, *, synonyms: Synonyms | None = None) -> "SearchIndex":
+        """Build the index from the snapshot's rows (bulk SQL reads and numpy; no per-row Python objects
+        beyond one string per row and column while building)."""
+        arrays, terms, n_listings = build_arrays(conn)
+        return cls(conn, arrays, terms, synonyms or default_synonyms(), n_listings)
+
+    def to_bytes(self) -> bytes:
+        """The index, serialised for storing inside a snapshot (see ``store_index``)."""
+        header = {"format": INDEX_FORMAT, "n_listings": self.n_listings, "arrays": []}
+        blobs = []
+        offset = 0
+        for name in _ARRAYS:
+            arr = np.ascontiguousarray(self._arrays[name])
+            header["arrays"].append([name, arr.dtype.str, list(arr.shape), offset])
+            blobs.append(arr.tobytes())
+            offset += len(blobs[-1])
+        terms = "\n".join(self.vocabulary.terms).encode("utf-8")
+        header["terms"] = [offset, len(terms)]
+        head = json.dumps(header).encode("utf-8")
+        return len(head).to_bytes(8, "little") + head + b"".join(blobs) + terms
+
+    @classmethod
+    def from_bytes(cls, conn: sqlite3.Connection, data: bytes, *,
+                   synonyms: Synonyms | None = None) -> "SearchIndex":
+        """Load an index made by ``to_bytes``; ``ValueError`` if it is of another format or other rows."""
+        try:
+            size = int.from_bytes(data[:8], "little")
+            header = json.loads(data[8:8 + size])
+            if header.get("format") != INDEX_FORMAT:
+                raise ValueError(f"index format {header.get('format')!r}")
+            body = memoryview(data)[8 + size:]
+            arrays = {}
+            for name, dtype, shape, offset in header["arrays"]:
+                count = int(np.prod(shape))
+                arrays[name] = np.frombuffer(body, dtype=np.dtype(dtype), count=count,
+                                             offset=offset).reshape(shape)
+            t_off, t_len = header["terms"]
+            text = bytes(body[t_off:t_off + t_len]).decode("utf-8")
+            terms = text.split("\n") if text else []
+        except (KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"damaged search index ({exc})") from exc
+        missing = [name for name in _ARRAYS if name not in arrays]
+        if missing:
+            raise ValueError(f"damaged search index (no {', '.join(missing)})")
+        n_listings = int(header["n_listings"])
+        counts = conn.execute("SELECT (SELECT count(*) FROM listings), (SELECT count(*) FROM oncall_schedules),"
+                              " (SELECT max(rowid) FROM listings)").fetchone()
+        if (counts[0] != n_listings or counts[0] + counts[1] != len(arrays["kind"])
+                or (n_listings and int(arrays["rowid"][n_listings - 1]) != counts[2])):
+            raise ValueError("row counts differ")
+        return cls(conn, arrays, terms, synonyms or default_synonyms(), n_listings)
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+    # ------------------------------------------------------------------------------------ querying
+
+    def search(self, query: str, limit: int = 50) -> list[Hit]:
+        """The best ``limit`` listings and on-call schedules for ``query``, best first."""
+        parts, kinds = parse(query)
+        if not parts or limit <= 0:
+            return []
+        ctx = QueryContext(self)
+        total, keep = score_query(self, parts, ctx)
+        if kinds is not None:
+            keep &= np.isin(self.kind, list(kinds))
+        candidates = np.flatnonzero(keep)
+        if not len(candidates):
+            return []
+        phrases = [p.phrase for p in parts if p.phrase and len(p.phrase) > 1]
+        rows, scores = top(candidates, total[candidates], limit if not phrases else max(limit * 4, 200))
+        if phrases:
+            good = self._phrase_filter(rows, phrases)
+            rows, scores = rows[good][:limit], scores[good][:limit]
+        return make_hits(self, rows, scores, ctx)
+
+    def reverse_lookup(self, number: str, limit: int = 20) -> list[Hit]:
+        """Who owns this number (caller ID)? Exact digits first; else the longest ending of at least seven
+        digits shared with a stored number (so "+1 608 555 4471" finds 608-555-4471, and
+        "+44 1632 960123" finds 01632 960123). Returns listings only, best first."""
+        digits = "".join(ch for ch in number if ch.isdigit())
+        ctx = QueryContext(self)
+        if len(digits) < 3:
+            return []
+        rows, quals = self.numbers.rows(digits, None, exact=True)
+        if not len(rows):
+            for k in range(len(digits) - 1, 6, -1):
+                rows, quals = self.numbers.rows(digits[-k:], None, exact=False, ends_only=True)
+                if len(rows):
+                    digits = digits[-k:]
+                    break
+        if not len(rows):
+            return []
+        ctx.numbers.append((digits, None, False))
+        best = np.zeros(len(self), dtype=np.float32)
+        np.maximum.at(best, rows, quals)
+        candidates = np.flatnonzero(best)
+        rows, scores = top(candidates, best[candidates], limit)
+        return make_hits(self, rows, scores, ctx)
+
+    def _phrase_filter(self, rows: np.ndarray, phrases: list[tuple[str, ...]]) -> np.ndarray:
+        """Which rows have every quoted phrase as adjacent words within one field."""
+        keep = np.ones(len(rows), dtype=bool)
+        for i, row in enumerate(rows.tolist()):
+            words_per_field = [[w for w, _s, _e in sorted(word_spans(fold(t)), key=lambda x: x[1])]
+                               for _f, t in row_texts(self, row)]
+            for phrase in phrases:
+                if not any(contains_run(ws, list(phrase)) for ws in words_per_field):
+                    keep[i] = False
+                    break
+        return keep
+
+
+def store_index(database: bytes, *, synonyms: Synonyms | None = None) -> bytes:
+    """Return ``database`` (SQLite bytes) with its search index stored in a ``search_index`` table.
+
+    For the exporter: a desktop opening a snapshot that carries its index loads it in a fraction of the
+    time it takes to build (at a million listings, well under a second instead of several seconds).
+    A desktop with another index format simply builds its own.
+    """
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.deserialize(database)
+        blob = SearchIndex.build(conn, synonyms=synonyms).to_bytes()
+        conn.execute("CREATE TABLE IF NOT EXISTS search_index (format TEXT PRIMARY KEY, data BLOB NOT NULL)")
+        conn.execute("DELETE FROM search_index")
+        conn.execute("INSERT INTO search_index (format, data) VALUES (?, ?)", (INDEX_FORMAT, blob))
+        conn.commit()
+        conn.execute("VACUUM")
+        return conn.serialize()
+    finally:
+        conn.close()
