@@ -23,7 +23,16 @@ The tree (exit code of the command line in brackets)::
     ├── NoSnapshot [30] ............ nothing installed yet
     ├── StaleSnapshot [31] ......... the newest snapshot is too old for a kit to be called ready
     ├── DownloadFailed [33] ........ an http(s) inbox did not answer properly, after retries
+    ├── ClockBehind [60] ........... this computer's clock is earlier than the snapshot's own time
     ├── StorageError [40] .......... the disk is full or not writable
+    ├── JournalError [70] .......... the outage journal cannot be saved or read
+    │   ├── JournalDamaged [71] .... some saved entries cannot be read back (the file was damaged)
+    │   └── NoExporterKey [72] ..... no snapshot has told this desktop the exporter's receiving key yet
+    ├── SealedFileRefused [73] ..... a journal file or drill receipt from a desktop is not accepted
+    │   ├── CorruptSealedFile [74]  damaged, cut short, forged, or sealed to another exporter
+    │   └── UnknownSender [75] ..... signed by a key no enrolled desktop has
+    ├── VersionNotAvailable [76] ... changes/diff: that snapshot version is not kept here
+    ├── DrillNotPassed [77] ........ a drill ended below the passing score (or the kit check failed)
     └── ExportError [50] ........... (exporter) an export could not be done; nothing was published
         ├── SourceError [51] ....... a source is down, dropped mid-read, or returned bad rows
         ├── ExportRefused [52] ..... a check failed (empty, big drop, broken references, gaps)
@@ -61,7 +70,16 @@ __all__ = [
     "NoSnapshot",
     "StaleSnapshot",
     "DownloadFailed",
+    "ClockBehind",
     "StorageError",
+    "JournalError",
+    "JournalDamaged",
+    "NoExporterKey",
+    "SealedFileRefused",
+    "CorruptSealedFile",
+    "UnknownSender",
+    "VersionNotAvailable",
+    "DrillNotPassed",
     "ExportError",
     "SourceError",
     "ExportRefused",
@@ -169,8 +187,48 @@ class DownloadFailed(BackupOperatorError):
     exit_code = 33
 
 
+class ClockBehind(BackupOperatorError):
+    """This computer's clock says a time before the snapshot was made: "on call now" would be wrong."""
+
+    exit_code = 60
+
+
 class StorageError(BackupOperatorError):
     exit_code = 40
+
+
+class JournalError(BackupOperatorError):
+    exit_code = 70
+
+
+class JournalDamaged(JournalError):
+    """Some frames of the journal log do not authenticate; ``readable`` entries were still read."""
+
+    exit_code = 71
+
+
+class NoExporterKey(JournalError):
+    exit_code = 72
+
+
+class SealedFileRefused(BackupOperatorError):
+    exit_code = 73
+
+
+class CorruptSealedFile(SealedFileRefused):
+    exit_code = 74
+
+
+class UnknownSender(SealedFileRefused):
+    exit_code = 75
+
+
+class VersionNotAvailable(BackupOperatorError):
+    exit_code = 76
+
+
+class DrillNotPassed(BackupOperatorError):
+    exit_code = 77
 
 
 # --- raised by the exporter (defined here so that every error lives in one tree) ---------------

@@ -32,6 +32,7 @@ from backup_operator.errors import BackupOperatorError, ConfigError
 from backup_operator.snapshot import envelope
 from backup_operator.snapshot.keys import DesktopPublicKey, SignerKey
 
+from exporter import changes as exporter_changes
 from exporter.checks import CheckReport, run_checks
 from exporter.config import Config, load_config
 from exporter.delta import prepare_publication, remember_published
@@ -222,9 +223,13 @@ def _run_locked(home: ExporterHome, *, force: bool, trigger: str, now: datetime 
         outcome.version = state.allocate_version(floor)
         with timer("build"):
             database = build(data, config, version=outcome.version, now=now)
+            # What changed since the last published version, and the key desktops seal journals to.
+            database = exporter_changes.annotate(home, database, version=outcome.version, now=now)
         with timer("seal"):
+            # The exporter's receiving key is one more recipient: its own copy is the next diff's baseline.
             sealed = seal(database, config, version=outcome.version, now=now,
-                          recipients=[r.key for r in recipients], signer=signer, endorsements=endorsements)
+                          recipients=[r.key for r in recipients] + [exporter_changes.own_recipient(home)],
+                          signer=signer, endorsements=endorsements)
         outcome.size_bytes = len(sealed)
         publication = None
         if any(d.kind == "web" for d in destinations):
@@ -262,6 +267,8 @@ def _run_locked(home: ExporterHome, *, force: bool, trigger: str, now: datetime 
     failed = outcome.failed_destinations
     outcome.result = "published" if not failed else "partial" if len(failed) < len(outcome.destinations) \
         else "failed"
+    if outcome.result != "failed":
+        exporter_changes.remember(home, outcome.version, sealed)
     message = "" if not failed else "not written to " + "; ".join(
         f"{d.destination} ({d.message})" for d in failed)
     state.finish_run(outcome.run_id, result=outcome.result, snapshot_version=outcome.version,
