@@ -55,7 +55,7 @@ from backup_operator.snapshot import envelope  # noqa: E402
 from backup_operator.snapshot.keys import DesktopKey, SignerKey  # noqa: E402
 from backup_operator.snapshot.manifest import describe_delta, describe_file, manifest_for  # noqa: E402
 
-from exporter.delta import make_delta  # noqa: E402
+from exporter.delta import make_delta, with_group_key  # noqa: E402
 
 INTERVALS, INTERVAL_S = 96, 900
 START = datetime(2026, 3, 9, 0, 0, tzinfo=timezone.utc)
@@ -175,6 +175,7 @@ def make_files(args) -> tuple[list[Published], dict]:
     directory = Directory(args.listings)
     signer = SignerKey.generate()
     recipients = [DesktopKey.generate().public for _ in range(args.desktops)]
+    group_key = (os.urandom(8).hex(), os.urandom(32))  # as exporter.delta.group_key_for keeps it
     info = {"rows": directory.rows}
     plan = edits_per_interval(directory.rows, args.daily_change, rng)
     out: list[Published] = []
@@ -186,14 +187,14 @@ def make_files(args) -> tuple[list[Published], dict]:
         if n:
             directory.edit(plan[n - 1], now)
         version = n + 1
-        database = directory.database(version, now)
+        database = with_group_key(directory.database(version, now), group_key)
         sealed = envelope.seal(database, snapshot_version=version, created_at=now, expires_at=now + timedelta(days=3),
                                recipients=recipients, signer=signer)
         delta_size, changed = None, 0
         if previous is not None:
             made = make_delta(previous, version - 1, database, version, created_at=now,
                               expires_at=now + timedelta(days=3), recipients=recipients, signer=signer,
-                              endorsements=[], full_size=len(sealed))
+                              endorsements=[], full_size=len(sealed), group_key=group_key)
             if made is not None:
                 delta_size, changed = len(made.data), made.changed_rows
                 chain.insert(0, describe_delta(made.filename, made.data, version - 1, version))

@@ -6,6 +6,12 @@ it computes the row delta to the new database (``backup_operator.core.delta``), 
 database itself and compares the content hash — a delta that would not rebuild the new content is
 never published — and seals it for every recipient like the snapshot (``snapshot/deltafile.py``).
 
+Deltas are sealed to a **group key** (docs/FORMAT.md §12.4), not to each desktop: at 10,000 desktops a
+stanza per desktop would weigh 1.3 MB, more than a day of changes. The key rides inside every full
+snapshot's database (meta ``delta_key``), so exactly the desktops that can open the full snapshot can
+open the deltas after it. It is replaced as soon as a desktop is removed (a removed desktop must read
+nothing new): deltas after that are sealed to the new key, and desktops take one full snapshot to get it.
+
 This module must never publish a delta it has not checked, and never block an export: any failure here
 means "no delta this time" (desktops then take the full snapshot), logged.
 """
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,11 +29,13 @@ from backup_operator.core import delta as rows
 from backup_operator.errors import BackupOperatorError
 from backup_operator.fsutil import atomic_write
 from backup_operator.snapshot import deltafile, envelope
+from backup_operator.snapshot import format as F
 from backup_operator.snapshot.keys import DesktopPublicKey, SignerKey
 
 from exporter.home import ExporterHome
 
-__all__ = ["SealedDelta", "WebPublication", "prepare_publication", "remember_published", "MAX_DELTA_SHARE"]
+__all__ = ["SealedDelta", "WebPublication", "prepare_publication", "remember_published", "MAX_DELTA_SHARE",
+           "group_key_for", "with_group_key"]
 
 log = logging.getLogger("exporter.delta")
 
@@ -77,6 +86,40 @@ def remember_published(home: ExporterHome, database: bytes, version: int) -> Non
     atomic_write(folder / "last.json", json.dumps({"snapshot_version": version}).encode(), mode=0o600)
 
 
+def group_key_for(home: ExporterHome, recipients: list[DesktopPublicKey]) -> tuple[str, bytes]:
+    """The current delta group key: kept while recipients are only added, replaced once one is removed."""
+    folder = _folder(home)
+    path = folder / "delta-key.json"
+    ids = sorted(r.recipient_id for r in recipients)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        ident, key, members = str(doc["id"]), bytes.fromhex(doc["key"]), set(doc["recipients"])
+        if len(key) == 32 and members <= set(ids):
+            if set(ids) != members:
+                atomic_write(path, json.dumps({**doc, "recipients": ids}).encode(), mode=0o600)
+            return ident, key
+        log.info("a desktop was removed: the delta group key is replaced (desktops take one full snapshot)")
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    ident, key = os.urandom(F.DELTA_KEY_ID_BYTES).hex(), os.urandom(32)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    atomic_write(path, json.dumps({"id": ident, "key": key.hex(), "recipients": ids}).encode(), mode=0o600)
+    return ident, key
+
+
+def with_group_key(database: bytes, group_key: tuple[str, bytes]) -> bytes:
+    """The database with the delta group key in its meta table (sealed to the recipients with the rest)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.deserialize(database)
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                     (F.META_DELTA_KEY, deltafile.format_group_key(*group_key)))
+        conn.commit()
+        return conn.serialize()
+    finally:
+        conn.close()
+
+
 def _hash(database: bytes) -> bytes:
     conn = sqlite3.connect(":memory:")
     try:
@@ -88,8 +131,12 @@ def _hash(database: bytes) -> bytes:
 
 def make_delta(old: bytes, old_version: int, new: bytes, version: int, *, created_at: datetime,
                expires_at: datetime, recipients: list[DesktopPublicKey], signer: SignerKey,
-               endorsements: list[envelope.Endorsement], full_size: int) -> SealedDelta | None:
-    """The sealed, self-checked delta from ``old`` to ``new``, or None when there is none worth publishing."""
+               endorsements: list[envelope.Endorsement], full_size: int,
+               group_key: tuple[str, bytes] | None = None) -> SealedDelta | None:
+    """The sealed, self-checked delta from ``old`` to ``new``, or None when there is none worth publishing.
+
+    Sealed to ``group_key`` when given (then ``recipients`` is not used), else to every recipient.
+    """
     row_delta = rows.compute_delta(old, new)
     if row_delta is None:
         log.info("no delta from %d to %d: the tables changed shape; desktops take the full snapshot",
@@ -108,8 +155,8 @@ def make_delta(old: bytes, old_version: int, new: bytes, version: int, *, create
         return None
     sealed = deltafile.seal_delta(rows.encode_delta(row_delta), base_version=old_version, base_content=base_content,
                                   content=content, snapshot_version=version, created_at=created_at,
-                                  expires_at=expires_at, recipients=recipients, signer=signer,
-                                  endorsements=endorsements)
+                                  expires_at=expires_at, recipients=[] if group_key else recipients, signer=signer,
+                                  endorsements=endorsements, group_key=group_key)
     if len(sealed) > MAX_DELTA_SHARE * full_size:
         log.info("the delta from %d to %d is %d bytes against %d for the full snapshot; not published",
                  old_version, version, len(sealed), full_size)
@@ -121,7 +168,7 @@ def make_delta(old: bytes, old_version: int, new: bytes, version: int, *, create
 def prepare_publication(home: ExporterHome, database: bytes, version: int, *, created_at: datetime,
                         expires_at: datetime, recipients: list[DesktopPublicKey], signer: SignerKey,
                         endorsements: list[envelope.Endorsement], full_size: int,
-                        keep_deltas: int = 96) -> WebPublication:
+                        keep_deltas: int = 96, group_key: tuple[str, bytes] | None = None) -> WebPublication:
     """This run's publication for web folders: the delta from the last published version, if any."""
     publication = WebPublication(version, created_at, signer, list(endorsements), keep_deltas=keep_deltas)
     last = _last(home)
@@ -129,7 +176,8 @@ def prepare_publication(home: ExporterHome, database: bytes, version: int, *, cr
         return publication
     try:
         made = make_delta(last[1], last[0], database, version, created_at=created_at, expires_at=expires_at,
-                          recipients=recipients, signer=signer, endorsements=endorsements, full_size=full_size)
+                          recipients=recipients, signer=signer, endorsements=endorsements, full_size=full_size,
+                          group_key=group_key)
     except (BackupOperatorError, sqlite3.Error, ValueError) as exc:
         log.warning("no delta from %d to %d (%s); desktops take the full snapshot", last[0], version, exc)
         made = None

@@ -35,7 +35,7 @@ from backup_operator.snapshot.keys import DesktopPublicKey, SignerKey
 from exporter import changes as exporter_changes
 from exporter.checks import CheckReport, run_checks
 from exporter.config import Config, load_config
-from exporter.delta import prepare_publication, remember_published
+from exporter.delta import group_key_for, prepare_publication, remember_published, with_group_key
 from backup_operator.errors import ExportRefused
 from exporter.home import ExporterHome
 from exporter.lock import ExclusiveLock
@@ -225,6 +225,11 @@ def _run_locked(home: ExporterHome, *, force: bool, trigger: str, now: datetime 
             database = build(data, config, version=outcome.version, now=now)
             # What changed since the last published version, and the key desktops seal journals to.
             database = exporter_changes.annotate(home, database, version=outcome.version, now=now)
+        group_key = None
+        if any(d.kind == "web" for d in destinations):
+            # Deltas for web folders are sealed to a group key that travels inside the full snapshot.
+            group_key = group_key_for(home, [r.key for r in recipients])
+            database = with_group_key(database, group_key)
         with timer("seal"):
             # The exporter's receiving key is one more recipient: its own copy is the next diff's baseline.
             sealed = seal(database, config, version=outcome.version, now=now,
@@ -232,13 +237,13 @@ def _run_locked(home: ExporterHome, *, force: bool, trigger: str, now: datetime 
                           signer=signer, endorsements=endorsements)
         outcome.size_bytes = len(sealed)
         publication = None
-        if any(d.kind == "web" for d in destinations):
+        if group_key is not None:
             with timer("delta"):
                 publication = prepare_publication(
                     home, database, outcome.version, created_at=now,
                     expires_at=now + timedelta(hours=config.export.expires_after_hours),
                     recipients=[r.key for r in recipients], signer=signer, endorsements=endorsements,
-                    full_size=len(sealed))
+                    full_size=len(sealed), group_key=group_key)
         with timer("publish"):
             outcome.destinations = publish_all(sealed, outcome.version, destinations, config.publish,
                                                sleep=sleep, publication=publication)

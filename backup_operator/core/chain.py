@@ -92,19 +92,24 @@ def chain_after(store, full_version: int) -> tuple[list[Link], list[tuple[Path, 
     return links, problems
 
 
-def _decoded(store, link: Link) -> rows.RowDelta:
-    return rows.decode_delta(deltafile.decrypt_delta(link.sealed, link.header, store._key()))
+def _decoded(store, link: Link, group_key: tuple[str, bytes] | None) -> rows.RowDelta:
+    return rows.decode_delta(deltafile.decrypt_delta(link.sealed, link.header, store._key(), group_key=group_key))
 
 
 def materialise(store, database: bytes, links: list[Link]) -> bytes:
-    """The database ``links`` make of ``database``, checked against the last link's content hash."""
+    """The database ``links`` make of ``database``, checked against the last link's content hash.
+
+    The deltas are opened with the group key the full snapshot ``database`` carries (meta ``delta_key``).
+    """
     if not links:
         return database
     conn = sqlite3.connect(":memory:")
     try:
         conn.execute("PRAGMA temp_store = MEMORY")  # renumbering must not spill rows to a temp file
         conn.deserialize(database)
-        rows.apply_chain(conn, [_decoded(store, link) for link in links])
+        found = conn.execute("SELECT value FROM meta WHERE key = ?", (F.META_DELTA_KEY,)).fetchone()
+        group_key = deltafile.parse_group_key(found[0] if found else None)
+        rows.apply_chain(conn, [_decoded(store, link, group_key) for link in links])
         if rows.content_hash(conn) != links[-1].header.content:
             raise BrokenChain(f"Applying the deltas up to version {links[-1].version} does not give the content "
                               "its signed header names; the full snapshot will be used instead.")

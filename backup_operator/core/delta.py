@@ -51,7 +51,8 @@ CONTENT_MAGIC = b"backup-operator.content/v1\n"
 DERIVED_TABLES = frozenset({"search_index"})  # rebuilt from the rows; never part of the content
 DELTA_PAYLOAD_FORMAT = "backup-operator.delta-rows/v1"
 _BATCH = 8192
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False,
+                            sort_keys=True)
 
 
 def _canonical(value) -> bytes:

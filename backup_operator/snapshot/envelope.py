@@ -176,21 +176,27 @@ def seal(database: bytes, *, snapshot_version: int, created_at: datetime, expire
          recipients: Iterable[DesktopPublicKey], signer: SignerKey,
          endorsements: Sequence[Endorsement] = (), chunk_size: int = F.CHUNK_SIZE,
          _file_key: bytes | None = None, _nonce: bytes | None = None, kind: str = "snapshot",
-         delta_of: tuple[int, bytes, bytes] | None = None) -> bytes:
+         delta_of: tuple[int, bytes, bytes] | None = None, group_key: tuple[str, bytes] | None = None) -> bytes:
     """Seal a finished SQLite database for every recipient and sign the whole file.
 
     ``kind="delta"`` seals a delta's rows instead, with ``delta_of = (base version, base content hash,
-    content hash)`` in the signed header (snapshot/deltafile.py is the caller).
+    content hash)`` in the signed header (snapshot/deltafile.py is the caller). A delta may be sealed to
+    ``group_key = (id, key)`` instead of to each recipient: one stanza instead of one per desktop.
     """
     magic = _KINDS[kind][0]
     if (kind == "delta") != (delta_of is not None):
         raise ValueError("a delta needs delta_of, and only a delta has it")
+    if group_key is not None and kind != "delta":
+        raise ValueError("only a delta is sealed to a group key")
     recipients = list(recipients)
-    if not recipients:
+    if not recipients and group_key is None:
         raise ValueError("a snapshot needs at least one recipient")
     file_key = _file_key or os.urandom(F.FILE_KEY_SIZE)
     nonce = _nonce or os.urandom(F.PAYLOAD_NONCE_SIZE)
     wrapped = {r.recipient_id: _SUITE.encrypt(file_key, r._x25519(), info=F.HPKE_INFO) for r in recipients}
+    if group_key is not None:
+        wrapped[F.GROUP_STANZA_PREFIX + group_key[0]] = _group_aead(group_key[1], nonce).encrypt(
+            bytes(12), file_key, b"")
 
     def utc(moment: datetime) -> str:
         return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -348,11 +354,30 @@ def _endorsed(header: Header, trusted: list[SignerPublicKey]) -> bool:
     return header.signer in vouched
 
 
+def _group_aead(group_key: bytes, nonce: bytes) -> ChaCha20Poly1305:
+    """The key that wraps a delta's file key for a group: unique per file (salted with its nonce)."""
+    return ChaCha20Poly1305(HKDF(algorithm=hashes.SHA256(), length=32, salt=nonce,
+                                 info=F.DELTA_KEY_INFO).derive(group_key))
+
+
 def decrypt(blob: bytes, header: Header, key: DesktopKey, max_database: int = F.MAX_DATABASE_BYTES, *,
-            kind: str = "snapshot") -> bytes:
-    """Unwrap the file key with this desktop's key and return the database bytes (in memory)."""
+            kind: str = "snapshot", group_key: tuple[str, bytes] | None = None) -> bytes:
+    """Unwrap the file key with this desktop's key (or, for a delta, the group key) and return the
+    database bytes (in memory)."""
     prefix, _, payload, _ = _split(blob, kind)
+    group_stanza = header.recipients.get(F.GROUP_STANZA_PREFIX + group_key[0]) \
+        if kind == "delta" and group_key is not None else None
+    if group_stanza is not None:
+        try:
+            file_key = _group_aead(group_key[1], header.payload_nonce).decrypt(bytes(12), group_stanza, b"")
+        except InvalidTag:
+            raise NotARecipient("This delta's group key does not match the one this desktop holds; the full "
+                                "snapshot is needed.") from None
+        return _open_payload(file_key, header, prefix, payload, max_database)
     wrapped = header.recipients.get(key.public.recipient_id)
+    if wrapped is None and kind == "delta":
+        raise NotARecipient("This delta is sealed to a group key this desktop does not hold (it changed when "
+                            "a desktop was removed); the full snapshot is needed.")
     if wrapped is None:
         raise NotARecipient("This snapshot was not sealed for this desktop's key: the desktop may have "
                             "been re-enrolled or removed. Ask IT to add it (backup-operator-export "
@@ -362,6 +387,10 @@ def decrypt(blob: bytes, header: Header, key: DesktopKey, max_database: int = F.
     except Exception:
         raise NotARecipient("This desktop's key cannot open this snapshot (the wrapped key does not "
                             "match); ask IT to check this desktop's enrolment.") from None
+    return _open_payload(file_key, header, prefix, payload, max_database)
+
+
+def _open_payload(file_key: bytes, header: Header, prefix: bytes, payload: memoryview, max_database: int) -> bytes:
     inner = _decrypt_payload(file_key, header, prefix, payload)
     expected, compressed = inner[: F.PLAINTEXT_HASH_SIZE], inner[F.PLAINTEXT_HASH_SIZE:]
     try:

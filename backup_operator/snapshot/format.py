@@ -18,6 +18,12 @@ DELTA_MAGIC_PREFIX = b"backup-operator.delta/v"
 DELTA_SUFFIX = ".bodelta"
 DELTA_HEADER_FIELDS = ("base_version", "base_content", "content")
 CONTENT_HASH_SIZE = 32
+# Deltas are sealed to a group key instead of to each desktop (one stanza, not 10,000): the key travels
+# inside every full snapshot's database, in meta row META_DELTA_KEY = "<16 hex id>:<64 hex key>".
+DELTA_KEY_INFO = b"backup-operator/v1 delta file key"
+GROUP_STANZA_PREFIX = "group-"
+META_DELTA_KEY = "delta_key"
+DELTA_KEY_ID_BYTES = 8
 
 # The signed manifest of a published folder (docs/FORMAT.md §13): what an http(s) inbox offers.
 MANIFEST_MAGIC = b"backup-operator.manifest/v1\n"

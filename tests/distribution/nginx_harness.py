@@ -101,7 +101,15 @@ class Nginx:
     def log_lines(self) -> list[str]:
         return self.access_log.read_text().splitlines() if self.access_log.exists() else []
 
-    def log_since(self, mark: int) -> list[str]:
+    def log_since(self, mark: int, *, at_least: int = 1, timeout: float = 10.0) -> list[str]:
+        """Lines logged after ``mark``, waiting (bounded) for ``at_least`` of them: nginx writes a line
+        after the response went out, a moment after the client already has it."""
+        deadline = time.monotonic() + timeout
+        lines = self.log_lines()[mark:]
+        while len(lines) < at_least and time.monotonic() < deadline:
+            time.sleep(0.02)
+            lines = self.log_lines()[mark:]
+        time.sleep(0.05)  # and a cut-off request logged late would show up now
         return self.log_lines()[mark:]
 
     def stop(self) -> None:
