@@ -180,6 +180,7 @@ def make_files(args) -> tuple[list[Published], dict]:
     plan = edits_per_interval(directory.rows, args.daily_change, rng)
     out: list[Published] = []
     previous: bytes | None = None
+    first: bytes | None = None
     chain: list = []  # (name, size, sha) of deltas kept in the manifest, newest first
     for n in range(INTERVALS + 1):  # version 1 is the start of the day
         now = START + timedelta(seconds=n * INTERVAL_S)
@@ -204,10 +205,16 @@ def make_files(args) -> tuple[list[Published], dict]:
         manifest = manifest_for(describe_file(f"snapshot-{version:012d}.bosnap", sealed), version, now, signer, chain)
         out.append(Published(version, len(sealed), delta_size, len(manifest), changed, time.perf_counter() - t0))
         previous = database
+        first = first or database
         if n % 8 == 0:
             print(f"  interval {n:2d}: full {len(sealed):,} B, delta {delta_size or 0:,} B "
                   f"({changed} rows), manifest {len(manifest):,} B, {out[-1].seconds:.1f} s", file=sys.stderr)
     info["database_bytes"] = len(previous)
+    # A desktop away all day could also get one delta for the whole day: how big would it be?
+    day = make_delta(first, 1, previous, INTERVALS + 1, created_at=now, expires_at=now + timedelta(days=3),
+                     recipients=recipients, signer=signer, endorsements=[], full_size=10 * out[-1].full,
+                     group_key=group_key)
+    info["day_delta"], info["day_delta_rows"] = (len(day.data), day.changed_rows) if day else (None, 0)
     return out, info
 
 
@@ -330,6 +337,10 @@ def main() -> int:
           f"max {human(max(deltas))}; a day's deltas together {human(sum(deltas))} "
           f"= {100 * sum(deltas) / full:.2f}% of one full snapshot ({day_changed:,} changed rows, "
           f"{100 * day_changed / info['rows']:.2f}% of rows incl. the rota rolling forward)")
+    if info["day_delta"]:
+        print(f"One delta for the whole day (first to last version): {human(info['day_delta'])} = "
+              f"{100 * info['day_delta'] / full:.2f}% of the full snapshot ({info['day_delta_rows']:,} rows "
+              f"differ, {100 * info['day_delta_rows'] / info['rows']:.2f}% of rows)")
     print(f"Manifest: {human(files[-1].manifest)} with {min(args.keep_deltas, len(deltas))} deltas")
     print("\nThe day (96 intervals):")
     print(f"  {'model':<11} {'exporter writes':>16} {'served':>12} {'fresh, all':>11} {'fresh, online':>14}")
