@@ -175,8 +175,10 @@ class HttpClient:
                 return what()
             except _Retryable as exc:
                 if attempt >= self.settings.retries:
-                    raise DownloadFailed(f"{exc}; gave up after {attempt + 1} attempts. The installed snapshot "
-                                         "stays in use.") from None
+                    failed = DownloadFailed(f"{exc}; gave up after {attempt + 1} attempts. The installed "
+                                            "snapshot stays in use.")
+                    failed.outage = True  # time may fix it (down, slow, overloaded), unlike a 404
+                    raise failed from None
                 delay = min(self.settings.max_backoff_s, self.settings.backoff_s * 2 ** attempt)
                 delay = delay * (0.5 + random.random() / 2)  # jitter: 10,000 desktops must not retry in step
                 if exc.retry_after is not None:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from backup_operator.core.fetch import FetchSettings, HttpClient, cache_folder, join
 from backup_operator.core.store import SnapshotStore, SyncReport, receipt_bytes, receipt_name
-from backup_operator.errors import BackupOperatorError, DownloadFailed, RollbackRefused, SnapshotError
+from backup_operator.errors import BackupOperatorError, DownloadFailed, RollbackRefused, SnapshotError, TooLarge
 from backup_operator.fsutil import atomic_write
 from backup_operator.snapshot import format as F
 from backup_operator.snapshot.manifest import Manifest, verify_manifest
@@ -110,7 +110,11 @@ def pull(store: SnapshotStore, inbox: HttpInbox, *, cache_root: Path, desktop: s
             atomic_write(folder / F.MANIFEST_NAME, manifest_bytes, mode=0o600)
             atomic_write(folder / _STATE, json.dumps(state).encode(), mode=0o600)
     except DownloadFailed as exc:
-        report.unreachable = str(exc)
+        if getattr(exc, "outage", False):
+            report.unreachable = str(exc)  # an outage: keep what is installed, say so, try next time
+        else:  # a wrong address, a refused request, an untrusted certificate: IT must act
+            report.refused.insert(0, (label, exc))
+            report.problem = report.problem or exc
     except SnapshotError as exc:
         report.refused.insert(0, (label, exc))
         report.problem = report.problem or exc
@@ -125,7 +129,12 @@ def pull(store: SnapshotStore, inbox: HttpInbox, *, cache_root: Path, desktop: s
 
 def _bring_up(store: SnapshotStore, client: HttpClient, inbox: HttpInbox, folder: Path, manifest: Manifest,
               current: int, report: PullReport) -> None:
+    if manifest.snapshot.size > store.size_cap:
+        raise TooLarge(f"The inbox offers a snapshot of {manifest.snapshot.size:,} bytes, over this desktop's size "
+                       "cap; it was not downloaded. If the directory really grew that much, IT can raise the cap.")
     steps = manifest.chain(current) if current else None
+    if steps and any(step.size > store.size_cap for step in steps):
+        steps = None
     if steps:
         installed_chain = _installed_chain_bytes(store)
         wanted = sum(step.size for step in steps)

@@ -16,7 +16,7 @@ from backup_operator import cli as desktop_cli
 from backup_operator.core import delta as rows
 from backup_operator.core.fetch import FetchSettings
 from backup_operator.core.pull import HttpInbox, pull
-from backup_operator.errors import BrokenChain, RollbackRefused, UntrustedSignature
+from backup_operator.errors import BrokenChain, DownloadFailed, RollbackRefused, UntrustedSignature
 from backup_operator.snapshot import deltafile
 from backup_operator.snapshot import format as F
 from backup_operator.snapshot.keys import DesktopKey, SignerKey
@@ -259,3 +259,12 @@ def test_an_unreachable_web_server_is_an_outage_not_an_error(web_desk, publisher
     web_desk.desktop.add_inbox("https://127.0.0.1:9/")  # nothing listens on the discard port
     code, out, err = sync(capsys)
     assert code == 0 and "cannot be reached right now" in err and "Up to date: version 1" in out
+
+
+def test_a_wrong_address_is_an_error_for_it_not_an_outage(web_desk, publisher, nginx, capsys):
+    publisher.publish()
+    assert sync(capsys)[0] == 0
+    web_desk.desktop.remove_inbox(nginx.https)
+    web_desk.desktop.add_inbox(nginx.https + "no-such-folder/", ca_file=str(nginx.ca_file))
+    code, out, err = sync(capsys)
+    assert code == DownloadFailed.exit_code and "404" in err and "Up to date: version 1" in out
