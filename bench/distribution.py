@@ -4,6 +4,7 @@
     python3 bench/distribution.py                       # 100k listings, 10,000 desktops (~15 min)
     python3 bench/distribution.py --listings 20000      # a quicker day for development
     python3 bench/distribution.py --json out.json       # also every interval's figures
+    python3 bench/distribution.py --ratio-only          # only: one day's delta against the full snapshot
 
 Two parts:
 
@@ -305,6 +306,37 @@ def simulate(files: list[Published], args) -> tuple[list[dict], dict]:
     return rows, totals
 
 
+def day_ratio(args) -> None:
+    """One day of edits (0.5% of rows, and the rota rolling forward) as one delta, against the full snapshot."""
+    rng = random.Random(11)
+    t0 = time.perf_counter()
+    directory = Directory(args.listings)
+    rows_before = directory.rows
+    signer = SignerKey.generate()
+    group_key = (os.urandom(8).hex(), os.urandom(32))
+    start = with_group_key(directory.database(1, START), group_key)
+    plan = edits_per_interval(directory.rows, args.daily_change, rng)
+    for n, edits in enumerate(plan, 1):
+        directory.edit(edits, START + timedelta(seconds=n * INTERVAL_S))
+    end_time = START + timedelta(days=1)
+    end = with_group_key(directory.database(2, end_time), group_key)
+    built = time.perf_counter() - t0
+    for desktops in sorted({500, args.desktops}):
+        recipients = [DesktopKey.generate().public for _ in range(desktops)]
+        sealed = envelope.seal(end, snapshot_version=2, created_at=end_time, expires_at=end_time + timedelta(days=3),
+                               recipients=recipients, signer=signer)
+        t1 = time.perf_counter()
+        made = make_delta(start, 1, end, 2, created_at=end_time, expires_at=end_time + timedelta(days=3),
+                          recipients=recipients, signer=signer, endorsements=[], full_size=10 * len(sealed),
+                          group_key=group_key)
+        took = time.perf_counter() - t1
+        print(f"{args.listings:,} listings ({rows_before:,} rows), {desktops:,} desktops: a day's delta "
+              f"{human(len(made.data))} for {made.changed_rows:,} changed rows ({100 * made.changed_rows / rows_before:.2f}% "
+              f"of rows) = {100 * len(made.data) / len(sealed):.2f}% of the full snapshot ({human(len(sealed))}); "
+              f"computed, self-checked and sealed in {took:.1f} s")
+    print(f"(directory built and edited in {built:.0f} s)", file=sys.stderr)
+
+
 def human(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if abs(n) < 1000 or unit == "TB":
@@ -323,8 +355,12 @@ def main() -> int:
     parser.add_argument("--egress-gbit", type=float, default=1.0)
     parser.add_argument("--keep-deltas", type=int, default=96)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--ratio-only", action="store_true", help="only one day's delta against the full snapshot")
     args = parser.parse_args()
     print(f"load before: {os.getloadavg()[0]:.2f} (1-min average; 2 cores)", file=sys.stderr)
+    if args.ratio_only:
+        day_ratio(args)
+        return 0
     t0 = time.perf_counter()
     files, info = make_files(args)
     rows, totals = simulate(files, args)
