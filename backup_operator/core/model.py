@@ -225,8 +225,8 @@ def _ddl(name: str, columns: Mapping[str, type], *, not_null: set[str], referenc
          integer_id: bool = False) -> str:
     lines = []
     for column, kind in columns.items():
-        if column == "id" and integer_id:
-            lines.append('"id" INTEGER PRIMARY KEY')
+        if column == "id":
+            lines.append('"id" INTEGER PRIMARY KEY' if integer_id else '"id" TEXT PRIMARY KEY')
             continue
         line = f'"{column}" {"INTEGER" if kind is int else "TEXT"}'
         if column in not_null:
@@ -241,13 +241,13 @@ def _ddl(name: str, columns: Mapping[str, type], *, not_null: set[str], referenc
 
 _TABLES = {
     "listings": _Table("listings", LISTING_COLUMNS, tuple(LISTING_COLUMNS), _ddl(
-        "listings", LISTING_COLUMNS, not_null={"id", "kind", "display_name"})),
+        "listings", LISTING_COLUMNS, not_null={"kind", "display_name"})),
     "contact_methods": _Table(
         "contact_methods", CONTACT_COLUMNS, tuple(c for c in CONTACT_COLUMNS if c != "id"), _ddl(
         "contact_methods", CONTACT_COLUMNS, not_null={"listing_id", "kind", "value"},
         references={"listing_id": "listings"}, integer_id=True)),
     "schedules": _Table("oncall_schedules", SCHEDULE_COLUMNS, tuple(SCHEDULE_COLUMNS), _ddl(
-        "oncall_schedules", SCHEDULE_COLUMNS, not_null={"id", "name", "timezone"})),
+        "oncall_schedules", SCHEDULE_COLUMNS, not_null={"name", "timezone"})),
     "shifts": _Table("oncall_shifts", SHIFT_COLUMNS, tuple(c for c in SHIFT_COLUMNS if c != "id"), _ddl(
         "oncall_shifts", SHIFT_COLUMNS, not_null={"schedule_id", "listing_id", "start_utc", "end_utc"},
         references={"schedule_id": "oncall_schedules", "listing_id": "listings"}, integer_id=True)),
@@ -294,6 +294,10 @@ class SnapshotBuilder:
         self.conn.execute('CREATE TABLE "meta" (\n   "key" TEXT PRIMARY KEY,\n   "value" TEXT\n)')
         # Rank and tier values that are not whole numbers, by row: (table, rowid) -> what the source gave.
         self._bad_numbers: dict[tuple[str, int], Any] = {}
+        # Rows of listings and schedules whose id was already there (a primary key takes each id once):
+        # kept aside, by table, as (position among the rows given, row as stored) for validation to name.
+        self._repeated: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        self._given: dict[str, int] = {}  # rows given so far, by table
         self._validated = False
 
     # --- putting rows in ------------------------------------------------------------------------------
@@ -342,8 +346,31 @@ class SnapshotBuilder:
             names = [spec.stored[0]]
             values[names[0]] = ("",) * n
         columns = ", ".join(f'"{c}"' for c in names)
-        self.conn.executemany(f'INSERT INTO "{spec.name}" ({columns}) VALUES ({", ".join("?" * len(names))})',
-                              zip(*(values[c] for c in names)))
+        sql = f'INSERT INTO "{spec.name}" ({columns}) VALUES ({", ".join("?" * len(names))})'
+        first = self._given.get(spec.name, 0)
+        self._given[spec.name] = first + n
+        keyed = "id" in names
+        rows = list(zip(*(values[c] for c in names))) if keyed else zip(*(values[c] for c in names))
+        last = f'SELECT coalesce(max(rowid), 0) FROM "{spec.name}"'
+        before = self.conn.execute(last).fetchone()[0] if keyed else 0
+        try:
+            self.conn.executemany(sql, rows)
+        except sqlite3.IntegrityError:
+            # An id already taken: the rows before it went in (no rollback without a journal); the rest go
+            # one at a time, and each repeat is kept aside to be named by validate().
+            done = self.conn.execute(last).fetchone()[0] - before
+            self._one_by_one(spec, sql, names, rows, done, first)
+
+    def _one_by_one(self, spec: _Table, sql: str, names: list[str], rows: list[tuple], done: int,
+                    first: int) -> None:
+        defaults = {c: ("[]" if c in ("aliases", "keywords") else 1 if c in ("rank", "tier") else "")
+                    for c in spec.stored}
+        repeated = self._repeated.setdefault(spec.name, [])
+        for offset in range(done, len(rows)):
+            try:
+                self.conn.execute(sql, rows[offset])
+            except sqlite3.IntegrityError:
+                repeated.append((first + offset + 1, {**defaults, **dict(zip(names, rows[offset]))}))
 
     def _numbers(self, spec: _Table, raw: Sequence[Any], minimum: int) -> list:
         if set(map(type, raw)) <= {int} and (not raw or min(raw) >= minimum):
@@ -390,55 +417,73 @@ class SnapshotBuilder:
         self._validated = True
 
     def positions(self, table: str, rowids: Sequence[int]) -> list[int]:
-        """Each row's position (1 for the first) among the rows now in ``table`` (a model table name)."""
+        """Each row's position (1 for the first) among the rows given to ``table`` (a model table name)
+        and still in it."""
         position = self._position_of(_TABLES[table].name) if rowids else int
         return [position(rowid) for rowid in rowids]
 
     def _position_of(self, table: str) -> Callable[[int], int]:
         rows, last = self.conn.execute(f'SELECT count(*), max(rowid) FROM "{table}"').fetchone()
         if rows == last:
-            return int  # no row was deleted: a row's number is its position
-        rowids = [r for (r,) in self.conn.execute(f'SELECT rowid FROM "{table}" ORDER BY rowid')]
-        return lambda rowid: bisect.bisect_left(rowids, rowid) + 1
+            index = int  # no row was deleted: a row's number among the rows in the table is its rowid
+        else:
+            rowids = [r for (r,) in self.conn.execute(f'SELECT rowid FROM "{table}" ORDER BY rowid')]
 
-    def _positions(self, table: str, found: list[tuple[int, int, str, str]]) -> list[str]:
-        """``head n tail`` for each problem, ordered by row, where n is the row's position among the rows
-        now in the table (the n-th row of what the sources gave, as the old list-based check counted)."""
-        if not found:
-            return []
-        found.sort(key=lambda item: (item[0], item[1]))
-        position = self._position_of(table)
-        return [f"{head} {position(rowid)}{tail}" for rowid, _, head, tail in found]
+            def index(rowid: int) -> int:
+                return bisect.bisect_left(rowids, rowid) + 1
+        skipped = sorted(p for p, _ in self._repeated.get(table, []))
+        if not skipped:
+            return index
 
-    def _unique_ids(self, table: str, index: str, noun: str) -> list[tuple[int, int, str, str]]:
-        """Empty and repeated ids of ``table``; leaves a unique index on its ids when there are none."""
-        found = [(rowid, 0, noun, ": the id is empty")
-                 for (rowid,) in self.conn.execute(f'SELECT rowid FROM "{table}" WHERE id = \'\'')]
-        if not found:
-            try:
-                self.conn.execute(f'CREATE UNIQUE INDEX IF NOT EXISTS "{index}" ON "{table}" ("id")')
-                return []
-            except sqlite3.IntegrityError:
-                pass
-        self.conn.execute(f'CREATE INDEX IF NOT EXISTS "{index}_all" ON "{table}" ("id")')
-        repeated = f'SELECT id FROM "{table}" WHERE id <> \'\' GROUP BY id HAVING count(*) > 1'
-        seen: set[str] = set()
-        for rowid, ident in self.conn.execute(f'SELECT rowid, id FROM "{table}" WHERE id IN ({repeated}) '
-                                              "ORDER BY rowid"):
-            if ident in seen:
-                found.append((rowid, 0, noun, f" (id {ident!r}): the id is used twice"))
-            seen.add(ident)
-        return found
+        def position(rowid: int) -> int:
+            # Count the repeated rows that were given before this one (and are not in the table).
+            k = index(rowid)
+            p = k
+            while (q := k + bisect.bisect_right(skipped, p)) != p:
+                p = q
+            return p
+        return position
+
+    def _positions(self, table: str, found: list[tuple[int, int, str, str]],
+                   given: Sequence[tuple[int, int, str, str]] = ()) -> list[str]:
+        """``head n tail`` for each problem, in row order, where n is the row's position among the rows the
+        sources gave (as the old list-based check counted). ``found`` holds rows by rowid; ``given``, rows
+        kept out of the table, by position."""
+        position = self._position_of(table) if found else int
+        items = [(position(rowid), order, head, tail) for rowid, order, head, tail in found] + list(given)
+        items.sort(key=lambda item: (item[0], item[1]))
+        return [f"{head} {n}{tail}" for n, _, head, tail in items]
+
+    def _repeats(self, table: str, noun: str, checks: Callable[[dict[str, Any]], list[tuple[int, str]]]
+                 ) -> list[tuple[int, int, str, str]]:
+        """The rows kept out of ``table`` because their id was taken, with what else is wrong with them."""
+        out = []
+        for position, row in self._repeated.get(table, []):
+            ident = row.get("id", "")
+            out.append((position, 0, noun, ": the id is empty" if not ident else
+                        f" (id {ident!r}): the id is used twice"))
+            out += [(position, order, noun, tail) for order, tail in checks(row)]
+        return out
 
     def _listing_problems(self) -> list[str]:
-        found = self._unique_ids("listings", "listings_id", "listing")
+        found = [(rowid, 0, "listing", ": the id is empty")
+                 for (rowid,) in self.conn.execute("SELECT rowid FROM listings WHERE id = ''")]
         for rowid, ident, kind in self.conn.execute(
                 f"SELECT rowid, id, kind FROM listings WHERE kind NOT IN ({_quoted(LISTING_KINDS)})"):
             found.append((rowid, 1, "listing", f" (id {ident!r}): kind {kind!r} is not one of "
                                                f"{', '.join(LISTING_KINDS)}"))
         for rowid, ident in self.conn.execute("SELECT rowid, id FROM listings WHERE display_name = ''"):
             found.append((rowid, 2, "listing", f" (id {ident!r}): display_name is empty"))
-        return self._positions("listings", found)
+
+        def checks(row: dict[str, Any]) -> list[tuple[int, str]]:
+            ident, out = row.get("id", ""), []
+            if row.get("kind") not in LISTING_KINDS:
+                out.append((1, f" (id {ident!r}): kind {row.get('kind')!r} is not one of "
+                               f"{', '.join(LISTING_KINDS)}"))
+            if not row.get("display_name"):
+                out.append((2, f" (id {ident!r}): display_name is empty"))
+            return out
+        return self._positions("listings", found, self._repeats("listings", "listing", checks))
 
     def _contact_problems(self) -> list[str]:
         found = []
@@ -472,22 +517,33 @@ class SnapshotBuilder:
 
     def _schedule_problems(self) -> list[str]:
         head = "on-call schedule"
-        found = self._unique_ids("oncall_schedules", "oncall_schedules_id", head)
+        found = [(rowid, 0, head, ": the id is empty")
+                 for (rowid,) in self.conn.execute("SELECT rowid FROM oncall_schedules WHERE id = ''")]
+
+        def checks(ident: str, name: str, tz: str, fallback: str, known: bool) -> list[tuple[int, str]]:
+            where, out = f" (id {ident!r})", []
+            if not name:
+                out.append((1, f"{where}: name is empty"))
+            try:
+                ZoneInfo(tz)
+            except (ZoneInfoNotFoundError, ValueError):
+                out.append((2, f"{where}: timezone {tz!r} is not an IANA time zone (like America/New_York)"))
+            if not known:
+                out.append((3, f"{where}: fallback_listing_id {fallback!r} names no listing"))
+            return out
+
         for rowid, ident, name, tz, fallback, known in self.conn.execute(
                 "SELECT rowid, id, name, timezone, fallback_listing_id, "
                 "  fallback_listing_id = '' OR fallback_listing_id IN (SELECT id FROM listings) "
                 "FROM oncall_schedules ORDER BY rowid"):
-            where = f" (id {ident!r})"
-            if not name:
-                found.append((rowid, 1, head, f"{where}: name is empty"))
-            try:
-                ZoneInfo(tz)
-            except (ZoneInfoNotFoundError, ValueError):
-                found.append((rowid, 2, head, f"{where}: timezone {tz!r} is not an IANA time zone "
-                                              "(like America/New_York)"))
-            if not known:
-                found.append((rowid, 3, head, f"{where}: fallback_listing_id {fallback!r} names no listing"))
-        return self._positions("oncall_schedules", found)
+            found += [(rowid, order, head, tail) for order, tail in checks(ident, name, tz, fallback, known)]
+
+        def repeat_checks(row: dict[str, Any]) -> list[tuple[int, str]]:
+            fallback = row.get("fallback_listing_id", "")
+            known = not fallback or self.conn.execute("SELECT 1 FROM listings WHERE id = ?",
+                                                      (fallback,)).fetchone() is not None
+            return checks(row.get("id", ""), row.get("name", ""), row.get("timezone", ""), fallback, known)
+        return self._positions("oncall_schedules", found, self._repeats("oncall_schedules", head, repeat_checks))
 
     def _shift_problems(self) -> list[str]:
         found = []
@@ -539,8 +595,6 @@ class SnapshotBuilder:
                           'ON "contact_methods" ("listing_id", "rank")')
         self.conn.execute('CREATE INDEX IF NOT EXISTS "idx_oncall_shifts_schedule_id_start_utc" '
                           'ON "oncall_shifts" ("schedule_id", "start_utc")')
-        for name in ("listings_id_all", "oncall_schedules_id_all"):
-            self.conn.execute(f'DROP INDEX IF EXISTS "{name}"')
         self.conn.executemany('INSERT OR REPLACE INTO "meta" ("key", "value") VALUES (?, ?)', meta.items())
         self.conn.commit()
 
@@ -549,8 +603,8 @@ class SnapshotBuilder:
         if self.conn.execute("PRAGMA freelist_count").fetchone()[0]:
             self.conn.execute("VACUUM")  # rows were dropped: leave no empty pages in what is sent
 
-    def serialize(self) -> bytes:
-        """The finished database as bytes, and the builder closed (it holds the only other copy)."""
+    def serialize(self) -> bytes | bytearray:
+        """The finished database's bytes, and the builder closed (it holds the only other copy)."""
         try:
             self._committed()
             return self._file.read() if self._file else self.conn.serialize()

@@ -230,6 +230,17 @@ class RamFile:
             return None
         return cls(fd, conn)
 
+    @staticmethod
+    def _as_in_memory(head: bytes) -> bytes:
+        """The header as SQLite's in-memory database writes it: the same database gives the same bytes
+        wherever it was built. (A file's header counts its write transactions, and names the SQLite
+        version, in three fields an in-memory database leaves at zero; they only matter to other
+        connections sharing the file.)"""
+        head = bytearray(head)
+        for offset in (24, 92, 96):  # file change counter, version-valid-for, SQLite version number
+            head[offset:offset + 4] = bytes(4)
+        return bytes(head)
+
     def size(self) -> int:
         pages, page = (self.conn.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "page_size"))
         return pages * page
@@ -241,17 +252,23 @@ class RamFile:
             part = os.pread(self._fd, min(piece, size - offset), offset)
             if not part:
                 raise OSError("the database file ended early")
+            if offset == 0:
+                part = self._as_in_memory(part[:100]) + part[100:]
             offset += len(part)
             yield part
 
-    def read(self) -> bytes:
-        """The committed database as one bytes object (one copy)."""
+    def read(self) -> bytearray:
+        """The committed database in one buffer (one copy)."""
         size = self.size()
-        with os.fdopen(os.dup(self._fd), "rb", buffering=0) as handle:
-            handle.seek(0)
-            data = handle.read(size)
-        if len(data) != size:
-            raise OSError("the database file ended early")
+        data = bytearray(size)
+        view, offset = memoryview(data), 0
+        while offset < size:
+            got = os.preadv(self._fd, [view[offset:offset + (64 << 20)]], offset)
+            if not got:
+                raise OSError("the database file ended early")
+            offset += got
+        head = min(size, 100)
+        data[:head] = self._as_in_memory(bytes(data[:head])) if head == 100 else data[:head]
         return data
 
     def close(self) -> None:

@@ -174,11 +174,8 @@ def test_the_exporter_builds_in_a_ram_file_and_reads_it_back_without_serialize(k
         in_memory.add_records(table, records[table])
     in_memory.finish(snapshot_version=1, created_at=kit.created_at(1), expires_at=kit.created_at(1),
                      expected_interval_s=60, source="t")
-    same = model.open_database(in_memory.serialize())
-    mine = model.open_database(data)
-    for table in ("listings", "contact_methods", "oncall_schedules", "oncall_shifts", "meta"):
-        assert [tuple(r) for r in mine.execute(f"SELECT * FROM {table} ORDER BY rowid")] == \
-            [tuple(r) for r in same.execute(f"SELECT * FROM {table} ORDER BY rowid")]
+    # The same bytes wherever it was built (the test vectors are made on machines of both kinds).
+    assert in_memory.serialize() == data
 
 
 @linux_ram
