@@ -181,6 +181,11 @@ def cmd_status(args) -> int:
     home = _home(args)
     config = _config(home)
     recipients = load_recipients(home.recipients)
+    if args.drills:
+        from exporter.drills import read_drills, render_drills
+        records, ignored = read_drills(config, recipients)
+        print(render_drills(records, recipients, ignored, now=datetime.now(timezone.utc)))
+        return 0
     state = State(home.state)
     unreachable = [] if args.cached else refresh_receipts(config, recipients, state)
     text, statuses = render_status(state, recipients, now=datetime.now(timezone.utc), runs=args.runs,
@@ -359,6 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=10, metavar="N", help="how many runs to show (default 10)")
     p.add_argument("--cached", action="store_true", help="do not read receipts from the destinations; use "
                    "the ones remembered")
+    p.add_argument("--drills", action="store_true", help="which desktops drilled when and how they did (from "
+                   "the signed drill receipts in the inboxes)")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("journal", help="import the desktops' outage journals after an outage",
