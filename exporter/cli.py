@@ -122,6 +122,8 @@ def _print_outcome(outcome) -> None:
     if outcome.forced:
         print("Checks FAILED and were overridden:")
         print(outcome.report.describe())
+    for change in outcome.changes:
+        print(f"note: {change}")
     for warning in outcome.warnings:
         if not warning.startswith("checks overridden"):
             print(f"warning: {warning}")
@@ -157,19 +159,35 @@ def cmd_run(args) -> int:
 
 def cmd_check(args) -> int:
     from backup_operator.errors import ExportRefused
-    from exporter.pipeline import check_only, refusal_message
+    from exporter.pipeline import ExportOutcome, check_only
 
     home = _home(args)
     _logging(args, home, _config(home))
-    data, report = check_only(home)
-    c = data.counts
-    print(f"Read {c['listings']} listings, {c['contact_methods']} contact methods, "
-          f"{c['oncall_schedules']} on-call schedules, {c['oncall_shifts']} shifts.")
-    print(report.describe())
-    if not report.passed:
-        raise ExportRefused(refusal_message(report).replace("The export was refused", "An export would be "
-                                                                                       "refused"), report)
-    print("All checks passed; nothing was published (use 'run' to export).")
+    outcome = ExportOutcome(run_id=None)
+
+    def summary() -> None:
+        c = outcome.counts
+        if c:
+            print(f"Read {c['listings']} listings, {c['contact_methods']} contact methods, "
+                  f"{c['oncall_schedules']} on-call schedules, {c['oncall_shifts']} shifts.")
+        if outcome.report is not None:
+            print(outcome.report.describe())
+        for change in outcome.changes:
+            print(f"note: {change}")
+
+    try:
+        check_only(home, force=args.force, outcome=outcome)
+    except ExportRefused as exc:
+        summary()
+        raise ExportRefused(str(exc).replace("The export was refused", "An export would be refused"),
+                            exc.report) from None
+    except BackupOperatorError:
+        summary()
+        raise
+    summary()
+    verdict = "Checks FAILED and were overridden by --force" if outcome.forced else "All checks passed"
+    print(f"{verdict}; snapshot {outcome.version} was built and sealed as 'run' would "
+          f"({(outcome.size_bytes or 0) / 1024:.0f} KiB), and nothing was published (use 'run' to export).")
     return 0
 
 
@@ -353,9 +371,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="publish even if a check fails (logged)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("check", help="read the sources and run every check, publishing nothing",
-                       description="Read the sources and run every check exactly as 'run' would, without "
-                                   "sealing or publishing anything. Exit code 52 if an export would be refused.")
+    p = sub.add_parser("check", help="do everything 'run' does except publishing",
+                       description="A dry run: read the sources, run every check, build the snapshot with the "
+                                   "model's validation and seal it, exactly as 'run' would, but publish nothing "
+                                   "and use up no version. Exits with the code 'run' would (52 refused, 3 "
+                                   "invalid data, 51 a source failed).")
+    p.add_argument("--force", action="store_true", help="show what 'run --force' would publish (what it "
+                   "overrides and drops)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("status", help="last runs, and which desktops are behind",

@@ -57,6 +57,9 @@ class CheckSettings:
     coverage_exempt: list[str] = field(default_factory=list)
     # An explicit, logged override of failed checks (the config twin of ``run --force``).
     force: bool = False
+    # Contact methods with an empty value: "skip" them (counted in the log and the run summary) or
+    # "refuse" the export.
+    empty_contacts: str = "skip"
 
 
 @dataclass
@@ -283,6 +286,9 @@ def parse_config(doc: dict[str, Any], path: Path | None = None) -> Config:
     checks = config.checks
     if not 0 <= checks.max_drop_percent <= 100:
         raise ConfigError(f"{_where(path, 'checks')}: max_drop_percent must be between 0 and 100.")
+    if checks.empty_contacts not in ("skip", "refuse"):
+        raise ConfigError(f"{_where(path, 'checks')}: empty_contacts must be \"skip\" or \"refuse\", not "
+                          f"{checks.empty_contacts!r}.")
     if config.publish.keep_snapshots < 1:
         raise ConfigError(f"{_where(path, 'publish')}: keep_snapshots must be 1 or more.")
     if config.export.interval_minutes < 1:
