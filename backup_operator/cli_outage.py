@@ -321,8 +321,9 @@ def cmd_drill(desktop: Desktop, args: argparse.Namespace) -> int:
 
     snapshot = desktop.store().open_newest()
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    asked_at = parse_utc(args.now) if args.now else _now()  # --now: the same drill again (tests, IT)
     try:
-        questions = generate(snapshot.conn, _now(), random.Random(seed))
+        questions = generate(snapshot.conn, asked_at, random.Random(seed))
         drill = Drill(questions, desktop=desktop.name, operator=args.operator or getpass.getuser(),
                       snapshot_version=snapshot.version, data_as_of=snapshot.meta.created_at, now=_now,
                       clock=time.monotonic, seed=seed)
@@ -354,7 +355,7 @@ def cmd_drill(desktop: Desktop, args: argparse.Namespace) -> int:
                 break
     finally:
         snapshot.close()
-    kit = run_kit_checks(desktop, write_pdf=None if args.no_pdf_check else _pdf_probe())
+    kit = run_kit_checks(desktop, write_pdf=_pdf_probe())
     result = drill.finish([{"name": k.name, "ok": k.ok} for k in kit])
     print(f"\nKit check: {'ok' if result.kit_ok else 'FAILED'} ("
           + ", ".join(f"{k.name} {'ok' if k.ok else 'FAILED'}" for k in kit) + ")")
@@ -470,5 +471,5 @@ def add_parsers(sub) -> None:
     p.add_argument("--report", metavar="PDF", help="also write the drill report for the disaster-plan binder")
     p.add_argument("--seed", type=int, help="draw the same questions again (the seed is printed at the end)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON at the end")
-    p.add_argument("--no-pdf-check", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--now", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_drill)

@@ -51,6 +51,7 @@ class Question:
     listing_id: str = ""
     schedule_id: str = ""
     at: str = ""                            # the instant an on-call question is about, UTC
+    shown: str = ""                         # the numbers as the directory writes them
 
     @property
     def wants(self) -> str:
@@ -59,7 +60,9 @@ class Question:
     @property
     def expected(self) -> str:
         """The answer, as the directory shows it (for the operator after answering, and the paper report)."""
-        return " or ".join(self.accepted_names) if self.accepted_names else " or ".join(self.accepted_numbers)
+        if self.accepted_names:
+            return " or ".join(self.accepted_names)
+        return self.shown or " or ".join(self.accepted_numbers)
 
 
 @dataclass(frozen=True)
@@ -183,9 +186,11 @@ def _q_extension(conn, rng, now) -> Question | None:
     if row is None:
         return None
     lid, name, dept = row
-    numbers = tuple(dict.fromkeys(r[2] for r in _numbers_of(conn, lid, ("extension",))))
+    rows = _numbers_of(conn, lid, ("extension",))
+    numbers = tuple(dict.fromkeys(r[2] for r in rows))
     where = f" ({dept})" if dept else ""
-    return Question("extension", f"What is the extension of {name}{where}?", accepted_numbers=numbers, listing_id=lid)
+    return Question("extension", f"What is the extension of {name}{where}?", accepted_numbers=numbers, listing_id=lid,
+                    shown=" or ".join(dict.fromkeys(r[1] for r in rows)))
 
 
 def _q_reverse(conn, rng, now) -> Question | None:
@@ -229,7 +234,8 @@ def _q_department(conn, rng, now) -> Question | None:
     lid, name = row
     numbers = _numbers_of(conn, lid, ("extension", "phone"))
     accepted = tuple(dict.fromkeys(r[2] for r in numbers))
-    return Question("department line", f"What is the main line of {name}?", accepted_numbers=accepted, listing_id=lid)
+    return Question("department line", f"What is the main line of {name}?", accepted_numbers=accepted, listing_id=lid,
+                    shown=" or ".join(dict.fromkeys(r[1] for r in numbers)))
 
 
 _MAKERS: dict[str, Callable] = {"on call now": _q_on_call_now, "extension": _q_extension,
@@ -318,19 +324,20 @@ class Drill:
         question = self.current
         if question is None:
             raise IndexError("the drill is over")
-        taken = max(0.0, self._clock() - self._asked)
-        result = Answer(question.kind, "", check_answer(question, given), round(taken, 2))
+        now = self._clock()
+        result = Answer(question.kind, "", check_answer(question, given), round(max(0.0, now - self._asked), 2))
         self.answers.append(result)
-        self._asked = self._clock()
+        self._asked = now  # the next question's clock starts when this one is answered
         return result
 
     def skip(self) -> Answer:
         question = self.current
         if question is None:
             raise IndexError("the drill is over")
-        result = Answer(question.kind, "", False, round(max(0.0, self._clock() - self._asked), 2), skipped=True)
+        now = self._clock()
+        result = Answer(question.kind, "", False, round(max(0.0, now - self._asked), 2), skipped=True)
         self.answers.append(result)
-        self._asked = self._clock()
+        self._asked = now
         return result
 
     def finish(self, kit: list[dict]) -> DrillResult:

@@ -219,6 +219,7 @@ class DrillDialog(QDialog):
             self.receipt_note = f"The receipt could not be signed or saved: {exc}"
         self.report.setHtml(self._result_html())
         self.pages.setCurrentIndex(2)
+        self.resize(max(self.width(), 760), max(self.height(), 560))
         self.pdf_button.setFocus()
         self.finished_drill.emit(self.result)
 
