@@ -35,7 +35,8 @@ The tree (exit code of the command line in brackets)::
         ├── SourceError [51] ....... a source is down, dropped mid-read, or returned bad rows
         ├── ExportRefused [52] ..... a check failed (empty, big drop, broken references, gaps)
         ├── PublishFailed [53] ..... at least one destination could not be written
-        └── ExporterBusy [54] ...... another export or exporter holds the lock
+        ├── ExporterBusy [54] ...... another export or exporter holds the lock
+        └── ExportTimedOut [55] .... the whole export went past its deadline; stopped, lock released
 
 Each error carries one sentence for the operator or IT: what is wrong and what to do next. The UI
 and the command line show ``str(error)``; they never show a traceback. Messages name files, rows and
@@ -81,6 +82,7 @@ __all__ = [
     "ExportRefused",
     "PublishFailed",
     "ExporterBusy",
+    "ExportTimedOut",
 ]
 
 
@@ -247,3 +249,9 @@ class PublishFailed(ExportError):
 
 class ExporterBusy(ExportError):
     exit_code = 54
+
+
+class ExportTimedOut(ExportError):
+    """The export as a whole took longer than ``[export] deadline_minutes``; nothing was published."""
+
+    exit_code = 55

@@ -23,7 +23,9 @@ explicit override.
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -32,13 +34,14 @@ from typing import Callable
 from backup_operator.core import model
 from backup_operator.core.search import store_index
 from backup_operator.errors import BackupOperatorError, ConfigError, ExportError, ExporterBusy, ExportRefused, \
-    ValidationError
+    ExportTimedOut, ValidationError
 from backup_operator.snapshot import envelope
 from backup_operator.snapshot.keys import DesktopPublicKey, SignerKey
 
 from exporter import changes as exporter_changes
 from exporter.checks import CheckReport, explain_validation, run_checks
 from exporter.config import Config, load_config
+from exporter.deadline import check_deadline, current_deadline, deadline_message, export_deadline
 from exporter.home import ExporterHome
 from exporter.lock import ExclusiveLock
 from exporter.publish import DestinationResult, highest_published_version, publish_all, resolve_destinations
@@ -65,6 +68,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("exporter.pipeline")
+
+DEADLINE_GRACE_S = 5.0
 
 
 class StageTimer:
@@ -190,11 +195,12 @@ def prepare(config: Config, outcome: ExportOutcome, *, now: datetime, baseline: 
     """
     timer = outcome.timer
     with timer("read"):
-        data = read(config, now)
+        data = _read_within_deadline(config, now)
     outcome.counts = data.counts
     outcome.changes += tidy(data, config.checks)
     with timer("check"):
         report = check(data, config, now, baseline)
+    check_deadline("after the checks")
     outcome.report = report
     outcome.warnings += [w.message for w in report.warnings]
     for warning in report.warnings:
@@ -221,6 +227,7 @@ def prepare(config: Config, outcome: ExportOutcome, *, now: datetime, baseline: 
         if home is not None:
             # What changed since the last published version, and the key desktops seal journals to.
             database = exporter_changes.annotate(home, database, version=outcome.version, now=now)
+    check_deadline("after building the snapshot")
     if recipients is None or signer is None:
         return None
     if home is not None:
@@ -230,7 +237,41 @@ def prepare(config: Config, outcome: ExportOutcome, *, now: datetime, baseline: 
         sealed = seal(database, config, version=outcome.version, now=now, recipients=recipients,
                       signer=signer, endorsements=endorsements)
     outcome.size_bytes = len(sealed)
+    check_deadline("after sealing, before publishing")
     return sealed
+
+
+def _read_within_deadline(config: Config, now: datetime) -> DirectoryData:
+    """``read``, but given up (and the lock freed) when the export's deadline passes.
+
+    Every source wait has its own timeout; this is the net under them, for what no timeout can reach (a
+    database server that froze without closing its connection, a hung network share). The reading
+    thread is abandoned, not killed: Python cannot kill a thread; its connection dies with the process
+    or when the server notices.
+    """
+    deadline = current_deadline()
+    if deadline is None:
+        return read(config, now)
+    context = contextvars.copy_context()
+    box: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            box["data"] = context.run(read, config, now)
+        except BaseException as exc:  # handed to the export's own thread below
+            box["error"] = exc
+
+    worker = threading.Thread(target=work, name="export-read", daemon=True)
+    worker.start()
+    # A little grace, so that a source's own timeout (cut to the deadline, with a clearer message and a
+    # clean disconnect) fires first whenever it can.
+    worker.join(max(0.0, deadline.left()) + DEADLINE_GRACE_S)
+    if worker.is_alive():
+        log.error("the export's reading thread is still waiting (%s); it is abandoned", deadline.where)
+        raise ExportTimedOut(deadline_message(deadline, deadline.where))
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["data"]  # type: ignore[return-value]
 
 
 @dataclass
@@ -273,9 +314,11 @@ def check_only(home: ExporterHome, *, now: datetime | None = None, force: bool =
     outcome = outcome if outcome is not None else ExportOutcome(run_id=None)
     outcome.version = next_version(state, needs.destinations if needs else [])
     baseline = state.last_published()
-    prepare(config, outcome, now=now, baseline=baseline.counts if baseline else None, force=force,
-            recipients=[r.key for r in needs.recipients] if needs else None,
-            signer=needs.signer if needs else None, endorsements=needs.endorsements if needs else (), home=home)
+    with export_deadline(config.export.deadline_minutes * 60):
+        prepare(config, outcome, now=now, baseline=baseline.counts if baseline else None, force=force,
+                recipients=[r.key for r in needs.recipients] if needs else None,
+                signer=needs.signer if needs else None, endorsements=needs.endorsements if needs else (),
+                home=home)
     if missing is not None:
         raise type(missing)(f"The data passed every check and the snapshot was built, but 'run' would stop "
                             f"here: {missing}")
@@ -325,9 +368,10 @@ def _run_locked(home: ExporterHome, *, force: bool, trigger: str, now: datetime 
     try:
         baseline = state.last_published()
         outcome.version = next_version(state, needs.destinations)
-        sealed = prepare(config, outcome, now=now, baseline=baseline.counts if baseline else None, force=force,
-                         recipients=[r.key for r in needs.recipients], signer=needs.signer,
-                         endorsements=needs.endorsements, home=home)
+        with export_deadline(config.export.deadline_minutes * 60):
+            sealed = prepare(config, outcome, now=now, baseline=baseline.counts if baseline else None,
+                             force=force, recipients=[r.key for r in needs.recipients], signer=needs.signer,
+                             endorsements=needs.endorsements, home=home)
         # Taken only now, with a sealed snapshot in hand: from here on the number may reach a desktop,
         # so it is never given out again, even if publishing fails.
         allocated = state.allocate_version(outcome.version - 1)
