@@ -23,12 +23,13 @@ from PySide6.QtWidgets import (
 )
 
 from backup_operator.core import changes as C
-from backup_operator.ui.models import RecordRole, _RowsTableModel, _valid
+from backup_operator.ui.journal import RowsTable
+from backup_operator.ui.models import RecordRole, _valid
 
 __all__ = ["ChangesModel", "ChangesDialog", "ChangesBadge", "summary_for_window"]
 
 
-class ChangesModel(_RowsTableModel):
+class ChangesModel(RowsTable):
     HEADERS = ("What", "About", "Before", "Now")
 
     def set_changes(self, changes: list[C.Change]) -> None:

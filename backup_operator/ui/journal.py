@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from PySide6.QtCore import QDateTime, QModelIndex, QPersistentModelIndex, Qt, QTimeZone
+from PySide6.QtCore import QAbstractTableModel, QDateTime, QModelIndex, QPersistentModelIndex, Qt, QTimeZone
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
@@ -40,9 +40,9 @@ from backup_operator.core.model import parse_utc
 from backup_operator.errors import BackupOperatorError
 from backup_operator.fsutil import atomic_write
 from backup_operator.snapshot.keys import DesktopPublicKey
-from backup_operator.ui.models import RecordRole, _RowsTableModel, _valid
+from backup_operator.ui.models import RecordRole, _valid
 
-__all__ = ["EntryDialog", "JournalModel", "JournalWindow", "prefill_from_window"]
+__all__ = ["EntryDialog", "JournalModel", "JournalWindow", "RowsTable", "prefill_from_window"]
 
 ACTION_WORDS = {"": "—", "paged": "Paged", "transferred": "Transferred", "no answer": "No answer",
                 "message taken": "Message taken", "called back": "Called back", "other": "Other"}
@@ -56,7 +56,32 @@ def _local(text: str) -> str:
     return f"{moment:%a %d %b %H:%M}"
 
 
-class JournalModel(_RowsTableModel):
+class RowsTable(QAbstractTableModel):
+    """A flat, read-only table over a Python list (the journal and the changes share it)."""
+
+    HEADERS: tuple[str, ...] = ()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._rows: list = []
+
+    def _row(self, row: int):
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal \
+                and 0 <= section < len(self.HEADERS):
+            return self.HEADERS[section]
+        return None
+
+
+class JournalModel(RowsTable):
     """Entries of one journal, oldest call first; the row's record is the ``core.journal.Entry``."""
 
     HEADERS = ("Time", "Caller", "For", "Action", "Message", "Status")

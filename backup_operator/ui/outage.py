@@ -18,6 +18,9 @@ __all__ = ["OutageTools", "install", "open_listing"]
 
 
 def _menu(window, title: str) -> QMenu | None:
+    menus = getattr(window, "menus", None) or {}
+    if title.lower() in menus:
+        return menus[title.lower()]
     for action in window.menuBar().actions():
         menu = action.menu()
         if menu is not None and action.text().replace("&", "") == title:

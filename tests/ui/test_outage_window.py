@@ -203,8 +203,11 @@ def test_help_drill_runs_end_to_end_and_prints_its_report(qtbot, window, env, tm
         if n == 1:
             # Look it up in the main window as during a call, then answer with the selection.
             type_query(qtbot, window, question.text.split("of ", 1)[1].split(" (")[0])
-            window.detail.table.selectRow(next(i for i, c in enumerate(window.detail.contacts._rows)
-                                               if c.kind == "extension"))
+            contacts = window.detail.contacts
+            extension = next(i for i in range(contacts.count()) if contacts.contact(i).kind == "extension")
+            for _ in range(extension - max(0, contacts.selected_row())):
+                qtbot.keyClick(window.search, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)  # next method
+            assert contacts.contact(contacts.selected_row()).kind == "extension"
             drill_dialog.activateWindow()
             qtbot.waitUntil(drill_dialog.isActiveWindow, timeout=5000)
             qtbot.keyClick(drill_dialog.answer, Qt.Key.Key_U, Qt.KeyboardModifier.AltModifier)
