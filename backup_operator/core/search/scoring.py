@@ -2,10 +2,16 @@
 
 Postings (CSR arrays) take matched words to rows: display names are stored per row; columns with few
 distinct values (department, title, site, given name, …) once per distinct value ("phrases"), each
-phrase with the rows that hold it. A row's score is, per query word, the best quality of the words it
-matched times the weight of the field they are in, summed over the query words, plus a bonus for
-covering the whole name and a whisker of preference by listing kind. This module never reads the
-snapshot.
+phrase with the rows that hold it.
+
+A row's score is, per query word, the best quality of the vocabulary words it matched there (exact,
+beginning, typo, sound-alike — ``candidates``; nickname — ``nicknames``, given names only; synonym) times
+the weight of the field they are in, times the query word's rarity, summed over the query words; plus a
+bonus for covering the whole name, only when every query word matched the row; plus a whisker of
+preference by listing kind. Rarity is an IDF: a word that matches few rows counts up to
+``1 + IDF_WEIGHT`` times one that matches every row, so in "bradley sribar" the rare surname that matched
+outweighs the common given name. Equal scores are ordered by listing kind, then name, then row: the
+same query always lists the same rows in the same order. This module never reads the snapshot.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from backup_operator.core.search.arrays import first_of_each, gather_ranges
-from backup_operator.core.search.fields import FIELD_WEIGHT, NAME_FIELDS
+from backup_operator.core.search.fields import FIELD_WEIGHT, GIVEN_FIELDS, NAME_FIELDS
 from backup_operator.core.search.text import HONORIFICS
 
 __all__ = ["Postings", "POSTING_ARRAYS", "score_query", "top"]
@@ -22,8 +28,10 @@ __all__ = ["Postings", "POSTING_ARRAYS", "score_query", "top"]
 POSTING_ARRAYS = ("rt_off", "rt_rows", "rt_field", "pt_off", "pt_phr", "phrase_field", "pr_off", "pr_rows")
 
 Q_SYNONYM = 0.98
+Q_NICKNAME = 0.84                                # "bob" for Robert: below the exact name
 HONORIFIC_WEIGHT = 0.2
 COVERAGE_BONUS = 0.3                             # the query covers the whole name
+IDF_WEIGHT = 0.5                                 # a word matching one row counts 1.5x one matching all
 
 
 class Postings:
@@ -85,6 +93,8 @@ def _score_part(index, part, ctx) -> tuple[np.ndarray, np.ndarray]:
         if len(ids):
             ctx.word_terms.append((word, ids, quals))
             index.postings.apply(ids, quals, part.fields, best, name_hit)
+        if not part.exact:
+            _apply_nicknames(index, word, part.fields, best, name_hit, ctx)
         alternatives = index.synonyms.expand.get(word) if not part.exact else None
         if alternatives:
             _apply_synonyms(index, alternatives, part.fields, best, name_hit, ctx)
@@ -98,6 +108,21 @@ def _score_part(index, part, ctx) -> tuple[np.ndarray, np.ndarray]:
             ctx.numbers.append((word, part.numkinds, part.exact))
             np.maximum.at(best, rows, quals)
     return best, name_hit
+
+
+def _apply_nicknames(index, word, fields, best, name_hit, ctx) -> None:
+    """Given names related to the typed word by the nickname table, in given-name fields only."""
+    related = index.nicknames.of(word)
+    if not related:
+        return
+    vocab_ids = index.vocabulary.ids
+    ids = np.array([vocab_ids[r] for r in related if r in vocab_ids], dtype=np.int64)
+    where = GIVEN_FIELDS if fields is None else GIVEN_FIELDS & fields
+    if not len(ids) or not where:
+        return
+    quals = np.full(len(ids), Q_NICKNAME, dtype=np.float32)
+    ctx.word_terms.append((word, ids, quals))
+    index.postings.apply(ids, quals, where, best, name_hit)
 
 
 def _apply_synonyms(index, alternatives, fields, best, name_hit, ctx) -> None:
@@ -128,32 +153,45 @@ def score_query(index, parts, ctx) -> tuple[np.ndarray, np.ndarray]:
     n = len(index)
     total = np.zeros(n, dtype=np.float32)
     name_hits = np.zeros(n, dtype=np.float32)
+    consumed = np.zeros(n, dtype=np.uint8)
+    counted = 0
     required = None
+    log_n = float(np.log(n + 1.0))
     for part in parts:
         best, hits = _score_part(index, part, ctx)
+        matched = best > 0
+        df = int(np.count_nonzero(matched))
+        if df:
+            best *= np.float32(1.0 + IDF_WEIGHT * np.log((n + 1.0) / (df + 1.0)) / log_n)
         total += best
         name_hits += hits
+        if part.word not in HONORIFICS or part.exact:
+            consumed += matched
+            counted += 1
         if part.required:
-            ok = best > 0
-            required = ok if required is None else (required & ok)
+            required = matched if required is None else (required & matched)
     scored = total > 0
     np.minimum(name_hits, index.name_len, out=name_hits)
     name_hits *= index.inv_name_len
     name_hits *= COVERAGE_BONUS
+    if counted:
+        name_hits[consumed < counted] = 0     # the whole-name bonus only when every query word matched
     total += name_hits
     total += index.prior
     keep = scored if required is None else (scored & required)
     return total, keep
 
 
-def top(rows: np.ndarray, scores: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
-    """The best ``limit`` (row, score), by score then row; ties at the cut keep the lowest rows."""
+def top(rows: np.ndarray, scores: np.ndarray, limit: int, tie_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``limit`` (row, score): by score, then ``tie_key`` of the row (listing kind, then name)."""
     if len(rows) > limit:
         kth = np.partition(scores, len(scores) - limit)[len(scores) - limit]
-        above = scores > kth
-        need = limit - int(above.sum())
-        at = np.flatnonzero(scores == kth)[:need]
-        pick = np.concatenate([np.flatnonzero(above), at])
+        above = np.flatnonzero(scores > kth)
+        need = limit - len(above)
+        at = np.flatnonzero(scores == kth)
+        if len(at) > need:
+            at = at[np.argpartition(tie_key[rows[at]], need - 1)[:need]] if need > 0 else at[:0]
+        pick = np.concatenate([above, at])
         rows, scores = rows[pick], scores[pick]
-    order = np.lexsort((rows, -scores))
+    order = np.lexsort((tie_key[rows], -scores))
     return rows[order], scores[order]
