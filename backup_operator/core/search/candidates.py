@@ -5,8 +5,8 @@ The vocabulary is every distinct word of the index. A typed word reaches a vocab
 - exactly (quality 1; a single letter is an initial, 0.7);
 - as its beginning, the operator still typing (0.72–0.9, more the more of the word is typed);
 - within one edit, or two from eight letters (optimal string alignment, so a transposition is one
-  edit; verified with rapidfuzz): 0.78 for one edit, 0.56 for two, a little less when the first letter
-  is the one that differs. Candidates come from words sharing the first letter, words sharing trigrams,
+  edit; verified with rapidfuzz): 0.78 for one edit (0.70 and 0.74 in three- and four-letter words),
+  0.56 for two, a little less when the first letter is the one that differs. Candidates come from words sharing the first letter, words sharing trigrams,
   and — so that a wrong, missing or extra first letter or a transposition at the start is survived
   ("xacob", "acob", "ilam" for liam) — words whose remainder after the first letter begins like the typed
   word's, and words beginning with the typed word's first two letters swapped;
@@ -14,7 +14,8 @@ The vocabulary is every distinct word of the index. A typed word reaches a vocab
   word, and only while that leaves at most a handful of words (``MAX_TWO_EDIT_TERMS``): beyond that two
   edits say too little ("thropr" finds Thorpe, "jessxia" Jessica);
 - for two-letter words, as a short word within one edit ("ma" finds Mya, "ze" Zoe), below beginnings;
-- by sound (``phonetic``), for words of four or more letters: 0.74, below every spelling match.
+- by sound (``phonetic``), for words of four or more letters: 0.66 (0.73 from five letters), below
+  every spelling match of the whole word.
 
 The quality in (0, 1] says how good a guess the vocabulary word is; ``scoring`` turns qualities into row
 scores. Stored structures (flat arrays, built by ``vocabulary_arrays``): the vocabulary in sorted order
@@ -43,11 +44,14 @@ VOCABULARY_ARRAYS = ("tri_off", "tri_terms", "term_len", "df_prior", "sorted_ids
 Q_EXACT = 1.0
 Q_PREFIX_BASE, Q_PREFIX_SPAN = 0.72, 0.18        # prefix: base + span * typed/len(word)
 Q_TYPO = (1.0, 0.78, 0.56)                       # whole word within 0, 1, 2 edits
-Q_TYPO_PREFIX = (0.0, 0.62, 0.48)                # beginning of a word within 1, 2 edits
+Q_TYPO_SHORT = {3: 0.70, 4: 0.74}                # one edit in a three- or four-letter word changes a lot:
+                                                 # below the words it begins ("ter" is Terry before Toer)
+Q_TYPO_PREFIX = (0.0, 0.60, 0.46)                # beginning of a word within 1, 2 edits (+ up to 0.1)
 Q_INITIAL = 0.7                                  # one letter: as good as a first name it begins, no better
 Q_FIRST_LETTER_SLIP = 0.02                       # taken off when the first letter is what differs
 Q_SHORT = 0.6                                    # a two-letter word within one edit of a short word
-Q_PHONETIC = 0.74                                # sounds the same: below every spelling match
+Q_PHONETIC = (0.66, 0.73)                        # sounds the same, four / five or more letters: below every
+                                                 # spelling match of the whole word
 PHONETIC_MIN_LETTERS = 4
 MAX_TWO_EDIT_TERMS = 8
 DF_PRIOR = 0.012                                 # a common word is a likelier guess than a rare one
@@ -113,6 +117,7 @@ class Vocabulary:
         self.sorted_terms = [terms[i] for i in self.sorted_ids.tolist()]
         self.sorted_tails = [terms[i][1:] for i in self.tail_ids.tolist()]
         self.phonetic = PhoneticIndex(arrays)
+        self.first_char = np.fromiter((ord(t[0]) if t else 0 for t in terms), dtype=np.int32, count=len(terms))
 
     def __len__(self) -> int:
         return len(self.terms)
@@ -150,7 +155,7 @@ class Vocabulary:
                 p_ids = self.phonetic.sound_alikes(word)
                 if len(p_ids):
                     ids.append(p_ids)
-                    quals.append(np.full(len(p_ids), Q_PHONETIC, dtype=np.float32) + self.df_prior[p_ids])
+                    quals.append(np.full(len(p_ids), Q_PHONETIC[L >= 5], dtype=np.float32) + self.df_prior[p_ids])
         if not ids:
             return _EMPTY
         all_ids = np.concatenate(ids).astype(np.int64)
@@ -184,7 +189,8 @@ class Vocabulary:
     def _short(self, word: str) -> tuple[np.ndarray, np.ndarray]:
         """Short words (two or three letters) within one edit of a two-letter word: "ma" → mya, "ze" → zoe."""
         first = self.prefix_ids(word[0])
-        near = first[self.term_len[first] <= 3]
+        fl = self.term_len[first]
+        near = first[(fl >= 2) & (fl <= 3)]          # not an initial: "rj" is not "R."
         if not len(near):
             return _EMPTY
         strings = [self.terms[i] for i in near.tolist()]
@@ -232,7 +238,10 @@ class Vocabulary:
             d = rf_process.cdist([word], strings, scorer=OSA.distance, score_cutoff=k, dtype=np.int32)[0]
             ok = (d <= k) & (d > 0)
             out_ids.append(whole_ids[ok])
-            out_q.append(np.take(Q_TYPO, d[ok]) - Q_FIRST_LETTER_SLIP * self._first_differs(word, whole_ids[ok]))
+            q = np.take(Q_TYPO, d[ok]).astype(np.float32)
+            if L in Q_TYPO_SHORT:
+                q[d[ok] == 1] = Q_TYPO_SHORT[L]
+            out_q.append(q - Q_FIRST_LETTER_SLIP * self._first_differs(word, whole_ids[ok]))
             if same_first is not None and not ok.any() and len(same_first):
                 two = self._two_edits(word, same_first)
                 if len(two):
@@ -263,7 +272,7 @@ class Vocabulary:
 
     def _first_differs(self, word: str, ids: np.ndarray) -> np.ndarray:
         """1.0 where the vocabulary word does not start with the typed word's first letter."""
-        return np.array([self.terms[i][:1] != word[:1] for i in ids.tolist()], dtype=np.float32)
+        return (self.first_char[ids] != ord(word[0])).astype(np.float32)
 
     def _two_edits(self, word: str, pool: np.ndarray) -> np.ndarray:
         """Words of ``pool`` exactly two edits away, if they are few enough to be a useful guess."""

@@ -19,7 +19,7 @@ from backup_operator.core.search.candidates import VOCABULARY_ARRAYS, Vocabulary
 from backup_operator.core.search.fields import KIND_PRIOR, KIND_TIE_RANK
 from backup_operator.core.search.nicknames import Nicknames, default_nicknames
 from backup_operator.core.search.numbers import NUMBER_ARRAYS, NumberIndex
-from backup_operator.core.search.query import contains_run, parse
+from backup_operator.core.search.query import contains_run, family_first, parse
 from backup_operator.core.search.results import Hit, QueryContext, make_hits, row_texts
 from backup_operator.core.search.scoring import POSTING_ARRAYS, Postings, score_query, top
 from backup_operator.core.search.synonyms import Synonyms, default_synonyms
@@ -139,15 +139,11 @@ class SearchIndex:
         if not parts or limit <= 0:
             return []
         ctx = QueryContext(self)
-        total, keep = score_query(self, parts, ctx)
-        if kinds is not None:
-            keep &= np.isin(self.kind, list(kinds))
-        candidates = np.flatnonzero(keep)
+        candidates, scores = score_query(self, parts, ctx, kinds, family_first(query))
         if not len(candidates):
             return []
         phrases = [p.phrase for p in parts if p.phrase and len(p.phrase) > 1]
-        rows, scores = top(candidates, total[candidates], limit if not phrases else max(limit * 4, 200),
-                           self.tie_key)
+        rows, scores = top(candidates, scores, limit if not phrases else max(limit * 4, 200), self.tie_key)
         if phrases:
             good = self._phrase_filter(rows, phrases)
             rows, scores = rows[good][:limit], scores[good][:limit]
