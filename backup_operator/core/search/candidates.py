@@ -14,8 +14,8 @@ The vocabulary is every distinct word of the index. A typed word reaches a vocab
   word, and only while that leaves at most a handful of words (``MAX_TWO_EDIT_TERMS``): beyond that two
   edits say too little ("thropr" finds Thorpe, "jessxia" Jessica);
 - for two-letter words, as a short word within one edit ("ma" finds Mya, "ze" Zoe), below beginnings;
-- by sound (``phonetic``), for words of four or more letters: 0.66 (0.73 from five letters), below
-  every spelling match of the whole word.
+- by sound (``phonetic``), for whole words of four or more letters (in the vocabulary, or the beginning
+  of none): 0.66 (0.73 from five letters), below every spelling match of the whole word.
 
 The quality in (0, 1] says how good a guess the vocabulary word is; ``scoring`` turns qualities into row
 scores. Stored structures (flat arrays, built by ``vocabulary_arrays``): the vocabulary in sorted order
@@ -143,7 +143,9 @@ class Vocabulary:
             quals.append(Q_PREFIX_BASE + Q_PREFIX_SPAN * L / self.term_len[pre] + self.df_prior[pre])
         if mode == "fuzzy" and not word.isdigit():
             if L >= 3:
-                f_ids, f_quals = self._fuzzy(word, two_edits_ok=not ids)
+                # a word that is in the vocabulary or begins some is read as typed; only one that is
+                # neither may have gone wrong at its very start (and two slips are tried)
+                f_ids, f_quals = self._fuzzy(word, unknown=not ids)
             elif L == 2:
                 f_ids, f_quals = self._short(word)
             else:
@@ -151,7 +153,9 @@ class Vocabulary:
             if len(f_ids):
                 ids.append(f_ids)
                 quals.append(f_quals)
-            if L >= PHONETIC_MIN_LETTERS:
+            # by sound only a word that is whole: one in the vocabulary, or one that begins none (a word
+            # still being typed has no sound yet, and looking it up would cost every keystroke)
+            if L >= PHONETIC_MIN_LETTERS and (exact is not None or hi == lo):
                 p_ids = self.phonetic.sound_alikes(word)
                 if len(p_ids):
                     ids.append(p_ids)
@@ -179,12 +183,14 @@ class Vocabulary:
     def _first_letter_slips(self, word: str) -> list[np.ndarray]:
         """Words that the typed word may be after a slip at its start: a wrong, missing or extra first
         letter, or its first two letters swapped (the trigrams of such a word's beginning are all
-        wrong, so neither the first letter nor the trigrams find it)."""
-        p = 3
-        return [self.tail_prefix_ids(word[1:1 + p]),               # wrong first letter: "xacob"
-                self.tail_prefix_ids(word[:p]),                    # missing first letter: "acob"
-                self.prefix_ids(word[1:1 + p]),                    # extra first letter: "ajacob"
-                self.prefix_ids(word[1] + word[0] + word[2:p])]    # swapped: "ajcob", "ilam"
+        wrong, so neither the first letter nor the trigrams find it). Each is looked up by three
+        letters, so that the candidates stay few."""
+        out = [self.tail_prefix_ids(word[:3]),                            # missing first letter: "acob"
+               self.prefix_ids(word[1] + word[0] + word[2])]              # swapped: "ajcob", "ilam"
+        if len(word) >= 4:
+            out += [self.tail_prefix_ids(word[1:4]),                      # wrong first letter: "xacob"
+                    self.prefix_ids(word[1:4])]                           # extra first letter: "ajacob"
+        return out
 
     def _short(self, word: str) -> tuple[np.ndarray, np.ndarray]:
         """Short words (two or three letters) within one edit of a two-letter word: "ma" → mya, "ze" → zoe."""
@@ -199,24 +205,25 @@ class Vocabulary:
         ids = near[ok].astype(np.int64)
         return ids, (Q_SHORT + self.df_prior[ids]).astype(np.float32)
 
-    def _fuzzy(self, word: str, two_edits_ok: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Vocabulary words within 1 edit (2 from 8 letters) of the word, or of their beginning; within
-        2 edits for 5–7 letters when ``two_edits_ok`` (nothing exact or beginning with it) and nothing
-        lies within 1.
+    def _fuzzy(self, word: str, unknown: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Vocabulary words within 1 edit (2 from 8 letters) of the word, or of their beginning. When the
+        word is ``unknown`` (neither in the vocabulary nor the beginning of a word): also words after a
+        slip at its start, and within 2 edits for 5–7 letters if nothing lies within 1.
 
         Candidates: words with the same first letter and a near length (a slip after the first letter,
         however it breaks the trigrams: "dvaid", "simth"), words sharing enough trigrams with it, words
-        after a slip at the start (``_first_letter_slips``), and for beginnings, words starting with the
-        first letter and the second or third (a transposition or a missing second letter).
+        after a slip at the start (``_first_letter_slips``, whole words only), and for beginnings, words
+        starting with the first letter and the second or third (a transposition or a missing second
+        letter).
         rapidfuzz's optimal-string-alignment distance, where a transposition is one edit, then decides.
         """
         L = len(word)
         k = 1 if L < 8 else 2
         first = self.prefix_ids(word[0])
         fl = self.term_len[first]
-        same_first = first[(fl >= L - 2) & (fl <= L + 2)] if 5 <= L <= 7 and two_edits_ok else None
+        same_first = first[(fl >= L - 2) & (fl <= L + 2)] if 5 <= L <= 7 and unknown else None
         whole_c = [first[(fl >= L - k) & (fl <= L + k)]]
-        slips = self._first_letter_slips(word)
+        slips = self._first_letter_slips(word) if unknown else []
         for c in slips:
             cl = self.term_len[c]
             whole_c.append(c[(cl >= L - k) & (cl <= L + k)])
@@ -248,7 +255,7 @@ class Vocabulary:
                     out_ids.append(two)
                     out_q.append(np.full(len(two), Q_TYPO[2], dtype=np.float32))
         if L >= 4:
-            pre = [self.prefix_ids(word[:2]), self.prefix_ids(word[0] + word[2])] + slips
+            pre = [self.prefix_ids(word[:2]), self.prefix_ids(word[0] + word[2])]
             pre_ids = np.unique(np.concatenate(pre))
             pre_ids = pre_ids[self.term_len[pre_ids] >= L]
             if len(pre_ids) > MAX_FUZZY_CANDIDATES:
