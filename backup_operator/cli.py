@@ -18,7 +18,9 @@ from pathlib import Path
 
 from backup_operator import __version__
 from backup_operator.config import Desktop
+from backup_operator.core.freshness import freshness
 from backup_operator.core.store import write_receipt
+from backup_operator.core.wording import describe_age, describe_counts
 from backup_operator.errors import BackupOperatorError, NoSnapshot, RollbackRefused
 from backup_operator.paths import desktop_home
 from backup_operator.snapshot import envelope
@@ -26,30 +28,6 @@ from backup_operator.snapshot import envelope
 __all__ = ["main", "build_parser"]
 
 _STARTED = time.perf_counter()  # as early as this program can know: the self-test's cold-start clock
-
-
-def describe_age(created: datetime, now: datetime | None = None) -> str:
-    """'3 h 12 min ago' — the age of the data in the words the window and the sheet use."""
-    seconds = int(((now or datetime.now(timezone.utc)) - created).total_seconds())
-    if seconds < 0:
-        return "from the future (check this computer's clock)"
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days} d {hours} h ago"
-    if hours:
-        return f"{hours} h {minutes} min ago"
-    return f"{minutes} min ago"
-
-
-_COUNT_WORDS = (("listings", "listings"), ("contact_methods", "contact methods"),
-                ("oncall_schedules", "on-call schedules"), ("oncall_shifts", "shifts"))
-
-
-def describe_counts(counts) -> str:
-    """'2,697 listings, 9,829 contact methods, 51 on-call schedules, 8,386 shifts'."""
-    return ", ".join(f"{counts[key]:,} {words}" for key, words in _COUNT_WORDS if key in counts)
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -123,6 +101,8 @@ def cmd_sync(desktop: Desktop, args: argparse.Namespace) -> int:
                                   version=report.current, installed_at=at)
                 except BackupOperatorError as exc:
                     print(f"Could not leave a receipt in {inbox}: {exc}", file=sys.stderr)
+    from backup_operator.cli_outage import drop_journals_after_sync
+    drop_journals_after_sync(desktop)  # what was written during the outage leaves once an inbox answers
     if report.problem:
         return report.problem.exit_code
     # A desktop with nothing installed cannot answer a single call: let a scheduled task or IT notice.
@@ -227,6 +207,9 @@ def cmd_status(desktop: Desktop, args: argparse.Namespace) -> int:
         print(f"Data as of {meta.created_at:%Y-%m-%d %H:%M} UTC ({describe_age(meta.created_at)}), "
               f"version {snapshot.version}; valid until {meta.expires_at:%Y-%m-%d %H:%M} UTC")
         print(f"Holds {describe_counts(meta.counts)}")
+        verdict = freshness(meta, snapshot.version, datetime.now(timezone.utc))
+        if not verdict.fresh:
+            print(f"Warning: {verdict.summary}")
     finally:
         snapshot.close()
     return 0
@@ -349,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="this desktop's enrolment, inboxes and snapshot age")
     p.set_defaults(func=cmd_status)
+
+    from backup_operator.cli_outage import add_parsers as add_outage_parsers
+    add_outage_parsers(sub)  # journal, changes, drill
     return parser
 
 

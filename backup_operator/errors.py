@@ -21,12 +21,22 @@ The tree (exit code of the command line in brackets)::
     │   └── BadKeyText [24] ........ a pasted key is mistyped or of the wrong kind
     ├── NoSnapshot [30] ............ nothing installed yet
     ├── StaleSnapshot [31] ......... the newest snapshot is too old for a kit to be called ready
+    ├── ClockBehind [60] ........... this computer's clock is earlier than the snapshot's own time
     ├── StorageError [40] .......... the disk is full or not writable
+    ├── JournalError [70] .......... the outage journal cannot be saved or read
+    │   ├── JournalDamaged [71] .... some saved entries cannot be read back (the file was damaged)
+    │   └── NoExporterKey [72] ..... no snapshot has told this desktop the exporter's receiving key yet
+    ├── SealedFileRefused [73] ..... a journal file or drill receipt from a desktop is not accepted
+    │   ├── CorruptSealedFile [74]  damaged, cut short, forged, or sealed to another exporter
+    │   └── UnknownSender [75] ..... signed by a key no enrolled desktop has
+    ├── VersionNotAvailable [76] ... changes/diff: that snapshot version is not kept here
+    ├── DrillNotPassed [77] ........ a drill ended below the passing score (or the kit check failed)
     └── ExportError [50] ........... (exporter) an export could not be done; nothing was published
         ├── SourceError [51] ....... a source is down, dropped mid-read, or returned bad rows
         ├── ExportRefused [52] ..... a check failed (empty, big drop, broken references, gaps)
         ├── PublishFailed [53] ..... at least one destination could not be written
-        └── ExporterBusy [54] ...... another export or exporter holds the lock
+        ├── ExporterBusy [54] ...... another export or exporter holds the lock
+        └── ExportTimedOut [55] .... the whole export went past its deadline; stopped, lock released
 
 Each error carries one sentence for the operator or IT: what is wrong and what to do next. The UI
 and the command line show ``str(error)``; they never show a traceback. Messages name files, rows and
@@ -57,12 +67,22 @@ __all__ = [
     "BadKeyText",
     "NoSnapshot",
     "StaleSnapshot",
+    "ClockBehind",
     "StorageError",
+    "JournalError",
+    "JournalDamaged",
+    "NoExporterKey",
+    "SealedFileRefused",
+    "CorruptSealedFile",
+    "UnknownSender",
+    "VersionNotAvailable",
+    "DrillNotPassed",
     "ExportError",
     "SourceError",
     "ExportRefused",
     "PublishFailed",
     "ExporterBusy",
+    "ExportTimedOut",
 ]
 
 
@@ -150,8 +170,48 @@ class StaleSnapshot(BackupOperatorError):
     exit_code = 31
 
 
+class ClockBehind(BackupOperatorError):
+    """This computer's clock says a time before the snapshot was made: "on call now" would be wrong."""
+
+    exit_code = 60
+
+
 class StorageError(BackupOperatorError):
     exit_code = 40
+
+
+class JournalError(BackupOperatorError):
+    exit_code = 70
+
+
+class JournalDamaged(JournalError):
+    """Some frames of the journal log do not authenticate; ``readable`` entries were still read."""
+
+    exit_code = 71
+
+
+class NoExporterKey(JournalError):
+    exit_code = 72
+
+
+class SealedFileRefused(BackupOperatorError):
+    exit_code = 73
+
+
+class CorruptSealedFile(SealedFileRefused):
+    exit_code = 74
+
+
+class UnknownSender(SealedFileRefused):
+    exit_code = 75
+
+
+class VersionNotAvailable(BackupOperatorError):
+    exit_code = 76
+
+
+class DrillNotPassed(BackupOperatorError):
+    exit_code = 77
 
 
 # --- raised by the exporter (defined here so that every error lives in one tree) ---------------
@@ -189,3 +249,9 @@ class PublishFailed(ExportError):
 
 class ExporterBusy(ExportError):
     exit_code = 54
+
+
+class ExportTimedOut(ExportError):
+    """The export as a whole took longer than ``[export] deadline_minutes``; nothing was published."""
+
+    exit_code = 55

@@ -26,10 +26,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from backup_operator.core.model import parse_utc
+from backup_operator.errors import ValidationError
 
 from exporter.sources import DirectoryData
 
-__all__ = ["CheckResult", "CheckReport", "run_checks", "SHOWN_ROWS"]
+__all__ = ["CheckResult", "CheckReport", "run_checks", "SHOWN_ROWS", "explain_validation", "remedy"]
 
 SHOWN_ROWS = 20  # rows listed per check; the count says how many there were in all
 
@@ -234,3 +235,49 @@ def run_checks(data: DirectoryData, *, now: datetime, baseline: dict[str, int] |
                        settings.coverage_exempt, spans),
         check_unmatched(data),
     ])
+
+
+# What to do about each kind of problem the model's validation finds (backup_operator.core.model.validate),
+# matched on its wording; the first match wins.
+_REMEDIES = (
+    ("value is empty", "filter NULL or empty numbers out in the query (e.g. WHERE number <> ''), or set "
+                       "[checks] empty_contacts = \"skip\" to leave them out with a count"),
+    ("names no listing", "the row names a listing that is not in the directory: fix the source, or publish "
+                         "with run --force, which drops such rows and counts them"),
+    ("names no on-call schedule", "add the schedule to a source listed before the shifts, or publish with run "
+                                  "--force, which drops shifts of unknown schedules and counts them"),
+    ("the id is used twice", "ids must be unique: look for a JOIN that repeats rows, or two sources giving "
+                             "the same id"),
+    ("the id is empty", "every row needs an id: filter rows without one out in the query"),
+    ("display_name is empty", "give every listing a name, e.g. with a template in the mapping: "
+                              "templates = { display_name = \"{given_name} {family_name}\" }"),
+    ("name is empty", "give every on-call schedule a name"),
+    ("is not one of", "recode the source's values in the mapping, e.g. [sources.mapping.contact_methods.values"
+                      ".kind] \"CELL\" = \"mobile\""),
+    ("is not an IANA time zone", "use an IANA zone name like America/Chicago (not CST or a UTC offset)"),
+    ("is not a whole number", "give a whole number (rank 0 or more, tier 1 or more), or leave it empty for "
+                              "the default"),
+    ("is not after start_utc", "every shift must end after it starts: look for swapped columns or "
+                               "zero-length rows"),
+)
+
+
+def remedy(problem: str) -> str:
+    for needle, advice in _REMEDIES:
+        if needle in problem:
+            return advice
+    return "fix the source rows named above"
+
+
+def explain_validation(exc: ValidationError) -> ValidationError:
+    """The model's refusal with what to do about it; ``problems`` keeps every row."""
+    problems = list(exc.problems)
+    first = problems[0] if problems else str(exc)
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    advice = []
+    for problem in problems:
+        tip = remedy(problem)
+        if tip not in advice:
+            advice.append(tip)
+    return ValidationError(f"The directory data is not valid, so nothing was built or published: {first}{more}. "
+                           f"What to do: {'; '.join(advice[:3])}.", problems)

@@ -1,6 +1,7 @@
 """``backup-operator-export``: the exporter's command line, a thin layer over the pipeline.
 
-Commands: ``init``, ``recipients add|remove|list``, ``run``, ``check``, ``status``, ``serve``, ``demo``.
+Commands: ``init``, ``recipients add|remove|list``, ``run``, ``check``, ``status``, ``journal import``,
+``diff``, ``serve``, ``demo``.
 Every deliberate error becomes one sentence on stderr and the error's exit code (see backup_operator.errors
 and backup_operator.errors); an unforeseen one becomes one sentence pointing at the log, never a
 traceback on the console.
@@ -50,6 +51,8 @@ def cmd_init(args) -> int:
 
     home = _home(args).ensure()
     public = create_signing_key(home, force=args.force)
+    from exporter.changes import receiving_key
+    receiving_key(home)  # desktops seal their outage journals to it; snapshots carry its public half
     if not home.config.exists():
         home.config.write_text(STARTER_CONFIG, encoding="utf-8")
         print(f"Wrote a starter config to {home.config}; add your sources and destinations there.")
@@ -119,6 +122,8 @@ def _print_outcome(outcome) -> None:
     if outcome.forced:
         print("Checks FAILED and were overridden:")
         print(outcome.report.describe())
+    for change in outcome.changes:
+        print(f"note: {change}")
     for warning in outcome.warnings:
         if not warning.startswith("checks overridden"):
             print(f"warning: {warning}")
@@ -154,19 +159,35 @@ def cmd_run(args) -> int:
 
 def cmd_check(args) -> int:
     from backup_operator.errors import ExportRefused
-    from exporter.pipeline import check_only, refusal_message
+    from exporter.pipeline import ExportOutcome, check_only
 
     home = _home(args)
     _logging(args, home, _config(home))
-    data, report = check_only(home)
-    c = data.counts
-    print(f"Read {c['listings']} listings, {c['contact_methods']} contact methods, "
-          f"{c['oncall_schedules']} on-call schedules, {c['oncall_shifts']} shifts.")
-    print(report.describe())
-    if not report.passed:
-        raise ExportRefused(refusal_message(report).replace("The export was refused", "An export would be "
-                                                                                       "refused"), report)
-    print("All checks passed; nothing was published (use 'run' to export).")
+    outcome = ExportOutcome(run_id=None)
+
+    def summary() -> None:
+        c = outcome.counts
+        if c:
+            print(f"Read {c['listings']} listings, {c['contact_methods']} contact methods, "
+                  f"{c['oncall_schedules']} on-call schedules, {c['oncall_shifts']} shifts.")
+        if outcome.report is not None:
+            print(outcome.report.describe())
+        for change in outcome.changes:
+            print(f"note: {change}")
+
+    try:
+        check_only(home, force=args.force, outcome=outcome)
+    except ExportRefused as exc:
+        summary()
+        raise ExportRefused(str(exc).replace("The export was refused", "An export would be refused"),
+                            exc.report) from None
+    except BackupOperatorError:
+        summary()
+        raise
+    summary()
+    verdict = "Checks FAILED and were overridden by --force" if outcome.forced else "All checks passed"
+    print(f"{verdict}; snapshot {outcome.version} was built and sealed as 'run' would "
+          f"({(outcome.size_bytes or 0) / 1024:.0f} KiB), and nothing was published (use 'run' to export).")
     return 0
 
 
@@ -199,6 +220,94 @@ def cmd_demo(args) -> int:
     from exporter.demo import run_demo
 
     return run_demo(_home(args), gui=not args.no_gui, verbose=args.verbose)
+
+
+def cmd_journal_import(args) -> int:
+    from backup_operator.errors import SealedFileRefused
+    from exporter.changes import receiving_key
+    from exporter.journal import (
+        expand_files,
+        import_journals,
+        journal_files_in,
+        read_csv_keys,
+        sql_keys,
+        write_csv,
+        write_sql,
+    )
+    from exporter.publish import resolve_destinations
+    from exporter.recipients import load_recipients
+
+    home = _home(args)
+    recipients = load_recipients(home.recipients)
+    files = expand_files(args.files)
+    if args.from_inboxes:
+        folders = [Path(d.path) for d in resolve_destinations(_config(home), recipients) if d.kind == "folder"]
+        files += [f for f in journal_files_in(folders) if f not in files]
+    if not files:
+        print("No journal files were given or found (desktops leave them in <inbox>/journals/).",
+              file=sys.stderr)
+        return 2
+    key = receiving_key(home, create=False)
+    existing_rows = []
+    if args.output:
+        existing, existing_rows = read_csv_keys(Path(args.output))
+    elif args.into:
+        existing = sql_keys(args.into, args.table)
+    else:
+        existing = set()
+    report = import_journals(files, recipients, key, existing)
+    if args.output:
+        write_csv(Path(args.output), report, existing_rows)
+        where = f"{args.output} ({report.total_rows} revisions in all, {report.new_rows} added now)"
+    elif args.into:
+        write_sql(args.into, report, args.table)
+        where = f"table {args.table} ({report.total_rows} revisions in all, {report.new_rows} added now)"
+    else:
+        where = "nowhere (give -o FILE or --into URL to write the merge)"
+    print(f"Read {len(files) - len(report.refused)} of {len(files)} journal files from "
+          f"{len(report.desktops)} desktops; {len(report.rows)} distinct revisions, merged in time order into "
+          f"{where}.")
+    print(report.describe())
+    if report.refused:
+        first = report.refused[0][1]
+        return first.exit_code if isinstance(first, SealedFileRefused) else 1
+    return 0
+
+
+def cmd_diff(args) -> int:
+    import json as json_module
+
+    from exporter.changes import diff_against_sources, diff_versions
+
+    home = _home(args)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    if len(args.versions) == 2:
+        result = diff_versions(home, args.versions[0], args.versions[1], now)
+    elif len(args.versions) <= 1:
+        _logging(args, home, _config(home))
+        result = diff_against_sources(home, now, args.versions[0] if args.versions else None)
+    else:
+        print("Give no version (the sources now against the last published), one (against that version), "
+              "or two versions.", file=sys.stderr)
+        return 2
+    summary = result.summary
+    if args.json:
+        print(json_module.dumps({"from": result.old_label, "to": result.new_label, **summary.to_json()},
+                                ensure_ascii=False, indent=1))
+        return 0
+    from backup_operator.core.changes import KINDS
+    print(f"From {result.old_label} to {result.new_label}: {summary.describe_counts()} "
+          f"(on call: {summary.horizon_start} to {summary.horizon_end}).")
+    for kind, words in KINDS.items():
+        items = [c for c in summary.items if c.kind == kind]
+        if items:
+            print(f"\n{words} ({summary.counts.get(kind, len(items))}):")
+        for c in items[:args.limit]:
+            arrow = f"{c.before} → {c.after}" if c.before and c.after else (c.after or c.before)
+            print(f"  {c.title}: {arrow}")
+        if len(items) > args.limit:
+            print(f"  … and {summary.counts.get(kind, len(items)) - args.limit} more (--limit N, or --json)")
+    return 0
 
 
 # --- the parser -------------------------------------------------------------------------------
@@ -257,9 +366,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="publish even if a check fails (logged)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("check", help="read the sources and run every check, publishing nothing",
-                       description="Read the sources and run every check exactly as 'run' would, without "
-                                   "sealing or publishing anything. Exit code 52 if an export would be refused.")
+    p = sub.add_parser("check", help="do everything 'run' does except publishing",
+                       description="A dry run: read the sources, run every check, build the snapshot with the "
+                                   "model's validation and seal it, exactly as 'run' would, but publish nothing "
+                                   "and use up no version. Exits with the code 'run' would (52 refused, 3 "
+                                   "invalid data, 51 a source failed).")
+    p.add_argument("--force", action="store_true", help="show what 'run --force' would publish (what it "
+                   "overrides and drops)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("status", help="last runs, and which desktops are behind",
@@ -269,6 +382,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cached", action="store_true", help="do not read receipts from the destinations; use "
                    "the ones remembered")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("journal", help="import the desktops' outage journals after an outage",
+                       description="Import the sealed outage journals desktops leave in their inboxes.")
+    jsub = p.add_subparsers(dest="journal_command", metavar="ACTION")
+    p.set_defaults(func=lambda args, parser=p: (parser.print_help(), 2)[1])
+    j = jsub.add_parser("import", help="verify journal files and merge them in time order",
+                        description="Verify each journal file (signed by an enrolled desktop, sealed to this "
+                                    "exporter), merge every desktop's entries in time order without duplicates "
+                                    "(importing twice gives the same result) and report per desktop.")
+    j.add_argument("files", nargs="*", metavar="FILE", help="journal files (.bojournal) or folders holding them")
+    j.add_argument("--from-inboxes", action="store_true",
+                   help="also take every journal in the folder inboxes' journals/ folders")
+    out = j.add_mutually_exclusive_group()
+    out.add_argument("-o", "--output", metavar="CSV", help="merge into this CSV file (kept and extended)")
+    out.add_argument("--into", metavar="SQL_URL", help="merge into a table of this database (SQLAlchemy URL)")
+    j.add_argument("--table", default="backup_operator_journal", help="the table for --into "
+                   "(default backup_operator_journal; made if missing)")
+    j.set_defaults(func=cmd_journal_import)
+
+    p = sub.add_parser("diff", help="what the next export would change (or between two kept versions)",
+                       description="Compare the sources now with the last published snapshot, before "
+                                   "publishing anything; or one kept version with the sources; or two kept "
+                                   "versions. Lists listings added and removed, numbers and details changed, "
+                                   "and on-call changes in the next 72 hours.")
+    p.add_argument("versions", nargs="*", type=int, metavar="VERSION", help="zero, one or two snapshot versions")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--limit", type=int, default=50, metavar="N", help="changes shown per kind (default 50)")
+    p.set_defaults(func=cmd_diff)
 
     p = sub.add_parser("serve", help="run exports on the schedule in the config until stopped",
                        description="Run exports on the cron schedule in [schedule] until SIGTERM or Ctrl+C. "

@@ -43,6 +43,9 @@ class ExportSettings:
     expires_after_hours: float = 72.0
     window_days_back: int = 14
     window_days_ahead: int = 60
+    # The whole export (reading, checks, build, seal) must finish within this; publishing has its own
+    # per-destination timeouts. A hung source then fails the run and frees the lock.
+    deadline_minutes: float = 30.0
 
     @property
     def expected_interval_s(self) -> int:
@@ -57,6 +60,9 @@ class CheckSettings:
     coverage_exempt: list[str] = field(default_factory=list)
     # An explicit, logged override of failed checks (the config twin of ``run --force``).
     force: bool = False
+    # Contact methods with an empty value: "skip" them (counted in the log and the run summary) or
+    # "refuse" the export.
+    empty_contacts: str = "skip"
 
 
 @dataclass
@@ -283,10 +289,22 @@ def parse_config(doc: dict[str, Any], path: Path | None = None) -> Config:
     checks = config.checks
     if not 0 <= checks.max_drop_percent <= 100:
         raise ConfigError(f"{_where(path, 'checks')}: max_drop_percent must be between 0 and 100.")
+    if checks.empty_contacts not in ("skip", "refuse"):
+        raise ConfigError(f"{_where(path, 'checks')}: empty_contacts must be \"skip\" or \"refuse\", not "
+                          f"{checks.empty_contacts!r}.")
     if config.publish.keep_snapshots < 1:
         raise ConfigError(f"{_where(path, 'publish')}: keep_snapshots must be 1 or more.")
-    if config.export.interval_minutes < 1:
+    export = config.export
+    if export.interval_minutes < 1:
         raise ConfigError(f"{_where(path, 'export')}: interval_minutes must be 1 or more.")
+    if not 0 <= export.window_days_back <= 366 or not 1 <= export.window_days_ahead <= 366:
+        raise ConfigError(f"{_where(path, 'export')}: window_days_back must be 0 to 366 and window_days_ahead "
+                          f"1 to 366 (days of shifts around now), not {export.window_days_back} and "
+                          f"{export.window_days_ahead}.")
+    if not export.deadline_minutes > 0:
+        raise ConfigError(f"{_where(path, 'export')}: deadline_minutes must be above 0.")
+    if not export.expires_after_hours > 0:
+        raise ConfigError(f"{_where(path, 'export')}: expires_after_hours must be above 0.")
     if config.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"{_where(path, 'log')}: level must be DEBUG, INFO, WARNING or ERROR.")
     return config

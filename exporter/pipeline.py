@@ -10,9 +10,12 @@ Order matters for safety:
    published from a partial read.
 2. Checks run on what was read; a failed check refuses the export unless explicitly overridden, and
    the override is logged with what it let through.
-3. The snapshot version is committed to the state before sealing, above anything already seen in the
-   inboxes, so a number is never reused, even after a failed run.
-4. Each destination is written atomically and independently; the run records which ones failed.
+3. ``check`` runs exactly what ``run`` runs up to publishing (``prepare``: read, tidy, check, build with
+   the model's validation, seal), so a dry run never passes what a run refuses.
+4. The snapshot version is committed to the state only once the snapshot is sealed, just before it is
+   published: a refused or failed run never uses a number up, and a number that may have reached a
+   desktop is never given out again.
+5. Each destination is written atomically and independently; the run records which ones failed.
 
 This module must never print (the CLI does), and must never publish when a check failed without an
 explicit override.
@@ -20,7 +23,9 @@ explicit override.
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -28,17 +33,20 @@ from typing import Callable
 
 from backup_operator.core import model
 from backup_operator.core.search import store_index
-from backup_operator.errors import BackupOperatorError, ConfigError
+from backup_operator.errors import BackupOperatorError, ConfigError, ExportError, ExporterBusy, ExportRefused, \
+    ExportTimedOut, ValidationError
 from backup_operator.snapshot import envelope
 from backup_operator.snapshot.keys import DesktopPublicKey, SignerKey
 
-from exporter.checks import CheckReport, run_checks
+from exporter import changes as exporter_changes
+from exporter.checks import CheckReport, explain_validation, run_checks
 from exporter.config import Config, load_config
-from backup_operator.errors import ExportRefused
+from exporter.deadline import check_deadline, current_deadline, deadline_message, export_deadline
 from exporter.home import ExporterHome
 from exporter.lock import ExclusiveLock
 from exporter.publish import DestinationResult, highest_published_version, publish_all, resolve_destinations
 from exporter.recipients import Recipient, load_recipients
+from exporter.repair import drop_broken_references, tidy
 from exporter.signing import load_endorsements, load_signing_key
 from exporter.sources import DirectoryData, ReadWindow, read_sources
 from exporter.state import ReceiptRecord, State
@@ -49,13 +57,19 @@ __all__ = [
     "build",
     "seal",
     "publish",
+    "prepare",
+    "prerequisites",
+    "next_version",
     "ExportOutcome",
     "run_export",
     "check_only",
+    "record_skipped",
     "StageTimer",
 ]
 
 log = logging.getLogger("exporter.pipeline")
+
+DEADLINE_GRACE_S = 5.0
 
 
 class StageTimer:
@@ -125,13 +139,13 @@ def publish(sealed: bytes, version: int, config: Config, recipients: list[Recipi
     return publish_all(sealed, version, resolve_destinations(config, recipients), config.publish, sleep=sleep)
 
 
-# --- a whole run ------------------------------------------------------------------------------
+# --- a whole run, up to publishing (``run`` and ``check`` share this) ----------------------------
 
 
 @dataclass
 class ExportOutcome:
     run_id: int | None
-    result: str = "running"  # then published, partial, refused or failed
+    result: str = "running"  # then published, partial, refused, failed or skipped
     version: int | None = None
     counts: dict[str, int] = field(default_factory=dict)
     report: CheckReport | None = None
@@ -139,6 +153,8 @@ class ExportOutcome:
     size_bytes: int | None = None
     forced: bool = False
     warnings: list[str] = field(default_factory=list)
+    # What the export changed in the data it read, in the open (skipped empty values, dropped references).
+    changes: list[str] = field(default_factory=list)
     timer: StageTimer = field(default_factory=StageTimer)
 
     @property
@@ -152,35 +168,123 @@ def _now() -> datetime:
 
 def refusal_message(report: CheckReport) -> str:
     return (f"The export was refused and nothing was published: {report.summary()}. Fix the source, or "
-            "publish anyway with --force (the override is logged).")
+            "publish anyway with --force (the override is logged; references to removed listings are then "
+            "dropped and counted).")
 
 
-def check_only(home: ExporterHome, *, now: datetime | None = None,
-               config: Config | None = None) -> tuple[DirectoryData, CheckReport]:
-    """``check``: read and check exactly as a run would, without sealing or publishing anything."""
-    config = config or load_config(home.config)
-    now = now or _now()
-    baseline = State(home.state).last_published()
-    data = read(config, now)
-    return data, check(data, config, now, baseline.counts if baseline else None)
+def next_version(state: State, destinations) -> int:
+    """The version this export will carry: the next free number, read but not yet taken.
 
-
-def run_export(home: ExporterHome, *, force: bool = False, trigger: str = "manual",
-               now: datetime | None = None, sleep: Callable[[float], None] = time.sleep) -> ExportOutcome:
-    """One whole export under the exporter lock, recorded in the run history.
-
-    Raises the stage's error (SourceError, ExportRefused, ValidationError, ...) after recording it;
-    returns the outcome when something was published (check ``failed_destinations``) .
+    It is taken (committed to the state) only once the snapshot is sealed and about to be published,
+    so a refused or failed run never uses a number up.
     """
-    with ExclusiveLock(home.run_lock, "an export"):
-        return _run_locked(home, force=force, trigger=trigger, now=now, sleep=sleep)
+    floor = highest_published_version(destinations, 10.0) if destinations else 0
+    return max(state.last_version(), floor) + 1
 
 
-def _run_locked(home: ExporterHome, *, force: bool, trigger: str, now: datetime | None,
-                sleep: Callable[[float], None]) -> ExportOutcome:
-    config = load_config(home.config)
-    state = State(home.state)
-    state.mark_interrupted_runs()
+def prepare(config: Config, outcome: ExportOutcome, *, now: datetime, baseline: dict[str, int] | None,
+            force: bool, recipients: list[DesktopPublicKey] | None, signer: SignerKey | None,
+            endorsements: list[envelope.Endorsement] = (), home: ExporterHome | None = None) -> bytes | None:
+    """Everything a run does before publishing: read → tidy → check → build → seal.
+
+    ``run`` publishes what this returns; ``check`` calls exactly this and stops, so a dry run can never
+    pass what a run would refuse. Fills ``outcome`` as it goes (counts, report, warnings, changes), so
+    a refusal is recorded with what was read. Returns the sealed snapshot, or None when there is nobody
+    to seal for yet (``check`` before the first desktop is enrolled). With ``home``, the build stores
+    what changed since the last kept snapshot, and the exporter's receiving key is one more recipient.
+    """
+    timer = outcome.timer
+    with timer("read"):
+        data = _read_within_deadline(config, now)
+    outcome.counts = data.counts
+    outcome.changes += tidy(data, config.checks)
+    with timer("check"):
+        report = check(data, config, now, baseline)
+    check_deadline("after the checks")
+    outcome.report = report
+    outcome.warnings += [w.message for w in report.warnings]
+    for warning in report.warnings:
+        log.warning("check %s: %s", warning.name, warning.message)
+    if not report.passed:
+        override = "--force" if force else "[checks] force = true" if config.checks.force else None
+        if override is None:
+            raise ExportRefused(refusal_message(report), report)
+        outcome.forced = True
+        for failure in report.failures:
+            log.warning("check %s FAILED but overridden by %s: %s", failure.name, override, failure.message)
+            for row in failure.rows:
+                log.warning("    %s", row)
+        outcome.warnings.append(f"checks overridden by {override}: {report.summary()}")
+        outcome.changes += drop_broken_references(data)
+    for change in outcome.changes:
+        log.warning("%s", change)
+    outcome.counts = data.counts
+    with timer("build"):
+        try:
+            database = build(data, config, version=outcome.version, now=now)
+        except ValidationError as exc:
+            raise explain_validation(exc) from None
+        if home is not None:
+            # What changed since the last published version, and the key desktops seal journals to.
+            database = exporter_changes.annotate(home, database, version=outcome.version, now=now)
+    check_deadline("after building the snapshot")
+    if recipients is None or signer is None:
+        return None
+    if home is not None:
+        # The exporter's receiving key is one more recipient: its own copy is the next diff's baseline.
+        recipients = list(recipients) + [exporter_changes.own_recipient(home)]
+    with timer("seal"):
+        sealed = seal(database, config, version=outcome.version, now=now, recipients=recipients,
+                      signer=signer, endorsements=endorsements)
+    outcome.size_bytes = len(sealed)
+    check_deadline("after sealing, before publishing")
+    return sealed
+
+
+def _read_within_deadline(config: Config, now: datetime) -> DirectoryData:
+    """``read``, but given up (and the lock freed) when the export's deadline passes.
+
+    Every source wait has its own timeout; this is the net under them, for what no timeout can reach (a
+    database server that froze without closing its connection, a hung network share). The reading
+    thread is abandoned, not killed: Python cannot kill a thread; its connection dies with the process
+    or when the server notices.
+    """
+    deadline = current_deadline()
+    if deadline is None:
+        return read(config, now)
+    context = contextvars.copy_context()
+    box: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            box["data"] = context.run(read, config, now)
+        except BaseException as exc:  # handed to the export's own thread below
+            box["error"] = exc
+
+    worker = threading.Thread(target=work, name="export-read", daemon=True)
+    worker.start()
+    # A little grace, so that a source's own timeout (cut to the deadline, with a clearer message and a
+    # clean disconnect) fires first whenever it can.
+    worker.join(max(0.0, deadline.left()) + DEADLINE_GRACE_S)
+    if worker.is_alive():
+        log.error("the export's reading thread is still waiting (%s); it is abandoned", deadline.where)
+        raise ExportTimedOut(deadline_message(deadline, deadline.where))
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["data"]  # type: ignore[return-value]
+
+
+@dataclass
+class Prerequisites:
+    """What a run needs besides the data: desktops to seal for, inboxes to write to, the signing key."""
+
+    recipients: list[Recipient]
+    destinations: list
+    signer: SignerKey
+    endorsements: list[envelope.Endorsement]
+
+
+def prerequisites(home: ExporterHome, config: Config) -> Prerequisites:
     recipients = load_recipients(home.recipients)
     if not recipients:
         raise ConfigError("No desktops are enrolled, so there is nobody to seal a snapshot for; add one "
@@ -189,55 +293,105 @@ def _run_locked(home: ExporterHome, *, force: bool, trigger: str, now: datetime 
     if not destinations:
         raise ConfigError("No inbox is configured: give desktops an --inbox, or add [[destinations]] to "
                           f"{home.config}.")
-    signer = load_signing_key(home)
-    endorsements = load_endorsements(home)
+    return Prerequisites(recipients, destinations, load_signing_key(home), load_endorsements(home))
+
+
+def check_only(home: ExporterHome, *, now: datetime | None = None, force: bool = False,
+               config: Config | None = None, outcome: ExportOutcome | None = None) -> ExportOutcome:
+    """``check``: exactly what ``run`` does up to publishing (read, check, build, seal); nothing is written.
+
+    Raises what a run would raise (ExportRefused, ValidationError, SourceError, ...). When the data is
+    fine but the run itself could not go on (no desktop enrolled yet, no key), raises that ConfigError
+    last, saying the data passed. Pass ``outcome`` to see what was read even when it raises.
+    """
+    config = config or load_config(home.config)
+    now = now or _now()
+    state = State(home.state)
+    try:
+        needs, missing = prerequisites(home, config), None
+    except BackupOperatorError as exc:
+        needs, missing = None, exc
+    outcome = outcome if outcome is not None else ExportOutcome(run_id=None)
+    outcome.version = next_version(state, needs.destinations if needs else [])
+    baseline = state.last_published()
+    with export_deadline(config.export.deadline_minutes * 60):
+        prepare(config, outcome, now=now, baseline=baseline.counts if baseline else None, force=force,
+                recipients=[r.key for r in needs.recipients] if needs else None,
+                signer=needs.signer if needs else None, endorsements=needs.endorsements if needs else (),
+                home=home)
+    if missing is not None:
+        raise type(missing)(f"The data passed every check and the snapshot was built, but 'run' would stop "
+                            f"here: {missing}")
+    return outcome
+
+
+def run_export(home: ExporterHome, *, force: bool = False, trigger: str = "manual",
+               now: datetime | None = None, sleep: Callable[[float], None] = time.sleep) -> ExportOutcome:
+    """One whole export under the exporter lock, recorded in the run history.
+
+    Raises the stage's error (SourceError, ExportRefused, ValidationError, ...) after recording it;
+    returns the outcome when something was published (check ``failed_destinations``). A run that finds
+    another export holding the lock is recorded as skipped and raises ExporterBusy.
+    """
+    lock = ExclusiveLock(home.run_lock, "an export")
+    try:
+        lock.acquire()
+    except ExporterBusy as exc:
+        record_skipped(home, trigger, str(exc))
+        raise
+    try:
+        return _run_locked(home, force=force, trigger=trigger, now=now, sleep=sleep)
+    finally:
+        lock.release()
+
+
+def record_skipped(home: ExporterHome, trigger: str, why: str) -> None:
+    """A run that did not happen is history too: monitoring must see it."""
+    state = State(home.state)
+    run_id = state.start_run(trigger)
+    state.finish_run(run_id, result="skipped", message=why)
+    log.warning("export %d (%s) skipped: %s", run_id, trigger, why)
+
+
+def _run_locked(home: ExporterHome, *, force: bool, trigger: str, now: datetime | None,
+                sleep: Callable[[float], None]) -> ExportOutcome:
+    config = load_config(home.config)
+    state = State(home.state)
+    state.mark_interrupted_runs()
+    needs = prerequisites(home, config)
     now = now or _now()
     outcome = ExportOutcome(run_id=state.start_run(trigger))
     timer = outcome.timer
     log.info("export %d started (%s) for %d desktops, %d destinations", outcome.run_id, trigger,
-             len(recipients), len(destinations))
+             len(needs.recipients), len(needs.destinations))
+    taken: int | None = None  # the version, once committed: only then may a snapshot carry it out
     try:
         baseline = state.last_published()
-        with timer("read"):
-            data = read(config, now)
-        outcome.counts = data.counts
-        with timer("check"):
-            report = check(data, config, now, baseline.counts if baseline else None)
-        outcome.report = report
-        outcome.warnings = [w.message for w in report.warnings]
-        for warning in report.warnings:
-            log.warning("check %s: %s", warning.name, warning.message)
-        if not report.passed:
-            override = "--force" if force else "[checks] force = true" if config.checks.force else None
-            if override is None:
-                raise ExportRefused(refusal_message(report), report)
-            outcome.forced = True
-            for failure in report.failures:
-                log.warning("check %s FAILED but overridden by %s: %s", failure.name, override, failure.message)
-                for row in failure.rows:
-                    log.warning("    %s", row)
-            outcome.warnings.append(f"checks overridden by {override}: {report.summary()}")
-        floor = highest_published_version(destinations, min(config.publish.timeout_s, 10.0))
-        outcome.version = state.allocate_version(floor)
-        with timer("build"):
-            database = build(data, config, version=outcome.version, now=now)
-        with timer("seal"):
-            sealed = seal(database, config, version=outcome.version, now=now,
-                          recipients=[r.key for r in recipients], signer=signer, endorsements=endorsements)
-        outcome.size_bytes = len(sealed)
+        outcome.version = next_version(state, needs.destinations)
+        with export_deadline(config.export.deadline_minutes * 60):
+            sealed = prepare(config, outcome, now=now, baseline=baseline.counts if baseline else None,
+                             force=force, recipients=[r.key for r in needs.recipients], signer=needs.signer,
+                             endorsements=needs.endorsements, home=home)
+        # Taken only now, with a sealed snapshot in hand: from here on the number may reach a desktop,
+        # so it is never given out again, even if publishing fails.
+        allocated = state.allocate_version(outcome.version - 1)
+        if allocated != outcome.version:
+            raise ExportError(f"The snapshot version counter in {home.state} moved during this export "
+                              f"({outcome.version} became {allocated}); nothing was published, run again.")
+        taken = allocated
         with timer("publish"):
-            outcome.destinations = publish_all(sealed, outcome.version, destinations, config.publish,
+            outcome.destinations = publish_all(sealed, outcome.version, needs.destinations, config.publish,
                                                sleep=sleep)
     except BackupOperatorError as exc:
         result = "refused" if isinstance(exc, ExportRefused) else "failed"
-        state.finish_run(outcome.run_id, result=result, snapshot_version=outcome.version,
-                         counts=outcome.counts, warnings=outcome.warnings, message=str(exc),
+        state.finish_run(outcome.run_id, result=result, snapshot_version=taken,
+                         counts=outcome.counts, warnings=outcome.warnings + outcome.changes, message=str(exc),
                          forced=outcome.forced)
         # The caller shows this error itself; the console handler skips records marked "raised".
         log.error("export %d %s: %s", outcome.run_id, result, exc, extra={"raised": True})
         raise
     except BaseException as exc:
-        state.finish_run(outcome.run_id, result="failed", snapshot_version=outcome.version,
+        state.finish_run(outcome.run_id, result="failed", snapshot_version=taken,
                          counts=outcome.counts, message=f"{type(exc).__name__}: {exc}")
         raise
 
@@ -250,13 +404,16 @@ def _run_locked(home: ExporterHome, *, force: bool, trigger: str, now: datetime 
     failed = outcome.failed_destinations
     outcome.result = "published" if not failed else "partial" if len(failed) < len(outcome.destinations) \
         else "failed"
+    if outcome.result != "failed":
+        exporter_changes.remember(home, outcome.version, sealed)
     message = "" if not failed else "not written to " + "; ".join(
         f"{d.destination} ({d.message})" for d in failed)
     state.finish_run(outcome.run_id, result=outcome.result, snapshot_version=outcome.version,
-                     counts=outcome.counts, warnings=outcome.warnings, message=message,
+                     counts=outcome.counts, warnings=outcome.warnings + outcome.changes, message=message,
                      forced=outcome.forced, size_bytes=outcome.size_bytes)
     log.info("export %d %s: snapshot %d, %s, %d bytes, %s", outcome.run_id, outcome.result, outcome.version,
              ", ".join(f"{v} {k}" for k, v in outcome.counts.items()), outcome.size_bytes, timer.describe())
     for dest in failed:
         log.error("destination %s failed after %d attempts: %s", dest.destination, dest.attempts, dest.message)
     return outcome
+

@@ -58,8 +58,9 @@ CREATE TABLE IF NOT EXISTS receipts (
 """
 
 # Results of a run, in operator words: published everywhere, published to some, refused by a check,
-# failed before publishing, or only checked (``check`` command).
-RESULTS = ("running", "published", "partial", "refused", "failed", "checked")
+# failed before publishing, only checked (``check`` command), or skipped (another export held the lock,
+# or the scheduler could not start it in time).
+RESULTS = ("running", "published", "partial", "refused", "failed", "checked", "skipped")
 
 
 @dataclass

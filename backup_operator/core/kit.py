@@ -15,10 +15,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from backup_operator.config import Desktop
+from backup_operator.core.freshness import CLOCK, freshness
 from backup_operator.core.model import open_database, read_meta
 from backup_operator.core.store import OpenSnapshot
 from backup_operator.errors import (
     BackupOperatorError,
+    ClockBehind,
     NoSnapshot,
     StaleSnapshot,
 )
@@ -109,6 +111,14 @@ def run_kit_checks(
     if opened is not None:
         meta = opened.meta
         age = now - meta.created_at
+        if freshness(meta, newest, now).level == CLOCK:
+            # Every "on call now" on this kit would be worked out from a wrong clock: not ready.
+            fail("clock", ClockBehind(
+                f"This computer's clock ({now:%Y-%m-%d %H:%M} UTC) is behind the time the newest data was made "
+                f"({meta.created_at:%Y-%m-%d %H:%M} UTC), so on-call answers would be wrong; set the clock "
+                "(or turn on automatic time) and run the kit check again."))
+        else:
+            results.append(KitCheck("clock", True, "this computer's clock is not behind the data's time"))
         if now > meta.expires_at:
             fail("data age", StaleSnapshot(
                 f"The data expired at {meta.expires_at:%Y-%m-%d %H:%M} UTC ({_age_words(age)} old); connect "

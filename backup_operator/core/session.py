@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from backup_operator.config import Desktop
-from backup_operator.core import oncall
-from backup_operator.core.model import SnapshotMeta
+from backup_operator.core import oncall, oncall_intent
+from backup_operator.core.model import SnapshotMeta, format_utc, parse_utc
 from backup_operator.core.store import OpenSnapshot, SnapshotStore, SyncReport, write_receipt
-from backup_operator.errors import BackupOperatorError, SnapshotError
+from backup_operator.core.wording import describe_counts
+from backup_operator.errors import BackupOperatorError, NoDesktopKey, SnapshotError
 from backup_operator.snapshot.keys import SignerPublicKey
 
 __all__ = [
@@ -71,6 +74,11 @@ class Contact:
         return KIND_WORDS.get(self.kind, self.kind.title())
 
     @property
+    def dialable(self) -> bool:
+        """A number one can dial or page (not an email address, not an overhead page's words)."""
+        return self.kind != "email" and any(ch.isdigit() for ch in self.value)
+
+    @property
     def caption(self) -> str:
         """'Pager' or 'Mobile (on-call mobile)': what the operator reads next to the number."""
         word = self.kind_word
@@ -102,6 +110,17 @@ class Entry:
     @property
     def first_contact(self) -> Contact | None:
         return self.contacts[0] if self.contacts else None
+
+    @property
+    def first_number(self) -> Contact | None:
+        """The first contact method one can dial (what Enter copies): "Code Blue" is said over the
+        overhead speakers, its activation line 5555 is dialled. Falls back to the first method."""
+        return next((c for c in self.contacts if c.dialable), self.first_contact)
+
+    @property
+    def first_number_row(self) -> int:
+        first = self.first_number
+        return self.contacts.index(first) if first is not None else -1
 
 
 @dataclass(frozen=True)
@@ -210,42 +229,48 @@ def _loads(text: str | None) -> tuple[str, ...]:
         return ()
 
 
-class Session:
-    """An opened snapshot with its search index. Thread use: built on a worker, then used by one thread."""
+_LISTING_COLUMNS = ("id, kind, display_name, title, department, site, building, floor, room, notes, aliases, "
+                    "keywords")
+_ENTRY_CACHE = 4096  # entries kept after being read: a screenful of results many times over, never the directory
+_BATCH = 500  # ids per "IN (...)" query
 
-    def __init__(self, opened: OpenSnapshot):
+
+def _entry_from_row(row, contacts: tuple[Contact, ...]) -> Entry:
+    where = ", ".join(x for x in (row["building"], row["floor"] and f"floor {row['floor']}",
+                                  row["room"] and f"room {row['room']}") if x)
+    return Entry(id=row["id"], kind=row["kind"], name=row["display_name"], title=row["title"] or "",
+                 department=row["department"] or "", site=row["site"] or "", location=where,
+                 notes=row["notes"] or "", aliases=_loads(row["aliases"]) + _loads(row["keywords"]),
+                 contacts=contacts)
+
+
+class Session:
+    """An opened snapshot with its search index. Thread use: built on a worker, then used by one thread.
+
+    Nothing is read per listing when a session opens: listings and their contact methods are read from
+    the snapshot's SQLite database when they are shown (``entry``, ``entries``), and the last few
+    thousand are kept. Opening costs the search index's load and the on-call schedules (a few hundred
+    rows at most), whatever the size of the directory.
+    """
+
+    def __init__(self, opened: OpenSnapshot, *, progress: Callable[[str], None] | None = None):
         self.opened = opened
         self.conn = opened.conn
         self.meta: SnapshotMeta = opened.meta
         self.version = opened.version
         self.skipped = list(opened.skipped)
         self.degraded = ""  # set when something works in a reduced mode; the window shows it
-        self._entries: dict[str, Entry] = {}
+        self._cache: OrderedDict[str, Entry | None] = OrderedDict()
+        self._lock = threading.Lock()  # the cache only: SQLite serialises the connection itself
+        self._on_call_kept: dict[str, tuple[datetime, datetime, OnCallNow]] = {}
         self._schedules: dict[str, Schedule] = {}
-        self._load()
-        self._index = _build_index(self)
-
-    # --- loading -----------------------------------------------------------------------------
-
-    def _load(self) -> None:
-        contacts: dict[str, list[Contact]] = {}
-        for row in self.conn.execute("SELECT listing_id, kind, value, label, rank, instructions "
-                                     "FROM contact_methods ORDER BY listing_id, rank, id"):
-            contacts.setdefault(row["listing_id"], []).append(
-                Contact(row["kind"], row["value"], row["label"] or "", int(row["rank"] or 0),
-                        row["instructions"] or ""))
-        for row in self.conn.execute("SELECT * FROM listings"):
-            where = ", ".join(x for x in (row["building"], row["floor"] and f"floor {row['floor']}",
-                                          row["room"] and f"room {row['room']}") if x)
-            self._entries[row["id"]] = Entry(
-                id=row["id"], kind=row["kind"], name=row["display_name"], title=row["title"] or "",
-                department=row["department"] or "", site=row["site"] or "", location=where,
-                notes=row["notes"] or "", aliases=_loads(row["aliases"]) + _loads(row["keywords"]),
-                contacts=tuple(contacts.get(row["id"], ())))
         for row in self.conn.execute("SELECT * FROM oncall_schedules ORDER BY name"):
             self._schedules[row["id"]] = Schedule(
                 row["id"], row["name"], row["department"] or "", row["site"] or "", row["timezone"],
                 row["escalation"] or "", row["fallback_listing_id"] or "")
+        if progress is not None:
+            progress(f"Loading the search index ({describe_counts(self.meta.counts) or 'the directory'})…")
+        self._index = _build_index(self)
 
     def close(self) -> None:
         self.opened.close()
@@ -256,8 +281,50 @@ class Session:
     def created_at(self) -> datetime:
         return self.meta.created_at
 
+    @property
+    def listing_count(self) -> int:
+        return int(self.meta.counts.get("listings", 0))
+
     def entry(self, listing_id: str) -> Entry | None:
-        return self._entries.get(listing_id)
+        """One listing with its contact methods (read from the snapshot, then kept for a while)."""
+        return self.entries([listing_id]).get(listing_id)
+
+    def entries(self, listing_ids: Iterable[str]) -> dict[str, Entry]:
+        """Listings by id, read in as few queries as possible; unknown ids are left out."""
+        wanted = list(dict.fromkeys(listing_ids))
+        found: dict[str, Entry] = {}
+        missing: list[str] = []
+        with self._lock:
+            for lid in wanted:
+                if lid in self._cache:
+                    self._cache.move_to_end(lid)
+                    entry = self._cache[lid]
+                    if entry is not None:
+                        found[lid] = entry
+                else:
+                    missing.append(lid)
+        for n in range(0, len(missing), _BATCH):
+            chunk = missing[n:n + _BATCH]
+            marks = ", ".join("?" * len(chunk))
+            contacts: dict[str, list[Contact]] = {}
+            for row in self.conn.execute(
+                    f"SELECT listing_id, kind, value, label, rank, instructions FROM contact_methods "
+                    f"WHERE listing_id IN ({marks}) ORDER BY listing_id, rank, id", chunk):
+                contacts.setdefault(row["listing_id"], []).append(
+                    Contact(row["kind"], row["value"], row["label"] or "", int(row["rank"] or 0),
+                            row["instructions"] or ""))
+            read = {row["id"]: _entry_from_row(row, tuple(contacts.get(row["id"], ())))
+                    for row in self.conn.execute(f"SELECT {_LISTING_COLUMNS} FROM listings WHERE id IN ({marks})",
+                                                 chunk)}
+            with self._lock:
+                for lid in chunk:
+                    entry = read.get(lid)
+                    self._cache[lid] = entry
+                    if entry is not None:
+                        found[lid] = entry
+                while len(self._cache) > _ENTRY_CACHE:
+                    self._cache.popitem(last=False)
+        return found
 
     def schedule(self, schedule_id: str) -> Schedule | None:
         return self._schedules.get(schedule_id)
@@ -272,8 +339,29 @@ class Session:
                 or (entry.kind == "department" and entry.department and s.department == entry.department)]
 
     def search(self, query: str, limit: int = 50, at: datetime | None = None) -> list[Result]:
-        """Listings and on-call schedules for what the operator typed, best first (``core.search``)."""
-        return self._index.search(query, limit, at or datetime.now(UTC))
+        """Listings and on-call schedules for what the operator typed, best first (``core.search``).
+
+        A question about who is on call ("ED on call", "pharmacist on call") puts the matching
+        department's schedules first (``core.oncall_intent``), then what the words find.
+        """
+        at = at or datetime.now(UTC)
+        asked = oncall_intent.parse(query)
+        if asked is None:
+            return self._index.search(query, limit, at)
+        first = [_schedule_result(self, self._schedules[sid], spans, 1.0, at)
+                 for sid, spans in oncall_intent.rank_schedules(asked, self._index.raw, self.schedules(),
+                                                                self.departments_of)]
+        rest = self._index.search(asked.what, limit, at) if asked.what else []
+        out: dict[tuple[str, str], Result] = {}
+        for result in [*first, *rest, *self._index.search(query, limit, at)]:
+            out.setdefault((result.kind, result.id), result)
+            if len(out) >= limit:
+                break
+        return list(out.values())
+
+    def departments_of(self, listing_ids: Iterable[str]) -> dict[str, str]:
+        """Listing id -> its department (for the on-call intent's department vote)."""
+        return {lid: e.department for lid, e in self.entries(listing_ids).items() if e.department}
 
     def reverse_lookup(self, number: str, at: datetime | None = None) -> list[Result]:
         """Who owns a number (caller ID)."""
@@ -285,21 +373,42 @@ class Session:
                 for sid in schedule_ids if sid in self._schedules]
 
     def on_call(self, schedule_id: str, at: datetime) -> OnCallNow:
-        return _on_call(self, schedule_id, at)
+        """Who holds each tier of a schedule at ``at``. The answer is kept until the schedule's next shift
+        boundary (typing "on call" asks about every schedule on every keystroke)."""
+        with self._lock:
+            kept = self._on_call_kept.get(schedule_id)
+        if kept is not None and kept[0] <= at < kept[1]:
+            return replace(kept[2], at=at)
+        now = _on_call(self, schedule_id, at)
+        until = min([t.until for t in now.tiers if t.until] + [t.next_start for t in now.tiers if t.next_start],
+                    default=datetime.max.replace(tzinfo=UTC))
+        with self._lock:
+            self._on_call_kept[schedule_id] = (at, until, now)
+        return now
 
     def shifts(self, schedule_id: str, start: datetime, end: datetime) -> list[ShiftRow]:
         """Shifts that overlap [start, end), by start time then tier."""
-        rows = []
-        for shift in oncall.shifts_between(self.conn, schedule_id, start, end):
-            who = self._entries.get(shift.listing_id)
-            if who is not None:
-                rows.append(ShiftRow(schedule_id, shift.tier, shift.role, who, shift.start, shift.end, shift.notes))
-        return rows
+        found = oncall.shifts_between(self.conn, schedule_id, start, end)
+        people = self.entries(s.listing_id for s in found)
+        return [ShiftRow(schedule_id, s.tier, s.role, people[s.listing_id], s.start, s.end, s.notes)
+                for s in found if s.listing_id in people]
+
+    def next_change(self, after: datetime) -> datetime | None:
+        """The first shift boundary (a start or an end, of any schedule) after ``after``: the next instant
+        at which an "on call now" answer can change. None when no shift starts or ends later."""
+        stamp = format_utc(after)
+        row = self.conn.execute("SELECT min(t) FROM (SELECT min(start_utc) AS t FROM oncall_shifts WHERE start_utc > ?"
+                                " UNION ALL SELECT min(end_utc) FROM oncall_shifts WHERE end_utc > ?)",
+                                (stamp, stamp)).fetchone()
+        return parse_utc(row[0]) if row and row[0] else None
 
     def key_numbers(self) -> list[Entry]:
         """Departments, services and locations: the numbers a crash sheet lists after the on-call rota."""
-        return sorted((e for e in self._entries.values() if e.kind != "person" and e.contacts),
-                      key=lambda e: e.name.lower())
+        ids = [r[0] for r in self.conn.execute(
+            "SELECT id FROM listings WHERE kind != 'person' AND EXISTS "
+            "(SELECT 1 FROM contact_methods c WHERE c.listing_id = listings.id) ORDER BY lower(display_name), id")]
+        found = self.entries(ids)
+        return [found[i] for i in ids if i in found]
 
 
 # --- on call: core.oncall resolves; this attaches each person's contact methods -------------------
@@ -310,16 +419,19 @@ def _on_call(session: Session, schedule_id: str, at: datetime) -> OnCallNow:
     if schedule is None:
         raise KeyError(schedule_id)
     status = oncall.on_call_at(session.conn, schedule_id, at)
+    ids = [e.listing_id for t in status.tiers for e in t.current] + \
+          [t.next.listing_id for t in status.tiers if t.next] + ([status.fallback.listing_id] if status.fallback else [])
+    people = session.entries(ids)
     tiers: list[TierNow] = []
     for t in status.tiers:
         nxt = t.next
-        next_who = session.entry(nxt.listing_id) if nxt else None
+        next_who = people.get(nxt.listing_id) if nxt else None
         next_start = nxt.start if nxt else None
         if not t.current:
             tiers.append(TierNow(t.tier, nxt.role if nxt else "", None, None, None, next_who, next_start))
         for e in t.current:  # two people at one tier (an overlap) are both shown
-            tiers.append(TierNow(t.tier, e.role, session.entry(e.listing_id), e.start, e.end, next_who, next_start))
-    fallback = session.entry(status.fallback.listing_id) if status.fallback else None
+            tiers.append(TierNow(t.tier, e.role, people.get(e.listing_id), e.start, e.end, next_who, next_start))
+    fallback = people.get(status.fallback.listing_id) if status.fallback else None
     return OnCallNow(schedule, status.at, tuple(tiers), fallback)
 
 
@@ -331,7 +443,7 @@ _FIELD_WORDS = {"alias": "also known as", "keyword": "keyword", "building": "whe
                 "family_name": "surname", "name": "full name"}
 
 
-def _result_for_hit(session: Session, hit, at: datetime) -> Result | None:
+def _result_for_hit(session: Session, hit, at: datetime, entry: Entry | None) -> Result | None:
     matches = hit.matches
     name_spans = next((m.spans for m in matches if m.field == "name" and m.text == hit.name), ())
     if hit.kind == "schedule":
@@ -339,12 +451,12 @@ def _result_for_hit(session: Session, hit, at: datetime) -> Result | None:
         if schedule is None:
             return None
         return _schedule_result(session, schedule, name_spans, hit.score, at)
-    entry = session.entry(hit.id)
     if entry is None:
         return None
     subtitle = entry.subtitle
     sub_spans: list[tuple[int, int]] = []
-    number = entry.first_contact.value if entry.first_contact else ""
+    first = entry.first_number
+    number = first.value if first else ""
     number_spans: tuple[tuple[int, int], ...] = ()
     other = []
     for m in matches:
@@ -374,42 +486,62 @@ class _Index:
         from backup_operator.core.search import SearchIndex
 
         self.session = session
-        self.index = SearchIndex.open(session.conn)
+        self.raw = SearchIndex.open(session.conn)
 
-    def search(self, query: str, limit: int, at: datetime) -> list[Result]:
+    def _results(self, hits, at: datetime) -> list[Result]:
+        people = self.session.entries(h.id for h in hits if h.kind != "schedule")
         out = []
-        for hit in self.index.search(query, limit):
-            result = _result_for_hit(self.session, hit, at)
+        for hit in hits:
+            result = _result_for_hit(self.session, hit, at, people.get(hit.id))
             if result is not None:
                 out.append(result)
         return out
 
+    def search(self, query: str, limit: int, at: datetime) -> list[Result]:
+        return self._results(self.raw.search(query, limit), at)
+
     def reverse_lookup(self, number: str, at: datetime, limit: int = 20) -> list[Result]:
-        return [r for r in (_result_for_hit(self.session, h, at) for h in self.index.reverse_lookup(number, limit))
-                if r is not None]
+        return self._results(self.raw.reverse_lookup(number, limit), at)
 
 
 class _PlainIndex:
-    """Last resort when the real index cannot be built: every word as a substring of the name, title or
-    department, or digits within a number. Slow and unranked, but the directory stays usable."""
+    """Last resort when the real index cannot be built: every word as a substring of the name, title,
+    department or aliases, or the digits within a number, straight from SQLite. Slow and unranked, but
+    the directory stays usable."""
+
+    raw = None
 
     def __init__(self, session: Session):
         self.session = session
 
     def search(self, query: str, limit: int, at: datetime) -> list[Result]:
-        words = [w for w in query.lower().split() if w]
+        words = [w for w in query.lower().split() if w and not w.isdigit()]
         digits = "".join(ch for ch in query if ch.isdigit())
+        ids: list[str] = []
+        if words:
+            text = "lower(display_name || ' ' || coalesce(title, '') || ' ' || coalesce(department, '') || ' ' " \
+                   "|| coalesce(aliases, '') || ' ' || coalesce(keywords, ''))"
+            where = " AND ".join(f"instr({text}, ?) > 0" for _ in words)
+            ids += [r[0] for r in self.session.conn.execute(
+                f"SELECT id FROM listings WHERE {where} ORDER BY lower(display_name) LIMIT ?", (*words, limit))]
+        if len(digits) >= 3:
+            ids += [r[0] for r in self.session.conn.execute(
+                "SELECT DISTINCT listing_id FROM contact_methods WHERE instr(digits, ?) > 0 LIMIT ?",
+                (digits, limit))]
+        people = self.session.entries(ids)
         out: list[Result] = []
-        for entry in self.session._entries.values():
-            text = " ".join((entry.name, entry.title, entry.department, *entry.aliases)).lower()
-            numbers = [c.value for c in entry.contacts if len(digits) >= 3 and digits in
-                       "".join(ch for ch in c.value if ch.isdigit())]
-            if (words and all(w in text for w in words)) or numbers:
-                low = entry.name.lower()
-                spans = tuple((low.find(w), low.find(w) + len(w)) for w in words if w in low)
-                number = numbers[0] if numbers else (entry.first_contact.value if entry.first_contact else "")
-                out.append(Result("listing", entry.id, entry.name, entry.subtitle, spans, number,
-                                  float(len(spans)), entry.kind))
+        for lid in dict.fromkeys(ids):
+            entry = people.get(lid)
+            if entry is None:
+                continue
+            numbers = [c.value for c in entry.contacts
+                       if len(digits) >= 3 and digits in "".join(ch for ch in c.value if ch.isdigit())]
+            low = entry.name.lower()
+            spans = tuple((low.find(w), low.find(w) + len(w)) for w in words if w in low)
+            first = entry.first_number
+            number = numbers[0] if numbers else (first.value if first else "")
+            out.append(Result("listing", entry.id, entry.name, entry.subtitle, spans, number,
+                              float(len(spans)), entry.kind))
         for schedule in self.session.schedules():
             if words and all(w in f"{schedule.name} {schedule.department}".lower() for w in words):
                 out.append(_schedule_result(self.session, schedule, (), 0.5, at))
@@ -434,16 +566,12 @@ def _schedule_result(session: Session, schedule: Schedule, spans, score: float, 
     holder = next((t for t in now.tiers if t.who), None)
     if holder is not None:
         subtitle = f"On call now: {holder.who.name} ({holder.role or f'tier {holder.tier}'})"
-        first = holder.who.first_contact
+        first = holder.who.first_number
     else:
         subtitle = "Nobody on call now: department line"
-        first = now.fallback.first_contact if now.fallback else None
+        first = now.fallback.first_number if now.fallback else None
     return Result("schedule", schedule.id, schedule.name, subtitle, tuple(spans),
                   first.value if first else "", score)
-
-
-def _build_index(session: Session) -> _Index:
-    return _Index(session)
 
 
 # --- opening and syncing -----------------------------------------------------------------------
@@ -453,11 +581,21 @@ def store_for(desktop: Desktop) -> SnapshotStore:
     return desktop.store(interactive=False)
 
 
-def open_session(desktop: Desktop) -> Session:
-    """Open the newest installed snapshot that verifies, and index it (seconds for a big directory)."""
+def open_session(desktop: Desktop, progress: Callable[[str], None] | None = None) -> Session:
+    """Open the newest installed snapshot that verifies, and load its search index.
+
+    ``progress`` (if given) is called with a sentence before each slow step; it runs on the caller's
+    thread, so a window hands in something that only posts the sentence to its own thread.
+    """
+    if not desktop.config.public_key:
+        # On a fresh desktop everything is missing; enrolment comes first, so that is what is named.
+        raise NoDesktopKey("This desktop is not enrolled yet, so it has no key to open the directory with; "
+                           "IT runs 'backup-operator enroll' here first.")
+    if progress is not None:
+        progress("Checking the signature and decrypting the newest snapshot…")
     opened = store_for(desktop).open_newest()
     try:
-        return Session(opened)
+        return Session(opened, progress=progress)
     except BaseException:
         opened.close()
         raise

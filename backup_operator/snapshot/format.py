@@ -44,3 +44,22 @@ KEYFILE_MAGIC = "backup-operator.desktop-key/v1"
 SCRYPT_N = 2**17
 SCRYPT_R = 8
 SCRYPT_P = 1
+
+# --- the outage journal and other files a desktop sends back (docs/FORMAT.md, "Files from desktops") ---
+
+# On disk on the desktop: a header line, then one frame per saved entry, each sealed with HPKE to the
+# desktop's own X25519 key (so saving an entry needs no passphrase; reading needs the private key).
+JOURNAL_LOG_MAGIC = b"backup-operator.journal-log/v1\n"
+JOURNAL_FRAME_MAGIC = b"BOJ1"
+JOURNAL_FRAME_HEADER = 4 + 8 + 4  # magic, sequence number (uint64), sealed length (uint32), big-endian
+JOURNAL_ENTRY_INFO = b"backup-operator/v1 journal entry\n"
+MAX_JOURNAL_ENTRY_BYTES = 256 * 1024
+
+# A file a desktop sends to the exporter: signed with the desktop's Ed25519 key, sealed to the exporter.
+SEALED_FILE_MAGIC_PREFIX = b"backup-operator.sealed/"
+SEALED_JOURNAL_MAGIC = b"backup-operator.sealed/journal-v1\n"
+SEALED_FILE_INFO = b"backup-operator/v1 sealed file\n"
+SEALED_FILE_SIGNATURE_CONTEXT = b"backup-operator/v1 sealed file signature\n"
+SIGNED_DOCUMENT_CONTEXT = b"backup-operator/v1 signed document\n"
+MAX_SEALED_FILE_BYTES = 64 * 1024 * 1024
+EXPORTER_PUBLIC_PREFIX = "bo-exporter-"

@@ -28,7 +28,7 @@ from PySide6.QtGui import (
     QTextTable,
 )
 
-from backup_operator.cli import describe_age
+from backup_operator.core.wording import describe_age
 from backup_operator.core.session import Session, wall_time, zone_offsets
 
 __all__ = ["MAX_HOURS", "MIN_HOURS", "footer_line", "render", "sheet_html", "stamp_line", "write_pdf"]

@@ -34,7 +34,8 @@ from backup_operator.core.session import Result, Session, SyncOutcome, open_sess
 from backup_operator.errors import NoDesktopKey, WrongPassphrase
 from backup_operator.ui.background import run_in_background
 from backup_operator.ui.delegates import ResultDelegate
-from backup_operator.ui.freshness import OK, freshness, local_when
+from backup_operator.core.freshness import OK, freshness
+from backup_operator.core.wording import local_when
 from backup_operator.ui.inbox import InboxWatcher
 from backup_operator.ui.messages import explain, refusal_sentence
 from backup_operator.ui.models import ResultsModel

@@ -9,8 +9,11 @@ Each ``[[sources]]`` entry of the config names a type:
 
 ``read_sources`` reads them all and returns one ``DirectoryData``: lists of dicts keyed by the model's
 column names (``backup_operator.core.model``), plus warnings (such as calendar names that match no
-listing). Shift times may come out of a source as aware datetimes, naive local wall times or UTC text;
-they are all turned into the model's UTC text here, naive ones in their schedule's time zone.
+listing). Shift times may come out of a source as aware datetimes, times without an offset, or UTC
+text; they are all turned into the model's UTC text here. A time without an offset is read as its
+source's ``naive_times`` says — ``"local"``: a wall time in the shift's schedule zone; ``"utc"`` — and
+when the source does not say, the export is refused with one sentence naming the option and the zone:
+guessing would put every on-call shift hours off without any check noticing.
 
 A source that cannot be read completely raises ``SourceError``: the export stops and nothing is
 published from a partial read. This package must never write anywhere.
@@ -117,17 +120,29 @@ def validate_sources(config) -> None:
         raise ConfigError(f"No sources are configured in {config.path}; add a [[sources]] table "
                           "(see resources/examples/exporter.toml).")
     for spec in config.sources:
-        check_keys(spec, _keys(str(spec.get("type"))), f"{config.path} source {source_name(spec)!r}")
+        where = f"{config.path} source {source_name(spec)!r}"
+        check_keys(spec, _keys(str(spec.get("type"))), where)
+        if "naive_times" in spec and spec["naive_times"] not in NAIVE_TIMES:
+            raise ConfigError(f"{where}: naive_times must be \"local\" (wall time in the schedule's zone) or "
+                              f"\"utc\", not {spec['naive_times']!r}.")
+
+
+NAIVE_TIMES = ("local", "utc")
 
 
 def read_sources(config, window: ReadWindow) -> DirectoryData:
     """Read every configured source; calendar feeds last, because they match names against listings."""
+    from exporter.deadline import check_deadline, note
+
     validate_sources(config)
     data = DirectoryData()
     ordered = sorted(config.sources, key=lambda s: s.get("type") == "ical")
+    naive_rules: list[tuple[int, int, str | None, str]] = []  # (first shift, end, naive_times, source)
     for spec in ordered:
         name = source_name(spec)
         read = _reader(spec.get("type"))
+        check_deadline(f"before reading source {name!r}")
+        note(f"while reading source {name!r}")
         try:
             part = read(spec, config, window, data)
         except BackupOperatorError:
@@ -138,46 +153,75 @@ def read_sources(config, window: ReadWindow) -> DirectoryData:
                               "was published.") from exc
         log.info("source %s: %s", name, ", ".join(f"{len(part.table(t))} {t}" for t in TABLES
                                                   if part.table(t)) or "nothing")
+        before = len(data.shifts)
         data.extend(part)
-    _finish_shifts(data)
+        naive_rules.append((before, len(data.shifts), spec.get("naive_times"), name))
+    note("after reading the sources")
+    _finish_shifts(data, naive_rules)
     return data
 
 
-def _finish_shifts(data: DirectoryData) -> None:
-    """Turn every shift's start and end into the model's UTC text (naive = the schedule's wall time)."""
+class NaiveTime(ValueError):
+    """A shift time without a UTC offset from a source that did not say how to read such times."""
+
+
+def _finish_shifts(data: DirectoryData, naive_rules: list[tuple[int, int, str | None, str]] | None = None) -> None:
+    """Turn every shift's start and end into the model's UTC text, each source's naive times its way."""
     zones: dict[str, ZoneInfo | None] = {}
     for schedule in data.schedules:
         try:
             zones[str(schedule.get("id"))] = zone(str(schedule.get("timezone") or ""))
         except ConfigError:
             zones[str(schedule.get("id"))] = None  # the model's validation names this schedule
-    for n, shift in enumerate(data.shifts, 1):
-        tz = zones.get(str(shift.get("schedule_id")))
-        for key in ("start_utc", "end_utc"):
-            try:
-                shift[key] = instant_text(shift.get(key), tz)
-            except ValueError as exc:
-                where = shift.pop("_where", None) or f"shift {n} (schedule {shift.get('schedule_id')!r})"
-                raise SourceError(f"{where}: {key} {shift.get(key)!r} is not a time ({exc}).") from None
-        shift.pop("_where", None)
+    rules = naive_rules if naive_rules is not None else [(0, len(data.shifts), None, "the sources")]
+    for first, end, naive, source in rules:
+        for n in range(first, end):
+            shift = data.shifts[n]
+            tz = zones.get(str(shift.get("schedule_id")))
+            for key in ("start_utc", "end_utc"):
+                try:
+                    shift[key] = instant_text(shift.get(key), tz, naive)
+                except NaiveTime:
+                    sid = shift.get("schedule_id")
+                    zone_name = tz.key if tz is not None else "its schedule's zone"
+                    raise SourceError(
+                        f"Source {source!r} gives shift times without a UTC offset (schedule {sid!r}: "
+                        f"{key} {shift.get(key)!s}); set naive_times = \"local\" in that [[sources]] entry to "
+                        f"read them as wall time in the schedule's zone ({zone_name}), or naive_times = \"utc\" "
+                        "if they are UTC.") from None
+                except ValueError as exc:
+                    where = shift.pop("_where", None) or f"shift {n + 1} (schedule {shift.get('schedule_id')!r})"
+                    raise SourceError(f"{where}: {key} {shift.get(key)!r} is not a time ({exc}).") from None
+            shift.pop("_where", None)
 
 
-def instant_text(value: Any, tz: ZoneInfo | None) -> str:
-    """UTC text from a datetime, UTC text, or ISO 8601 text with or without an offset."""
+def instant_text(value: Any, tz: ZoneInfo | None, naive: str | None = "local") -> str:
+    """UTC text from a datetime, UTC text, or ISO 8601 text with or without an offset.
+
+    A time without an offset is a wall time in ``tz`` (naive = "local"), UTC (naive = "utc"), or
+    refused with NaiveTime (naive = None).
+    """
     if value is None or value == "":
         raise ValueError("it is empty")
     if isinstance(value, datetime):
-        return format_utc(as_utc(value, tz))
-    text = str(value).strip()
-    try:
-        return format_utc(parse_utc(text))
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text.replace(" ", "T", 1) if "T" not in text else text)
-    except ValueError:
-        raise ValueError("write it like 2026-11-01T05:00:00Z or 2026-11-01 01:00") from None
-    if moment.tzinfo is None and tz is None:
+        moment = value
+    else:
+        text = str(value).strip()
+        try:
+            return format_utc(parse_utc(text))
+        except ValueError:
+            pass
+        try:
+            moment = datetime.fromisoformat(text.replace(" ", "T", 1) if "T" not in text else text)
+        except ValueError:
+            raise ValueError("write it like 2026-11-01T05:00:00Z or 2026-11-01 01:00") from None
+    if moment.tzinfo is not None:
+        return format_utc(moment.astimezone(timezone.utc))
+    if naive is None:
+        raise NaiveTime("no UTC offset")
+    if naive == "utc":
+        return format_utc(moment.replace(tzinfo=timezone.utc))
+    if tz is None:
         raise ValueError("it has no UTC offset and its schedule has no valid time zone")
     return format_utc(as_utc(moment, tz))
 

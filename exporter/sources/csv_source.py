@@ -7,10 +7,12 @@ One ``[[sources]]`` entry per file::
     path = "exports/staff.csv"
     encoding = "utf-8-sig"        # default; Excel's "CSV UTF-8" starts with a byte-order mark
     delimiter = ","
-    columns / constants / values / ignore   # see exporter.sources.mapping
+    naive_times = "local"         # shift times without an offset: schedule wall time ("local") or "utc"
+    timeout_s = 30                # longest wait for data (a FIFO, a device); max_mib = 1024 caps the size
+    columns / constants / values / templates / ignore   # see exporter.sources.mapping
 
-Shift times may be UTC (``2026-11-01T05:00:00Z``), carry an offset, or be local wall times with no
-offset, which are read in the shift's schedule time zone (exporter.sources.localtime's rule).
+Shift times may be UTC (``2026-11-01T05:00:00Z``) or carry an offset; times without an offset are read
+as ``naive_times`` says, and refused (naming the option) when it is not set.
 
 This module must never guess a column that is not mapped or named like the model's.
 """
@@ -21,24 +23,28 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from backup_operator.errors import SourceError
+from backup_operator.errors import ConfigError, SourceError
 from exporter.sources import DirectoryData, ReadWindow, source_name
-from exporter.sources.mapping import ColumnMapping, check_keys
+from exporter.sources.files import DEFAULT_TIMEOUT_S, open_text
+from exporter.sources.mapping import ColumnMapping, check_keys, positive
 
 __all__ = ["read", "read_csv_table"]
 
-_KEYS = {"type", "name", "table", "path", "encoding", "delimiter", "columns", "constants", "values", "ignore"}
+_KEYS = {"type", "name", "table", "path", "encoding", "delimiter", "columns", "constants", "values", "ignore",
+         "templates", "naive_times", "timeout_s", "max_mib"}
+DEFAULT_MAX_MIB = 1024
 
 
 def read_csv_table(path: Path, mapping: ColumnMapping, *, name: str, encoding: str = "utf-8-sig",
-                   delimiter: str = ",") -> list[dict[str, Any]]:
+                   delimiter: str = ",", timeout_s: float = DEFAULT_TIMEOUT_S,
+                   max_mib: float = DEFAULT_MAX_MIB) -> list[dict[str, Any]]:
     where = f"Source {name!r} ({path})"
     try:
-        handle = open(path, newline="", encoding=encoding)
-    except FileNotFoundError:
-        raise SourceError(f"{where}: the file does not exist; check the path or the share.") from None
-    except OSError as exc:
-        raise SourceError(f"{where}: the file cannot be opened ({exc.strerror or exc}).") from None
+        handle = open_text(path, where=f"Source {name!r}", encoding=encoding, timeout_s=timeout_s,
+                           max_bytes=int(max_mib * 2**20))
+    except LookupError:
+        raise ConfigError(f"{where}: encoding {encoding!r} is not known (try \"utf-8-sig\" or \"cp1252\").") \
+            from None
     rows: list[dict[str, Any]] = []
     with handle:
         try:
@@ -77,12 +83,13 @@ def read(spec: dict[str, Any], config, window: ReadWindow, so_far: DirectoryData
     where = f"{config.path} source {name!r}"
     check_keys(spec, _KEYS, where)
     if "path" not in spec or "table" not in spec:
-        from backup_operator.errors import ConfigError
         raise ConfigError(f"{where}: a csv source needs a path and a table.")
     mapping = ColumnMapping.from_spec(spec["table"], spec, where)
     path = config.resolve(spec["path"])
     rows = read_csv_table(path, mapping, name=name, encoding=spec.get("encoding", "utf-8-sig"),
-                          delimiter=spec.get("delimiter", ","))
+                          delimiter=spec.get("delimiter", ","),
+                          timeout_s=positive(spec, "timeout_s", DEFAULT_TIMEOUT_S, where),
+                          max_mib=positive(spec, "max_mib", DEFAULT_MAX_MIB, where))
     if spec["table"] != "shifts":
         for row in rows:
             row.pop("_where", None)

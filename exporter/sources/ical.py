@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-import urllib.request
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -42,7 +41,8 @@ from backup_operator.errors import ConfigError
 from backup_operator.errors import SourceError
 from exporter.sources import DirectoryData, ReadWindow, source_name
 from exporter.sources.localtime import wall_to_utc, zone
-from exporter.sources.mapping import check_keys
+from exporter.sources.files import DEFAULT_TIMEOUT_S, fetch, read_bytes
+from exporter.sources.mapping import check_keys, positive
 
 __all__ = ["read", "NameMatcher", "events_to_shifts", "load_calendar"]
 
@@ -125,32 +125,16 @@ def load_calendar(spec: dict[str, Any], config, where: str):
 
     if "url" in spec and "path" in spec:
         raise ConfigError(f"{where}: give a url or a path, not both.")
+    timeout_s = positive(spec, "timeout_s", DEFAULT_TIMEOUT_S, where)
     if "path" in spec:
         path = config.resolve(spec["path"])
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read(MAX_FEED_BYTES + 1)
-        except OSError as exc:
-            raise SourceError(f"{where}: the calendar file {path} cannot be read ({exc.strerror or exc}).") \
-                from None
+        data = read_bytes(path, where=f"{where} (calendar file)", timeout_s=timeout_s,
+                          max_bytes=MAX_FEED_BYTES)
         origin = str(path)
     elif "url" in spec:
-        url = str(spec["url"])
-        if url.lower().startswith("webcal://"):
-            url = "https://" + url[len("webcal://"):]
-        origin = url.split("?")[0]  # feed URLs often carry a token: never log it
-        try:
-            request = urllib.request.Request(url, headers={"User-Agent": "backup-operator-exporter"})
-            with urllib.request.urlopen(request, timeout=float(spec.get("timeout_s", 30))) as response:
-                data = response.read(MAX_FEED_BYTES + 1)
-        except Exception as exc:
-            reason = getattr(exc, "reason", None) or exc
-            raise SourceError(f"{where}: the calendar feed {origin} cannot be fetched ({reason}); nothing "
-                              "was published.") from None
+        data, origin = fetch(str(spec["url"]), where=where, timeout_s=timeout_s, max_bytes=MAX_FEED_BYTES)
     else:
         raise ConfigError(f"{where}: an ical source needs a url or a path.")
-    if len(data) > MAX_FEED_BYTES:
-        raise SourceError(f"{where}: the calendar {origin} is larger than {MAX_FEED_BYTES // 2**20} MiB.")
     try:
         calendar = icalendar.Calendar.from_ical(data)
     except Exception as exc:

@@ -22,7 +22,7 @@ from backup_operator.errors import ConfigError
 
 from backup_operator.errors import SourceError
 
-__all__ = ["MODEL_COLUMNS", "REQUIRED", "ColumnMapping", "check_keys"]
+__all__ = ["MODEL_COLUMNS", "REQUIRED", "ColumnMapping", "check_keys", "positive"]
 
 MODEL_COLUMNS: dict[str, dict[str, type]] = {
     "listings": LISTING_COLUMNS,
@@ -36,6 +36,14 @@ REQUIRED = {
     "schedules": ("id", "name", "timezone"),
     "shifts": ("schedule_id", "listing_id", "start_utc", "end_utc"),
 }
+
+
+def positive(spec: dict[str, Any], key: str, default: float, where: str) -> float:
+    """A positive number setting of a source (a timeout, a size), refused by name when it is not one."""
+    value = spec.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(f"{where}: {key} must be a number above 0, not {value!r}.")
+    return float(value)
 
 
 def check_keys(spec: dict[str, Any], allowed: set[str], where: str) -> None:

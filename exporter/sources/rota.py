@@ -35,12 +35,14 @@ from backup_operator.errors import ConfigError
 from backup_operator.errors import SourceError
 from exporter.sources import DirectoryData, ReadWindow, source_name
 from exporter.sources.localtime import wall_to_utc, zone
-from exporter.sources.mapping import check_keys
+from exporter.sources.files import DEFAULT_TIMEOUT_S, read_bytes
+from exporter.sources.mapping import check_keys, positive
 
 __all__ = ["read", "expand_rota", "Rota"]
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_KEYS = {"type", "name", "path"}
+_KEYS = {"type", "name", "path", "timeout_s"}
+MAX_ROTA_BYTES = 16 * 2**20
 _ROTA_KEYS = {"schedule_id", "tier", "role", "anchor", "daily", "weekly", "members", "notes"}
 
 
@@ -135,11 +137,11 @@ def read(spec: dict[str, Any], config, window: ReadWindow, so_far: DirectoryData
     if "path" not in spec:
         raise ConfigError(f"{where}: a rota source needs a path to its rota file.")
     path = config.resolve(spec["path"])
+    raw = read_bytes(path, where=f"Source {name!r} (rota file)", max_bytes=MAX_ROTA_BYTES,
+                     timeout_s=positive(spec, "timeout_s", DEFAULT_TIMEOUT_S, where))
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SourceError(f"Source {name!r}: the rota file {path} does not exist.") from None
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        doc = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
         raise SourceError(f"Source {name!r}: the rota file {path} cannot be read ({exc}).") from None
     zones = {str(s.get("id")): str(s.get("timezone") or "") for s in so_far.schedules}
     data = DirectoryData()

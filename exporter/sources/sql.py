@@ -9,7 +9,10 @@ One ``[[sources]]`` entry per database::
     password_env = "BO_DIRECTORY_PASSWORD"  # put the password in the environment, not in the file
     isolation = "auto"                   # see below
     connect_timeout_s = 15
-    naive_times = "utc"                  # naive DATETIME values are UTC ("utc") or the schedule's wall time ("local")
+    query_timeout_s = 300                # each query is stopped by the database after this (see below)
+    naive_times = "local"                # DATETIME values without an offset: the schedule's wall time
+                                         # ("local") or UTC ("utc"); refused when not set and one appears
+    [sources.engine_options]             # optional: create_engine() keywords, e.g. connect_args = {...}
     [sources.queries]                    # any subset of the four tables
     listings = "SELECT emp_id AS id, 'person' AS kind, ... FROM staff"
     contact_methods = "..."
@@ -29,8 +32,18 @@ deleted between the listings query and the shifts query cannot leave a shift poi
 * SQLite: one explicit read transaction (BEGIN ... ROLLBACK);
 * ``isolation = "SERIALIZABLE"`` (or another level name) forces a level on any database.
 
-If the connection drops or any query fails, the whole source fails (SourceError): nothing is built
-from a partial read. This module must never write to the source database, and never put a password
+Every query has a time limit, enforced by the database itself so that it also frees the server:
+
+* PostgreSQL: ``SET LOCAL statement_timeout`` (milliseconds), plus TCP keepalives on the connection;
+* MariaDB: ``SET SESSION max_statement_time`` (seconds); MySQL: ``max_execution_time`` (milliseconds);
+  plus PyMySQL's socket ``read_timeout`` a little above it, for a server that stops answering at all;
+* SQL Server: pyodbc's per-connection query timeout (``Connection.timeout``);
+* SQLite: a progress handler that interrupts the query.
+
+Each limit is the source's ``query_timeout_s``, cut to what is left of the export's deadline.
+
+If the connection drops, a query times out or any query fails, the whole source fails (SourceError):
+nothing is built from a partial read. This module must never write to the source database, and never put a password
 in a message or the log.
 """
 
@@ -44,12 +57,16 @@ from backup_operator.errors import ConfigError
 
 from backup_operator.errors import SourceError
 from exporter.sources import TABLES, DirectoryData, ReadWindow, source_name
-from exporter.sources.mapping import ColumnMapping, check_keys
+from exporter.deadline import seconds_left, timed_out
+from exporter.sources.mapping import ColumnMapping, check_keys, positive
 
 __all__ = ["read", "read_database"]
 
 _KEYS = {"type", "name", "url", "url_env", "password_env", "isolation", "connect_timeout_s", "naive_times",
-         "queries", "mapping", "engine_options"}
+         "queries", "mapping", "engine_options", "query_timeout_s"}
+DEFAULT_QUERY_TIMEOUT_S = 300.0
+# Set by the exporter itself: an engine option may add to these, never replace them.
+_RESERVED_ENGINE_OPTIONS = {"poolclass", "creator", "module", "strategy"}
 
 
 def _url(spec: dict[str, Any], where: str):
@@ -103,32 +120,58 @@ def _begin_consistent_read(conn, dialect: str, isolation: str):
     return conn
 
 
-def _connect_args(dialect: str, driver: str, timeout: float | None) -> dict[str, Any]:
-    if not timeout:
-        return {}
+def _connect_args(dialect: str, driver: str, timeout: float | None, query_timeout: float) -> dict[str, Any]:
+    args: dict[str, Any] = {}
     if dialect == "postgresql" and driver in ("psycopg2", "psycopg"):
-        return {"connect_timeout": int(timeout)}
-    if dialect in ("mysql", "mariadb") and driver == "pymysql":
-        return {"connect_timeout": int(timeout)}
-    if dialect == "sqlite":
-        return {"timeout": float(timeout)}
-    return {}
+        # Keepalives notice a server or network that went away mid-query (no reply at all).
+        args.update(keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
+        if timeout:
+            args["connect_timeout"] = max(1, int(timeout))
+    elif dialect in ("mysql", "mariadb") and driver == "pymysql":
+        # The server stops the query at query_timeout_s; this socket timeout is for a server that hangs.
+        args["read_timeout"] = int(query_timeout) + 30
+        if timeout:
+            args["connect_timeout"] = max(1, int(timeout))
+    elif dialect == "sqlite" and timeout:
+        args["timeout"] = float(timeout)
+    elif dialect == "mssql" and driver == "pyodbc" and timeout:
+        args["timeout"] = max(1, int(timeout))  # pyodbc: the login timeout
+    return args
 
 
-def _utc_naive(value: Any) -> Any:
-    """A time without an offset from the database, read as UTC (naive_times = "utc")."""
-    if isinstance(value, str) and value and not value.endswith("Z"):
-        # SQLite (and text columns anywhere) return times as text: "2026-11-01 05:00:00.000000".
-        try:
-            value = datetime.fromisoformat(value.strip())
-        except ValueError:
-            return value  # reported with its row by the shift checks
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
+def _limit_statement(conn, dialect: str, seconds: float) -> None:
+    """Make the database stop the next query after ``seconds`` (see the module docstring)."""
+    if dialect == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(seconds * 1000))}")
+    elif dialect in ("mysql", "mariadb"):
+        if getattr(conn.dialect, "is_mariadb", False):
+            conn.exec_driver_sql(f"SET SESSION max_statement_time = {max(0.001, seconds):.3f}")
+        else:
+            conn.exec_driver_sql(f"SET SESSION max_execution_time = {max(1, int(seconds * 1000))}")
+    elif dialect == "mssql":
+        dbapi = conn.connection.dbapi_connection
+        if hasattr(dbapi, "timeout"):
+            dbapi.timeout = max(1, int(seconds + 0.999))
+    elif dialect == "sqlite":
+        import time as _time
+
+        dbapi = conn.connection.dbapi_connection
+        stop_at = _time.monotonic() + seconds
+        dbapi.set_progress_handler(lambda: 1 if _time.monotonic() > stop_at else 0, 10_000)
 
 
-def _rows(result, mapping: ColumnMapping, where: str, *, naive_utc: bool) -> list[dict[str, Any]]:
+def _timed_out(exc, dialect: str) -> bool:
+    """Was this database error the query's time limit?"""
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "pgcode", None) or (orig.args[0] if orig is not None and getattr(orig, "args", None) else None)
+    text = str(orig or exc).lower()
+    return (code == "57014" and "statement timeout" in text) or code in (1969, 3024) \
+        or "max_statement_time" in text or "maximum statement execution time" in text \
+        or (dialect == "sqlite" and "interrupted" in text) or "query timeout expired" in text \
+        or "timed out" in text
+
+
+def _rows(result, mapping: ColumnMapping, where: str) -> list[dict[str, Any]]:
     columns = list(result.keys())
     bound = mapping.bind(columns, where)
     fast = not mapping.values and not mapping.constants and all(k == v for k, v in bound.items())
@@ -138,17 +181,13 @@ def _rows(result, mapping: ColumnMapping, where: str, *, naive_utc: bool) -> lis
         rows = [dict(zip(columns, record)) for record in records]
     else:
         rows = [mapping.apply(dict(zip(columns, record)), bound) for record in records]
-    if naive_utc:
-        for row in rows:
-            row["start_utc"] = _utc_naive(row.get("start_utc"))
-            row["end_utc"] = _utc_naive(row.get("end_utc"))
     return rows
 
 
 def read_database(spec: dict[str, Any], window: ReadWindow, *, where: str) -> dict[str, list[dict[str, Any]]]:
     """Run every configured query in one consistent read; return model rows per table."""
     from sqlalchemy import create_engine, text
-    from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
+    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
     from sqlalchemy.pool import NullPool
 
     queries = dict(spec.get("queries", {}))
@@ -159,17 +198,31 @@ def read_database(spec: dict[str, Any], window: ReadWindow, *, where: str) -> di
         raise ConfigError(f"{where}: a sql source needs at least one of queries.{', queries.'.join(TABLES)}.")
     mappings = {table: ColumnMapping.from_spec(table, dict(spec.get("mapping", {}).get(table, {})),
                                                f"{where} mapping.{table}") for table in queries}
-    naive = spec.get("naive_times", "utc")
-    if naive not in ("utc", "local"):
-        raise ConfigError(f"{where}: naive_times must be \"utc\" or \"local\", not {naive!r}.")
+    query_timeout = positive(spec, "query_timeout_s", DEFAULT_QUERY_TIMEOUT_S, where)
+    connect_timeout = positive(spec, "connect_timeout_s", 15, where)
 
     url = _url(spec, where)
     shown = url.render_as_string(hide_password=True)
+    options = spec.get("engine_options", {})
+    if not isinstance(options, dict):
+        raise ConfigError(f"{where}: engine_options must be a table of create_engine() keywords.")
+    options = dict(options)
+    reserved = sorted(_RESERVED_ENGINE_OPTIONS & set(options))
+    if reserved:
+        raise ConfigError(f"{where}: engine_options.{reserved[0]} cannot be set; the exporter opens one "
+                          "connection per export itself.")
+    extra_args = options.pop("connect_args", {})
+    if not isinstance(extra_args, dict):
+        raise ConfigError(f"{where}: engine_options.connect_args must be a table of driver arguments.")
+    # The site's own driver arguments come on top of ours (a longer connect timeout, an SSL mode, ...).
+    connect_args = {**_connect_args(url.get_backend_name(), url.get_driver_name(), connect_timeout, query_timeout),
+                    **extra_args}
     try:
-        engine = create_engine(url, poolclass=NullPool,
-                               connect_args=_connect_args(url.get_backend_name(), url.get_driver_name(),
-                                                          spec.get("connect_timeout_s", 15)),
-                               **dict(spec.get("engine_options", {})))
+        engine = create_engine(url, poolclass=NullPool, connect_args=connect_args, **options)
+    except (TypeError, ArgumentError) as exc:
+        raise ConfigError(f"{where}: engine_options are not accepted by SQLAlchemy ({exc}); see "
+                          "https://docs.sqlalchemy.org/en/20/core/engines.html#sqlalchemy.create_engine.") \
+            from None
     except NoSuchModuleError:
         raise ConfigError(f"{where}: no SQLAlchemy dialect for {url.drivername!r}; install the driver "
                           "(e.g. pip install 'backup-operator[postgresql]').") from None
@@ -186,13 +239,20 @@ def read_database(spec: dict[str, Any], window: ReadWindow, *, where: str) -> di
             for table, sql in queries.items():
                 statement = text(sql)
                 wanted = {k: v for k, v in params.items() if f":{k}" in sql}
-                result = conn.execute(statement, wanted)
+                limit = seconds_left(query_timeout)
+                _limit_statement(conn, engine.dialect.name, limit)
                 try:
-                    out[table] = _rows(result, mappings[table], f"{where}, query {table}",
-                                       naive_utc=table == "shifts" and naive == "utc")
-                finally:
-                    # An open cursor would keep SQLite's read lock (and a server cursor) alive after an error.
-                    result.close()
+                    result = conn.execute(statement, wanted)
+                    try:
+                        out[table] = _rows(result, mappings[table], f"{where}, query {table}")
+                    finally:
+                        # An open cursor would keep SQLite's read lock (and a server cursor) alive after an error.
+                        result.close()
+                except DBAPIError as exc:
+                    if _timed_out(exc, engine.dialect.name):
+                        raise SourceError(f"Source {source_label(spec)!r} ({shown}): " + timed_out(
+                            f"the {table} query", limit) + " (query_timeout_s).") from None
+                    raise
             conn.rollback()  # read-only: nothing to keep
     except SourceError:
         raise

@@ -85,12 +85,21 @@ class SiteDatabase:
                       f"WHERE ends_at > :window_start AND starts_at < :window_end",
         }
 
-    def source(self, name: str = "directory database", **extra) -> dict:
-        return {"type": "sql", "name": name, "url": self.url, "queries": self.queries(), **extra}
+    @property
+    def naive_times(self) -> dict:
+        """MariaDB and SQLite keep naive DATETIMEs in UTC here; PostgreSQL has TIMESTAMPTZ."""
+        return {} if self.engine.dialect.name == "postgresql" else {"naive_times": "utc"}
 
-    def source_toml(self, name: str = "directory database") -> str:
+    def source(self, name: str = "directory database", **extra) -> dict:
+        return {"type": "sql", "name": name, "url": self.url, "queries": self.queries(), **self.naive_times,
+                **extra}
+
+    def source_toml(self, name: str = "directory database", extra: str = "") -> str:
         q = self.queries()
-        lines = ["[[sources]]", 'type = "sql"', f'name = "{name}"', f'url = "{self.url}"', "[sources.queries]"]
+        lines = ["[[sources]]", 'type = "sql"', f'name = "{name}"', f'url = "{self.url}"']
+        lines += [f'{k} = "{v}"' for k, v in self.naive_times.items()]
+        lines += [extra] if extra else []
+        lines += ["[sources.queries]"]
         lines += [f'{table} = """{sql}"""' for table, sql in q.items()]
         return "\n".join(lines) + "\n"
 

@@ -140,14 +140,12 @@ def test_versions_are_monotonic_and_old_snapshots_pruned(demo_exporter, cli):
     assert names == ["snapshot-000000000002.bosnap", "snapshot-000000000003.bosnap"]
 
 
-def test_a_failed_run_never_frees_its_version(demo_exporter, cli):
+def test_a_refused_or_invalid_run_never_uses_up_a_version(demo_exporter, cli):
+    """Issue 11 #1: every refused run used to burn a number; now only a sealed snapshot takes one."""
     from exporter.state import State
 
     assert cli("run")[0] == 0
-    # Break the build (a shift pointing at no schedule is caught by checks; --force lets it reach the
-    # model's validation, which refuses it) after the version was taken.
-    rota = demo_exporter.home.root / "rotas.json"
-    rota.write_text('{"rotas": []}', encoding="utf-8")
+    # A shift that ends before it starts passes the checks under --force but not the model's validation.
     config = demo_exporter.home.config.read_text()
     demo_exporter.home.config.write_text(config + '\n[[sources]]\ntype = "csv"\ntable = "shifts"\npath = '
                                          f'"{demo_exporter.home.root / "bad.csv"}"\n', encoding="utf-8")
@@ -155,11 +153,16 @@ def test_a_failed_run_never_frees_its_version(demo_exporter, cli):
         "schedule_id,listing_id,start_utc,end_utc\noc-001,p-00001,2026-01-02T00:00:00Z,2026-01-01T00:00:00Z\n",
         encoding="utf-8")
     code, out, err = cli("run", "--force")
-    assert code == 3 and "end_utc" in err
-    assert State(demo_exporter.home.state).last_version() == 2
+    assert code == 3 and "end_utc" in err and "What to do:" in err
+    assert cli("check")[0] == 3  # the dry run refuses it too, and takes no number either
+    assert cli("run")[0] == 3
+    assert State(demo_exporter.home.state).last_version() == 1
     demo_exporter.home.config.write_text(config, encoding="utf-8")
     code, out, err = cli("run")
-    assert code == 0 and "Snapshot 3:" in out
+    assert code == 0 and "Snapshot 2:" in out
+    runs = State(demo_exporter.home.state).runs()
+    assert [(r.result, r.snapshot_version) for r in runs] == [("published", 2), ("failed", None),
+                                                              ("failed", None), ("published", 1)]
 
 
 def test_a_revoked_desktop_is_not_in_the_next_snapshot(demo_exporter, cli, tmp_path):
