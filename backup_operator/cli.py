@@ -215,6 +215,46 @@ def cmd_status(desktop: Desktop, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_oncall(desktop: Desktop, args: argparse.Namespace) -> int:
+    """Who is on call for the schedule QUERY names, now or at --at, with every number and the ladder.
+
+    Exits 0 with an answer (also when nobody is on call: the answer is the department line), 1 when no
+    schedule matches QUERY (like search).
+    """
+    from backup_operator.core.freshness import freshness
+    from backup_operator.core.oncall_answer import answer, as_json, as_text, find_schedules, parse_at, printable
+    from backup_operator.core.session import Session
+
+    snapshot = _open(desktop)
+    session = Session(snapshot)
+    try:
+        now = datetime.now(timezone.utc)
+        found = find_schedules(session, args.query)
+        if not found:
+            names = ", ".join(f"{s.name} ({s.id})" for s in session.schedules()[:8])
+            print(printable(f"No on-call schedule matches {args.query!r}. Schedules include: {names}."),
+                  file=sys.stderr)
+            return 1
+        schedule = found[0]
+        at = parse_at(args.at, schedule, now)
+        result = answer(session, schedule, at, asked_now=args.at is None or args.at.strip().lower() == "now",
+                        others=tuple(found[1:]))
+        verdict = freshness(snapshot.meta, snapshot.version, now)
+        if args.json:
+            print(json.dumps({**as_json(result), "snapshot_version": snapshot.version,
+                              "data_as_of": snapshot.meta.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                              "data_warning": verdict.summary}, ensure_ascii=False, indent=2))
+            return 0
+        print(f"Data as of {snapshot.meta.created_at:%Y-%m-%d %H:%M} UTC "
+              f"({describe_age(snapshot.meta.created_at, now)}), version {snapshot.version}")
+        if not verdict.fresh:
+            print(f"Warning: {verdict.summary}")
+        print(as_text(result))
+        return 0
+    finally:
+        session.close()
+
+
 def _pdf_probe():
     try:
         from backup_operator.ui.pdfprobe import write_test_pdf
@@ -247,7 +287,7 @@ def cmd_print(desktop: Desktop, args: argparse.Namespace) -> int:
         print("Printing needs the window's Qt libraries: install backup-operator[gui].", file=sys.stderr)
         return 2
     hours = max(24, min(72, args.hours))
-    pages = print_command(desktop, hours, args.schedule or [], Path(args.output))
+    pages = print_command(desktop, hours, args.schedule or [], Path(args.output), paper=args.paper)
     print(f"Wrote the crash sheet ({hours} h, {pages} page{'s' if pages != 1 else ''}) to {args.output}.")
     return 0
 
@@ -313,6 +353,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_search)
 
+    p = sub.add_parser("oncall", help="who is on call now (or at a time), until when, who is next, and the "
+                                      "escalation ladder")
+    p.add_argument("query", help="a schedule id, or words: 'cardiology', 'ED', 'pharmacist', 'icu on call'")
+    p.add_argument("--at", metavar="TIME",
+                   help="another time: 21:00, '2026-03-07 21:00' (in the schedule's zone) or with an offset "
+                        "(2026-03-07T21:00-05:00); default now")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_oncall)
+
     p = sub.add_parser("kit-check", help="check that this kit is ready to be used offline")
     p.add_argument("--max-age-hours", type=float, default=24.0,
                    help="how old the data may be for the kit to count as ready (default 24)")
@@ -323,6 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", action="append", metavar="ID",
                    help="an on-call schedule to include (repeat; default: the window's favourites, else all)")
     p.add_argument("-o", "--output", required=True, help="the PDF file to write")
+    p.add_argument("--paper", choices=("auto", "letter", "a4"),
+                   help="paper size (default: the window's setting; 'auto' is Letter in the US and Canada, else A4)")
     p.set_defaults(func=cmd_print)
 
     p = sub.add_parser("window", help="open the window (the same as no command)")

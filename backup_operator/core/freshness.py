@@ -29,6 +29,7 @@ __all__ = ["AMBER", "CLOCK", "OK", "RED", "Freshness", "freshness"]
 OK, AMBER, RED, CLOCK = "ok", "amber", "red", "clock"
 
 IF_A_NUMBER_FAILS = "If a number fails or nobody answers, call the department line."
+SHORT_ADVICE = "If a number fails, use the department line."
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def freshness(meta: SnapshotMeta, version: int, now: datetime) -> Freshness:
                   f"{made}. \"On call now\" is worked out from this clock, so it may show the wrong shift. "
                   "Check the time on a phone or a wall clock and look up that time with Ctrl+T. "
                   "Ask IT to correct this computer's clock.")
-        short = "CLOCK BEHIND: \"on call now\" may be wrong here; check the time on a phone (Ctrl+T)."
+        short = "CLOCK BEHIND: \"on call now\" may be wrong; check the time (Ctrl+T)."
         summary = (f"This computer's clock ({local_when(now, now)}) is behind the time this data was made "
                    f"({made}), so \"on call now\" may show the wrong shift; check the time and ask IT to "
                    "correct the clock.")
@@ -71,7 +72,7 @@ def freshness(meta: SnapshotMeta, version: int, now: datetime) -> Freshness:
                   "This is expected while the servers or the network are down. Numbers and rotas may have "
                   f"changed since: {IF_A_NUMBER_FAILS} "
                   "If nothing is down, tell IT that updates have stopped reaching this desk.")
-        short = f"OLD DATA: updated {age}. {IF_A_NUMBER_FAILS}"
+        short = f"OLD DATA, updated {age}. {SHORT_ADVICE}"
         summary = (f"OLD DATA: last updated {age} (updates normally come every {every}){why}; expected during "
                    f"an outage. {IF_A_NUMBER_FAILS}")
         return Freshness(RED, line, banner, short, summary)
@@ -79,7 +80,7 @@ def freshness(meta: SnapshotMeta, version: int, now: datetime) -> Freshness:
         banner = (f"Data older than usual: last updated {age} (updates normally come every {every}). "
                   "This is expected while the servers or the network are down; keep working. "
                   f"{IF_A_NUMBER_FAILS}")
-        short = f"Older than usual: updated {age}. {IF_A_NUMBER_FAILS}"
+        short = f"Older than usual, updated {age}. {SHORT_ADVICE}"
         summary = (f"Data older than usual: last updated {age} (updates normally come every {every}); "
                    f"expected during an outage. {IF_A_NUMBER_FAILS}")
         return Freshness(AMBER, line, banner, short, summary)

@@ -9,9 +9,9 @@ schedule first, not "Chaplain on Call". ``parse`` finds the question and the wor
    tolerance apply: "ED" is Emergency Medicine, "cards" is Cardiology, "icu" is Critical Care),
    fewest unexplained name words first — "icu" means Critical Care before *Neonatal* Intensive Care,
    "cards" Cardiology before *Interventional* Cardiology.
-2. Then schedules of the departments that the words' best listings belong to: "pharmacist" finds
-   people titled pharmacist, most of them in Pharmacy, so Pharmacy's schedule. This catches roles that
-   no synonym lists ("hospitalist", "intensivist").
+2. When no schedule matches the words themselves: the schedules of the departments that the words'
+   best listings belong to. "hospitalist" finds people titled hospitalist, most of them in Hospital
+   Medicine, so its schedule. This catches roles that no synonym lists.
 
 ``Session.search`` puts these schedules first and the ordinary results after them. The words "on call"
 alone list every schedule. This module must never import Qt; it reads the directory only through the
@@ -113,7 +113,7 @@ def rank_schedules(question: OnCallQuestion, index: _Index | None, schedules: It
     order = sorted((n for n in range(len(direct)) if adjusted[n] >= 0.5 * best), key=lambda n: (-adjusted[n], n))
     ranked += [(direct[n].id, _name_spans(direct[n])) for n in order]
 
-    if len(ranked) < limit:
+    if not ranked:
         # Department vote: the departments of the listings the words find best, weighted by rank.
         listings = [h for h in index.search(question.what, 30) if h.kind == "listing"]
         departments = departments_of([h.id for h in listings])

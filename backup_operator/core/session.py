@@ -138,22 +138,73 @@ class Schedule:
         return ZoneInfo(self.timezone)
 
 
-@dataclass(frozen=True)
 class Result:
-    """One search result: a listing or an on-call schedule, with what to highlight in its name."""
+    """One search result: a listing or an on-call schedule, with what to highlight.
 
-    kind: str  # "listing" or "schedule"
-    id: str
-    name: str
-    subtitle: str
-    spans: tuple[tuple[int, int], ...]  # [start, end) character ranges of ``name`` that matched
-    number: str  # the first number to try, or for a schedule who is on call now
-    score: float
-    listing_kind: str = ""  # person, department, location, service (listings only)
-    matched: str = ""  # a match outside the name and subtitle: "also known as: Cardio"
-    subtitle_spans: tuple[tuple[int, int], ...] = ()
-    number_spans: tuple[tuple[int, int], ...] = ()
-    matched_spans: tuple[tuple[int, int], ...] = ()
+    What the query matched (the highlighted spans, and for a typed number which number to show) is
+    worked out only when first read: a list of fifty results draws a dozen, and the rest may never be
+    seen. ``kind``, ``id``, ``name``, ``subtitle``, ``score`` and ``listing_kind`` are known at once.
+    """
+
+    __slots__ = ("kind", "id", "name", "subtitle", "score", "listing_kind", "_later", "_spans", "_number",
+                 "_matched", "_subtitle_spans", "_number_spans", "_matched_spans")
+
+    def __init__(self, kind: str, id: str, name: str, subtitle: str,  # noqa: A002 - the listing's id
+                 spans: tuple[tuple[int, int], ...] = (), number: str = "", score: float = 0.0,
+                 listing_kind: str = "", matched: str = "", subtitle_spans: tuple[tuple[int, int], ...] = (),
+                 number_spans: tuple[tuple[int, int], ...] = (), matched_spans: tuple[tuple[int, int], ...] = (),
+                 *, later: Callable[[], tuple] | None = None):
+        self.kind = kind  # "listing" or "schedule"
+        self.id = id
+        self.name = name
+        self.subtitle = subtitle
+        self.score = score
+        self.listing_kind = listing_kind  # person, department, location, service (listings only)
+        self._later = later
+        self._spans, self._number, self._matched = spans, number, matched
+        self._subtitle_spans, self._number_spans, self._matched_spans = subtitle_spans, number_spans, matched_spans
+
+    def _fill(self) -> None:
+        later, self._later = self._later, None
+        if later is not None:
+            (self._spans, self._number, self._matched, self._subtitle_spans, self._number_spans,
+             self._matched_spans) = later()
+
+    @property
+    def spans(self) -> tuple[tuple[int, int], ...]:
+        """[start, end) character ranges of ``name`` that matched."""
+        self._fill()
+        return self._spans
+
+    @property
+    def number(self) -> str:
+        """The first number to try, the number that matched a typed number, or the holder's for a schedule."""
+        self._fill()
+        return self._number
+
+    @property
+    def matched(self) -> str:
+        """A match outside the name and subtitle: "also known as: Cardio"."""
+        self._fill()
+        return self._matched
+
+    @property
+    def subtitle_spans(self) -> tuple[tuple[int, int], ...]:
+        self._fill()
+        return self._subtitle_spans
+
+    @property
+    def number_spans(self) -> tuple[tuple[int, int], ...]:
+        self._fill()
+        return self._number_spans
+
+    @property
+    def matched_spans(self) -> tuple[tuple[int, int], ...]:
+        self._fill()
+        return self._matched_spans
+
+    def __repr__(self) -> str:
+        return f"Result({self.kind!r}, {self.id!r}, {self.name!r}, {self.subtitle!r})"
 
 
 @dataclass(frozen=True)
@@ -275,6 +326,16 @@ class Session:
     def close(self) -> None:
         self.opened.close()
 
+    def warm_up(self) -> None:
+        """Run a few searches and an on-call answer once, on the thread that opened the session: the
+        first query touches the index's arrays and SQLite's pages, which is better paid here than on
+        the first key an operator types (the window's thread)."""
+        at = self.created_at
+        for query in ("e", "smith", "4471", "cardiology"):
+            for result in self.search(query, 10, at):
+                result.spans  # noqa: B018 - reading it works out the highlight
+        self.next_change(at)
+
     # --- what the window asks ------------------------------------------------------------------
 
     @property
@@ -351,13 +412,26 @@ class Session:
         first = [_schedule_result(self, self._schedules[sid], spans, 1.0, at)
                  for sid, spans in oncall_intent.rank_schedules(asked, self._index.raw, self.schedules(),
                                                                 self.departments_of)]
-        rest = self._index.search(asked.what, limit, at) if asked.what else []
         out: dict[tuple[str, str], Result] = {}
-        for result in [*first, *rest, *self._index.search(query, limit, at)]:
-            out.setdefault((result.kind, result.id), result)
-            if len(out) >= limit:
-                break
-        return list(out.values())
+
+        def add(results: list[Result]) -> None:
+            for result in results:
+                out.setdefault((result.kind, result.id), result)
+
+        add(first)
+        if asked.what:  # then what the words alone find ("ED": the department line, its people)
+            add(self._index.search(asked.what, limit, at))
+        if len(out) < limit:  # and if that leaves room, what the whole query finds
+            add(self._index.search(query, limit, at))
+        return list(out.values())[:limit]
+
+    def schedules_asked(self, words: str) -> list[Schedule]:
+        """The on-call schedules ``words`` ask about ("ED", "cards on call", "pharmacist"), best first."""
+        question = oncall_intent.parse(words) or oncall_intent.OnCallQuestion(words, words.strip())
+        if not question.what:
+            return []
+        ranked = oncall_intent.rank_schedules(question, self._index.raw, self.schedules(), self.departments_of)
+        return [self._schedules[sid] for sid, _ in ranked if sid in self._schedules]
 
     def departments_of(self, listing_ids: Iterable[str]) -> dict[str, str]:
         """Listing id -> its department (for the on-call intent's department vote)."""
@@ -444,19 +518,30 @@ _FIELD_WORDS = {"alias": "also known as", "keyword": "keyword", "building": "whe
 
 
 def _result_for_hit(session: Session, hit, at: datetime, entry: Entry | None) -> Result | None:
-    matches = hit.matches
-    name_spans = next((m.spans for m in matches if m.field == "name" and m.text == hit.name), ())
     if hit.kind == "schedule":
         schedule = session.schedule(hit.id)
         if schedule is None:
             return None
-        return _schedule_result(session, schedule, name_spans, hit.score, at)
+        result = _schedule_result(session, schedule, (), hit.score, at)
+        result._later = lambda: (_name_spans(hit), result._number, "", (), (), ())
+        return result
     if entry is None:
         return None
+    first = entry.first_number
+    return Result("listing", entry.id, entry.name, entry.subtitle, score=hit.score, listing_kind=entry.kind,
+                  later=lambda: _matched_parts(hit, entry, first.value if first else ""))
+
+
+def _name_spans(hit) -> tuple[tuple[int, int], ...]:
+    return tuple(next((m.spans for m in hit.matches if m.field == "name" and m.text == hit.name), ()))
+
+
+def _matched_parts(hit, entry: Entry, number: str) -> tuple:
+    """(name spans, number, matched, subtitle spans, number spans, matched spans) of a listing hit."""
+    matches = hit.matches
+    name_spans = _name_spans(hit)
     subtitle = entry.subtitle
     sub_spans: list[tuple[int, int]] = []
-    first = entry.first_number
-    number = first.value if first else ""
     number_spans: tuple[tuple[int, int], ...] = ()
     other = []
     for m in matches:
@@ -464,7 +549,7 @@ def _result_for_hit(session: Session, hit, at: datetime, entry: Entry | None) ->
             continue
         if m.field in KIND_WORDS:  # a number matched: show that number, not the first one
             if not number_spans:
-                number, number_spans = m.text, m.spans
+                number, number_spans = m.text, tuple(m.spans)
             continue
         where = subtitle.find(m.text) if m.field in _SUBTITLE_FIELDS and m.text else -1
         if where >= 0:
@@ -477,8 +562,7 @@ def _result_for_hit(session: Session, hit, at: datetime, entry: Entry | None) ->
         prefix = f"{_FIELD_WORDS.get(field_name, field_name)}: "
         matched = prefix + text
         matched_spans = tuple((len(prefix) + a, len(prefix) + b) for a, b in spans)
-    return Result("listing", entry.id, entry.name, subtitle, tuple(name_spans), number, hit.score, entry.kind,
-                  matched, tuple(sub_spans), number_spans, matched_spans)
+    return name_spans, number, matched, tuple(sub_spans), number_spans, matched_spans
 
 
 class _Index:
@@ -591,6 +675,8 @@ def open_session(desktop: Desktop, progress: Callable[[str], None] | None = None
         # On a fresh desktop everything is missing; enrolment comes first, so that is what is named.
         raise NoDesktopKey("This desktop is not enrolled yet, so it has no key to open the directory with; "
                            "IT runs 'backup-operator enroll' here first.")
+    import backup_operator.core.search  # noqa: F401 - loaded now, not in the time after decryption
+
     if progress is not None:
         progress("Checking the signature and decrypting the newest snapshot…")
     opened = store_for(desktop).open_newest()
@@ -611,16 +697,20 @@ class SyncOutcome:
     current: int = 0
     session: Session | None = None
     receipt_problems: list[str] = field(default_factory=list)
+    unreachable: list[Path] = field(default_factory=list)  # inboxes that could not be read (share offline)
+    inboxes: int = 0  # how many inboxes were looked at
 
 
 def sync_and_open(desktop: Desktop, showing_version: int = 0) -> SyncOutcome:
     """Install the newest good snapshot from the inboxes and, if it is newer than what the window
     shows, open and index it. Leaves a receipt in each inbox as ``backup-operator sync`` does."""
     store = store_for(desktop)
-    inboxes = [Path(p) for p in desktop.config.inboxes]
+    inboxes = desktop.inboxes()
     report: SyncReport = store.sync(inboxes)
     outcome = SyncOutcome(list(report.installed), list(report.refused), list(report.new_signers),
                           report.current)
+    outcome.unreachable = [inbox for inbox in inboxes if not inbox.is_dir()]
+    outcome.inboxes = len(inboxes)
     if report.current:
         for inbox in inboxes:
             if inbox.is_dir():
@@ -638,6 +728,7 @@ def sync_and_open(desktop: Desktop, showing_version: int = 0) -> SyncOutcome:
             except BaseException:
                 opened.close()
                 raise
+            outcome.session.warm_up()  # here, on the worker, not on the first key typed after the switch
         else:
             opened.close()
     return outcome

@@ -3,13 +3,15 @@ first number to try on the right, large enough to read across a desk."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from backup_operator.ui.models import NumberRole, RecordRole, SpansRole, SubtitleRole
 
-__all__ = ["ResultDelegate", "segments"]
+__all__ = ["ResultDelegate", "fit_segments", "segments"]
 
 KIND_TAGS = {"schedule": "ON CALL", "department": "DEPT", "location": "PLACE", "service": "SERVICE"}
 
@@ -27,6 +29,24 @@ def segments(text: str, spans) -> list[tuple[str, bool]]:
         else:
             out.append((ch, mark))
     return out
+
+
+def fit_segments(text: str, spans, x: int, limit: int, measure: Callable[[str, bool], int],
+                 elide: Callable[[str, bool, int], str]) -> tuple[list[tuple[str, bool, int, int]], int]:
+    """Lay out ``text``'s (piece, matched) runs from ``x`` up to ``limit``: [(piece, matched, x, width)]
+    and where the text ends. A piece that does not fit ends in "…" and nothing follows it, so a row
+    never shows a stray character after its elided part ("Campus…", not "Campus1")."""
+    out: list[tuple[str, bool, int, int]] = []
+    for piece, matched in segments(text, spans):
+        width = measure(piece, matched)
+        if x + width > limit:
+            piece = elide(piece, matched, max(0, limit - x))
+            if piece:
+                out.append((piece, matched, x, measure(piece, matched)))
+            return out, limit
+        out.append((piece, matched, x, width))
+        x += width
+    return out, x
 
 
 class ResultDelegate(QStyledItemDelegate):
@@ -82,29 +102,25 @@ class ResultDelegate(QStyledItemDelegate):
             strong.setBold(True)
             strong.setUnderline(True)
             ascent = QFontMetrics(font).ascent()
-            for piece, matched in segments(text, spans):
-                f = strong if matched else font
-                fm = QFontMetrics(f)
-                width = fm.horizontalAdvance(piece)
-                if x + width > limit:
-                    piece = fm.elidedText(piece, Qt.TextElideMode.ElideRight, max(0, limit - x))
-                    width = fm.horizontalAdvance(piece)
+            metrics = {False: QFontMetrics(font), True: QFontMetrics(strong)}
+            pieces, end = fit_segments(
+                text, spans, x, limit, lambda piece, matched: metrics[matched].horizontalAdvance(piece),
+                lambda piece, matched, room: metrics[matched].elidedText(piece, Qt.TextElideMode.ElideRight, room))
+            for piece, matched, px, width in pieces:
                 if matched:
-                    painter.fillRect(QRect(x, top, width, fm.height()), mark)
+                    painter.fillRect(QRect(px, top, width, metrics[True].height()), mark)
                     painter.setPen(mark_pen)
                 else:
                     painter.setPen(fg)
-                painter.setFont(f)
-                painter.drawText(x, top + ascent, piece)
-                x += width
-                if x >= limit:
-                    break
-            return x
+                painter.setFont(strong if matched else font)
+                painter.drawText(px, top + ascent, piece)
+            return end
 
         # The number on the right first, so the name knows how much room it has.
         number = index.data(NumberRole) or ""
         nfm = QFontMetrics(number_font)
-        number_width = min(nfm.horizontalAdvance(number) + 12, rect.width() // 2) if number else 0
+        # The number is never shortened while there is room for a few letters of the name beside it.
+        number_width = min(nfm.horizontalAdvance(number) + 12, max(0, rect.width() - 60)) if number else 0
         if number:
             start = rect.right() - nfm.horizontalAdvance(number)
             runs(max(rect.right() - number_width, start), rect.top(), number, result.number_spans, number_font,

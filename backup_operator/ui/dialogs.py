@@ -33,7 +33,7 @@ from backup_operator.errors import BackupOperatorError
 from backup_operator.core.freshness import freshness
 from backup_operator.ui.models import SchedulesModel
 from backup_operator.ui.printing import MAX_HOURS, MIN_HOURS, footer_line, render, sheet_html, write_pdf
-from backup_operator.ui.settings import TEXT_SIZES, UiSettings
+from backup_operator.ui.settings import PAPER_SIZES, TEXT_SIZES, UiSettings
 
 __all__ = ["AboutDataDialog", "CrashSheetDialog", "HelpDialog", "KitCheckDialog", "SettingsDialog"]
 
@@ -112,7 +112,7 @@ class CrashSheetDialog(QDialog):
             if not target:
                 return None
         try:
-            write_pdf(self.session, ids, self.hours.value(), Path(target), self.clock())
+            write_pdf(self.session, ids, self.hours.value(), Path(target), self.clock(), paper=self.settings.paper)
         except (OSError, BackupOperatorError) as exc:
             QMessageBox.warning(self, "Crash sheet", f"The PDF could not be written ({exc}). Choose another folder.")
             return None
@@ -134,7 +134,8 @@ class CrashSheetDialog(QDialog):
             return
         now = self.clock()
         try:
-            render(printer, sheet_html(self.session, ids, self.hours.value(), now), footer_line(self.session, now))
+            render(printer, sheet_html(self.session, ids, self.hours.value(), now), footer_line(self.session, now),
+                   paper=self.settings.paper)
         except OSError as exc:
             QMessageBox.warning(self, "Crash sheet", f"The printer refused the sheet ({exc}). Save a PDF instead.")
             return
@@ -160,15 +161,25 @@ class SettingsDialog(QDialog):
         inbox_row.addWidget(browse)
         self.support = QLineEdit(settings.support)
         self.support.setPlaceholderText("e.g. the IT service desk on ext 5555")
+        self.paper = QComboBox()
+        self.paper.addItems(list(PAPER_SIZES.values()))
+        self.paper.setCurrentIndex(list(PAPER_SIZES).index(settings.paper))
         self.favourites = SchedulesModel(session.schedules() if session else [], settings.favourites, self)
         fav_view = QListView()
         fav_view.setModel(self.favourites)
         form = QFormLayout()
-        form.addRow("&Text size:", self.size)
-        form.addRow("", self.contrast)
-        form.addRow("&Inbox:", inbox_row)
-        form.addRow("&Who to call for problems:", self.support)
-        form.addRow("&Favourite schedules:", fav_view)
+        self.labels: dict[str, QLabel] = {}
+        for text, field, row in (("&Text size:", self.size, self.size), ("", self.contrast, self.contrast),
+                                 ("&Inbox:", self.inbox, inbox_row), ("&Who to call for problems:", self.support,
+                                                                      self.support),
+                                 ("&Paper for the crash sheet:", self.paper, self.paper),
+                                 ("&Favourite schedules:", fav_view, fav_view)):
+            # A label with a buddy: Alt+letter moves there, and the "&" is drawn as an underline,
+            # not as a literal ampersand (a label for a row that is a layout has no buddy by itself).
+            label = QLabel(text)
+            label.setBuddy(field)
+            self.labels[text.replace("&", "")] = label
+            form.addRow(label, row)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.save)
         buttons.rejected.connect(self.reject)
@@ -187,6 +198,7 @@ class SettingsDialog(QDialog):
         self.settings.text_size = list(TEXT_SIZES)[self.size.currentIndex()]
         self.settings.high_contrast = self.contrast.isChecked()
         self.settings.support = self.support.text()
+        self.settings.paper = list(PAPER_SIZES)[self.paper.currentIndex()]
         if self.favourites.rowCount():
             self.settings.favourites = self.favourites.checked_ids()
         inbox = self.inbox.text().strip()
@@ -211,14 +223,18 @@ class HelpDialog(QDialog):
         text.setHtml(
             "<h2>Finding someone</h2>"
             "<p>Just type: a name (any order, small typos are fine), a department, a role, or part of a "
-            "number. Results change as you type, best first. <b>Up/Down</b> choose, <b>Enter</b> opens an "
-            "on-call schedule or copies a person's first number, <b>Esc</b> clears.</p>"
-            "<h2>Who is on call</h2><p>Type the department (\"cardio\"), choose the ON CALL result and press "
-            "Enter. <b>Ctrl+T</b> sets another date and time; <b>Ctrl+N</b> goes back to now. Times are in "
-            "the schedule's own time zone, shown with its offset.</p>"
+            "number. Results change as you type, best first. <b>Up/Down</b> choose, <b>Enter</b> copies the "
+            "first number to dial (or opens an on-call schedule), <b>Esc</b> clears. Typing always goes to "
+            "the search box.</p>"
+            "<h2>Who is on call</h2><p>Type the department and \"on call\" (<i>ED on call</i>, <i>cards on "
+            "call</i>, <i>pharmacist on call</i>): the department's schedule comes first. Press Enter on it. "
+            "Names change by themselves at every handover. <b>Ctrl+T</b> (or <b>Tab</b>) goes to the date and "
+            "time: type it, <b>Tab</b> moves between its parts, <b>Enter</b> shows that time; <b>Ctrl+N</b> "
+            "goes back to now. Times are in the schedule's own time zone, shown with its offset.</p>"
             "<h2>How old is this?</h2><p>The top line always says when the data was made. An amber or red "
-            "banner means it is older than it should be: keep working, but confirm with the department, "
-            "and tell IT.</p>"
+            "banner means it is older than usual: expected while the servers or the network are down. "
+            "Keep working; if a number fails, call the department line. <b>Ctrl+K</b> shortens the banner to "
+            "one line once you have read it.</p>"
             f"<h2>All shortcuts</h2><table cellpadding='4'>{rows}</table>")
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)

@@ -46,8 +46,10 @@ def explain(exc: BaseException, support: str = "the IT service desk") -> Explana
     if isinstance(exc, NoDesktopKey):
         return Explanation("This desktop is not set up to read the directory", what,
                            f"{MEANWHILE} Call {support} and say: \"the backup directory has no key\".",
-                           "On this desktop: 'backup-operator enroll'; on the exporter: "
-                           "'backup-operator-export recipients add NAME bo-desktop-…'; then 'backup-operator sync'.")
+                           "1. On this desktop: 'backup-operator enroll'. 2. On the exporter: "
+                           "'backup-operator-export recipients add NAME bo-desktop-…'. 3. Here, if not done yet: "
+                           "'backup-operator trust bo-signer-…' and 'backup-operator inbox add PATH'. "
+                           "4. 'backup-operator sync'.")
     if isinstance(exc, KeyStoreUnavailable):
         return Explanation("The computer's key store cannot be reached", what,
                            f"Log out and back in to this computer, then press F5. If it still fails, call {support}.",

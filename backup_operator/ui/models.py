@@ -1,20 +1,19 @@
 """Qt item models: thin adapters over the session's plain records (``core.session``).
 
-Each model holds a list of frozen records and maps rows and columns to text; none of them queries the
-database or computes anything an operator relies on. Every one is checked with pytest-qt's
-``qtmodeltester``.
+Each model holds a short list of frozen records (at most a screenful of search results, or the
+schedules) and maps rows to text; none of them queries the database or computes anything an operator
+relies on, and none ever holds the whole directory. Every one is checked with pytest-qt's
+``qtmodeltester``. (Contact methods, tiers and shifts are shown as wrapping labels, not tables: a
+table elides what does not fit, and a number or an instruction must never be cut off.)
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
-from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from backup_operator.core.session import Result, Schedule
 
-from backup_operator.core.session import Contact, Entry, OnCallNow, Result, Schedule, ShiftRow, wall_time
-
-__all__ = ["ContactsModel", "OnCallModel", "RecordRole", "ResultsModel", "SchedulesModel", "ShiftsModel"]
+__all__ = ["RecordRole", "ResultsModel", "SchedulesModel"]
 
 RecordRole = Qt.ItemDataRole.UserRole + 1  # the record behind a row (Result, Contact, TierNow, …)
 SpansRole = Qt.ItemDataRole.UserRole + 2
@@ -26,31 +25,6 @@ _Index = QModelIndex | QPersistentModelIndex
 
 def _valid(model, index: _Index) -> bool:
     return index.isValid() and index.model() is model and not index.parent().isValid()
-
-
-class _RowsTableModel(QAbstractTableModel):
-    """A flat table over a Python list: the shape the contacts, on-call and shifts tables share."""
-
-    HEADERS: tuple[str, ...] = ()
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self._rows: list = []
-
-    def _row(self, row: int):
-        return self._rows[row] if 0 <= row < len(self._rows) else None
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal \
-                and 0 <= section < len(self.HEADERS):
-            return self.HEADERS[section]
-        return None
 
 
 class ResultsModel(QAbstractListModel):
@@ -90,152 +64,6 @@ class ResultsModel(QAbstractListModel):
             return r.subtitle
         if role == NumberRole:
             return r.number
-        return None
-
-
-class ContactsModel(_RowsTableModel):
-    """One entry's contact methods, in the order to try them."""
-
-    HEADERS = ("Try", "How", "Number", "Instructions")
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self._rows: list[Contact] = []
-
-    def set_entry(self, entry: Entry | None) -> None:
-        self.beginResetModel()
-        self._rows = list(entry.contacts) if entry else []
-        self.endResetModel()
-
-    def contact(self, row: int) -> Contact | None:
-        return self._row(row)
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):
-        if not _valid(self, index) or index.row() >= len(self._rows):
-            return None
-        c = self._rows[index.row()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return (f"{index.row() + 1}.", c.caption, c.value, c.instructions)[index.column()]
-        if role == RecordRole:
-            return c
-        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() == 0:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        return None
-
-
-def _reach(entry: Entry | None, limit: int = 3) -> str:
-    if entry is None:
-        return ""
-    lines = []
-    for c in entry.contacts[:limit]:
-        line = f"{c.caption}: {c.value}"
-        if c.instructions:
-            line += f" — {c.instructions}"
-        lines.append(line)
-    return "\n".join(lines)
-
-
-def _in(delta) -> str:
-    minutes = max(0, int(delta.total_seconds()) // 60)
-    days, minutes = divmod(minutes, 1440)
-    hours, minutes = divmod(minutes, 60)
-    if days:
-        return f"in {days} d {hours} h"
-    if hours:
-        return f"in {hours} h {minutes} min"
-    return f"in {minutes} min"
-
-
-class OnCallModel(_RowsTableModel):
-    """Who holds each tier of one schedule at the chosen instant, how to reach them, until when, who next."""
-
-    HEADERS = ("Tier", "On call", "How to reach", "Until", "Next")
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self._now: OnCallNow | None = None
-        self._rows: list = []
-
-    def set_on_call(self, now: OnCallNow | None) -> None:
-        self.beginResetModel()
-        self._now = now
-        self._rows = list(now.tiers) if now else []
-        self.endResetModel()
-
-    def tier(self, row: int):
-        return self._row(row)
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):
-        if not _valid(self, index) or index.row() >= len(self._rows) or self._now is None:
-            return None
-        t = self._rows[index.row()]
-        zone = self._now.schedule.zone
-        if role == Qt.ItemDataRole.DisplayRole:
-            col = index.column()
-            if col == 0:
-                return f"{t.tier}. {t.role}" if t.role else f"Tier {t.tier}"
-            if col == 1:
-                if t.who is None:
-                    return "NOBODY — use the department line"
-                return f"{t.who.name}\n{t.who.title}" if t.who.title else t.who.name
-            if col == 2:
-                return _reach(t.who)
-            if col == 3:
-                if not t.until:
-                    return ""
-                return f"{wall_time(t.until, zone)}\n({_in(t.until - self._now.at)})"
-            if col == 4:
-                if t.next_who is None:
-                    return "nobody scheduled"
-                again = " (again)" if t.who is not None and t.next_who.id == t.who.id else ""
-                if t.next_start is None:
-                    return t.next_who.name + again
-                return f"{t.next_who.name}{again}\nfrom {wall_time(t.next_start, zone)}"
-        if role == RecordRole:
-            return t
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        return None
-
-
-class ShiftsModel(_RowsTableModel):
-    """Shifts of one schedule over a period (the 7-day view), in the schedule's own time zone."""
-
-    HEADERS = ("From", "To", "Tier", "Who", "First number")
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self._rows: list[ShiftRow] = []
-        self._zone: ZoneInfo | None = None
-        self._at: datetime | None = None
-
-    def set_shifts(self, rows: list[ShiftRow], zone: ZoneInfo | None, at: datetime | None = None) -> None:
-        self.beginResetModel()
-        self._rows, self._zone, self._at = list(rows), zone, at
-        self.endResetModel()
-
-    def shift(self, row: int) -> ShiftRow | None:
-        return self._row(row)
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):
-        if not _valid(self, index) or index.row() >= len(self._rows) or self._zone is None:
-            return None
-        s = self._rows[index.row()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            first = s.who.first_contact
-            return (wall_time(s.start, self._zone, offset=False), wall_time(s.end, self._zone, offset=False),
-                    f"{s.tier}. {s.role}" if s.role else f"Tier {s.tier}", s.who.name,
-                    f"{first.caption}: {first.value}" if first else "")[index.column()]
-        if role == RecordRole:
-            return s
-        if role == Qt.ItemDataRole.FontRole and self._at is not None and s.start <= self._at < s.end:
-            from PySide6.QtGui import QFont
-
-            font = QFont()
-            font.setBold(True)
-            return font
         return None
 
 

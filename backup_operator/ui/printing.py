@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from PySide6.QtCore import QMarginsF, QRectF, Qt
+from PySide6.QtCore import QLocale, QMarginsF, QRectF, Qt
 from PySide6.QtGui import (
     QFont,
     QFontMetricsF,
@@ -31,7 +31,7 @@ from PySide6.QtGui import (
 from backup_operator.core.wording import describe_age
 from backup_operator.core.session import Session, wall_time, zone_offsets
 
-__all__ = ["MAX_HOURS", "MIN_HOURS", "footer_line", "render", "sheet_html", "stamp_line", "write_pdf"]
+__all__ = ["MAX_HOURS", "MIN_HOURS", "footer_line", "page_size", "render", "sheet_html", "stamp_line", "write_pdf"]
 
 MIN_HOURS, MAX_HOURS = 24, 72
 
@@ -73,14 +73,28 @@ def _span(start: datetime, end: datetime, zone) -> str:
     return f"{keep(wall_time(start, zone, offset=False))} – {keep(wall_time(end, zone, offset=False))}"
 
 
-def _numbers(entry, limit: int = 3, notes: bool = True) -> str:
+def _numbers(entry) -> str:
+    """Every contact method of ``entry`` in order, with its instructions: paper is read when the screen
+    is dark, so nothing the screen would show is left off (a pager and "text only" included)."""
     parts = []
-    for c in entry.contacts[:limit]:
+    for c in entry.contacts:
         text = f"{html.escape(c.caption)} <b>{html.escape(c.value)}</b>"
-        if c.instructions and notes:
+        if c.instructions:
             text += f" <i>({html.escape(c.instructions)})</i>"
         parts.append(text)
     return "<br>".join(parts)
+
+
+# Where Letter paper is the norm (the US and Canada first); everywhere else prints A4.
+_LETTER_TERRITORIES = frozenset("US CA MX PH CL CO VE CR GT PA DO PR SV".split())  # ISO 3166 codes
+
+
+def page_size(paper: str = "auto") -> QPageSize:
+    """The crash sheet's paper: "letter", "a4", or "auto" (this computer's locale decides)."""
+    if paper == "auto":
+        code = QLocale.territoryToCode(QLocale().territory())
+        paper = "letter" if code in _LETTER_TERRITORIES else "a4"
+    return QPageSize(QPageSize.PageSizeId.Letter if paper == "letter" else QPageSize.PageSizeId.A4)
 
 
 def sheet_html(session: Session, schedule_ids: Sequence[str], hours: int, now: datetime) -> str:
@@ -106,8 +120,7 @@ def sheet_html(session: Session, schedule_ids: Sequence[str], hours: int, now: d
         if schedule.escalation:
             out.append(f"<p><b>Escalation:</b> {html.escape(schedule.escalation)}</p>")
         if fallback is not None:
-            lines = " · ".join(f"{html.escape(c.caption)} <b>{html.escape(c.value)}</b>" for c in fallback.contacts[:3])
-            out.append(f"<p><b>Department line:</b> {html.escape(fallback.name)} — {lines}</p>")
+            out.append(f"<p><b>Department line:</b> {html.escape(fallback.name)}<br>{_numbers(fallback)}</p>")
         shifts = session.shifts(sid, now, end)
         out.append('<table width="100%" cellspacing="0" cellpadding="3" border="1">'
                    "<tr><th width='28%'>When</th><th width='12%'>Tier</th>"
@@ -120,7 +133,7 @@ def sheet_html(session: Session, schedule_ids: Sequence[str], hours: int, now: d
             role = f"{s.tier}. {s.role}" if s.role else f"Tier {s.tier}"
             out.append(f"<tr{cls}><td>{html.escape(_span(s.start, s.end, zone))}</td>"
                        f"<td>{html.escape(role)}</td>"
-                       f"<td><b>{html.escape(s.who.name)}</b></td><td>{_numbers(s.who, 2, notes=False)}</td></tr>")
+                       f"<td><b>{html.escape(s.who.name)}</b></td><td>{_numbers(s.who)}</td></tr>")
         out.append("</table>")
     key = session.key_numbers()
     if key:
@@ -129,7 +142,7 @@ def sheet_html(session: Session, schedule_ids: Sequence[str], hours: int, now: d
                    "<tr><th>Name</th><th>Department</th><th>Numbers</th></tr>")
         for entry in key:
             out.append(f"<tr><td><b>{html.escape(entry.name)}</b></td><td>{html.escape(entry.department)}</td>"
-                       f"<td>{_numbers(entry, 3)}</td></tr>")
+                       f"<td>{_numbers(entry)}</td></tr>")
         out.append("</table>")
     out.append("</body></html>")
     return "".join(out)
@@ -173,9 +186,10 @@ def _page_breaks(doc: QTextDocument, height: float) -> list[tuple[float, float]]
     return slices or [(0.0, max(total, 1.0))]
 
 
-def render(device: QPagedPaintDevice, text_html: str, footer: str, title: str = "On-call crash sheet") -> int:
+def render(device: QPagedPaintDevice, text_html: str, footer: str, title: str = "On-call crash sheet", *,
+           paper: str = "auto") -> int:
     """Lay the sheet out on ``device`` with a stamped header and footer on every page; returns pages."""
-    layout = QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait,
+    layout = QPageLayout(page_size(paper), QPageLayout.Orientation.Portrait,
                          QMarginsF(12, 12, 12, 12), QPageLayout.Unit.Millimeter)
     device.setPageLayout(layout)
     dpi = device.logicalDpiY() or 300
@@ -226,18 +240,18 @@ def render(device: QPagedPaintDevice, text_html: str, footer: str, title: str = 
 
 
 def write_pdf(session: Session, schedule_ids: Sequence[str], hours: int, target: Path,
-              now: datetime | None = None) -> int:
+              now: datetime | None = None, *, paper: str = "auto") -> int:
     """Write the crash sheet as a PDF; returns the number of pages."""
     now = now or datetime.now(UTC)
     writer = QPdfWriter(str(target))
     writer.setResolution(300)
     writer.setTitle("Backup Operator on-call crash sheet")
     writer.setCreator("Backup Operator")
-    return render(writer, sheet_html(session, schedule_ids, hours, now), footer_line(session, now))
+    return render(writer, sheet_html(session, schedule_ids, hours, now), footer_line(session, now), paper=paper)
 
 
 def print_command(desktop, hours: int, schedule_ids: Sequence[str], output: Path,
-                  clock: Callable[[], datetime] | None = None) -> int:
+                  clock: Callable[[], datetime] | None = None, paper: str | None = None) -> int:
     """``backup-operator print``: open the newest snapshot and write the sheet without a window."""
     import os
 
@@ -252,12 +266,14 @@ def print_command(desktop, hours: int, schedule_ids: Sequence[str], output: Path
     app = QGuiApplication.instance() or QGuiApplication(["backup-operator"])
     session = open_session(desktop)
     try:
-        ids = list(schedule_ids) or UiSettings(desktop.home).favourites or [s.id for s in session.schedules()]
+        settings = UiSettings(desktop.home)
+        ids = list(schedule_ids) or settings.favourites or [s.id for s in session.schedules()]
         unknown = [sid for sid in ids if session.schedule(sid) is None]
         if unknown:
             known = ", ".join(s.id for s in session.schedules()[:12])
             raise ConfigError(f"No on-call schedule has the id {unknown[0]!r}; schedules include: {known}.")
-        pages = write_pdf(session, ids, hours, output, (clock or (lambda: datetime.now(UTC)))())
+        pages = write_pdf(session, ids, hours, output, (clock or (lambda: datetime.now(UTC)))(),
+                          paper=paper or settings.paper)
     finally:
         session.close()
     del app

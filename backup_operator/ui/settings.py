@@ -11,12 +11,13 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
-__all__ = ["DEFAULT_TEXT_SIZE", "TEXT_SIZES", "UiSettings"]
+__all__ = ["DEFAULT_TEXT_SIZE", "PAPER_SIZES", "TEXT_SIZES", "UiSettings"]
 
 # Base point sizes offered; "large" is the default because operators read under stress, often at arm's length.
 TEXT_SIZES = {"normal": 11, "large": 14, "extra large": 18, "huge": 22}
 DEFAULT_TEXT_SIZE = "large"
 SETTINGS_FILE = "window.ini"
+PAPER_SIZES = {"auto": "Automatic (Letter in the US and Canada, else A4)", "letter": "US Letter", "a4": "A4"}
 
 
 class UiSettings:
@@ -101,6 +102,30 @@ class UiSettings:
     @support.setter
     def support(self, text: str) -> None:
         self._qs.setValue("help/support", text.strip())
+        self.sync()
+
+    @property
+    def acknowledged(self) -> str:
+        """Which data-age warning the operator has read ("version:level"); it then stays as one line."""
+        return str(self._qs.value("display/acknowledged", "") or "")
+
+    @acknowledged.setter
+    def acknowledged(self, key: str) -> None:
+        self._qs.setValue("display/acknowledged", key)
+        self.sync()
+
+    @property
+    def paper(self) -> str:
+        """Crash-sheet paper: "auto" (Letter in the US, Canada and other Letter countries, else A4),
+        "letter" or "a4"."""
+        value = str(self._qs.value("print/paper", "auto") or "auto").lower()
+        return value if value in PAPER_SIZES else "auto"
+
+    @paper.setter
+    def paper(self, value: str) -> None:
+        if value not in PAPER_SIZES:
+            raise ValueError(value)
+        self._qs.setValue("print/paper", value)
         self.sync()
 
     def geometry(self):

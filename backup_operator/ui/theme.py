@@ -7,15 +7,30 @@ from __future__ import annotations
 from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import QApplication, QStyleFactory
 
-__all__ = ["BANNER_STYLES", "HIGHLIGHT", "apply_theme", "scaled_font"]
+__all__ = ["BANNER_STYLES", "HIGHLIGHT", "apply_theme", "banner_style", "scaled_font"]
 
 HIGHLIGHT = {"normal": QColor("#ffe066"), "contrast": QColor("#ffff00")}
 
-BANNER_STYLES = {
-    "ok": "",
-    "amber": "background:#ffc533; color:#000000; border:2px solid #8a5a00; padding:8px; font-weight:bold;",
-    "red": "background:#b00020; color:#ffffff; border:3px solid #000000; padding:8px; font-weight:bold;",
+# (background, text, border) per level; "clock" (this computer's clock is behind the data) is amber with
+# a dashed black border, so it never reads as the fresh state or as plain "old".
+_BANNER_COLOURS = {
+    "amber": ("#ffc533", "#000000", "2px solid #8a5a00"),
+    "red": ("#b00020", "#ffffff", "3px solid #000000"),
+    "clock": ("#ffc533", "#000000", "3px dashed #000000"),
 }
+
+# For a single label (a notice, "nobody is on call").
+BANNER_STYLES = {"ok": "", **{level: f"background:{bg}; color:{fg}; border:{border}; padding:6px; font-weight:bold;"
+                             for level, (bg, fg, border) in _BANNER_COLOURS.items()}}
+
+
+def banner_style(level: str, name: str) -> str:
+    """The style sheet of a framed banner (object name ``name``) whose labels take its text colour."""
+    if level not in _BANNER_COLOURS:
+        return ""
+    bg, fg, border = _BANNER_COLOURS[level]
+    return (f"QFrame#{name} {{ background:{bg}; border:{border}; }} "
+            f"QFrame#{name} QLabel {{ color:{fg}; background:transparent; border:none; padding:2px 4px; }}")
 
 
 def scaled_font(base: QFont, factor: float, bold: bool = False) -> QFont:

@@ -1,46 +1,52 @@
 """The window's building blocks: the search field, the detail pane, the on-call page, the banner and
 the screens shown instead of the directory (opening, locked, error). Each takes plain records from
-``core.session``; none of them opens files or runs background work."""
+``core.session``; none of them opens files or runs background work.
+
+Every number and instruction is a label of its own that wraps rather than elides, inside a page that
+scrolls: at 1024×768 nothing is cut off, and at larger text the page scrolls instead of spilling off
+the screen. Nothing has a fixed height.
+"""
 
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from PySide6.QtCore import QDateTime, QEvent, Qt, QTime, QTimeZone, Signal
-from PySide6.QtGui import QKeyEvent, QKeySequence
+from PySide6.QtGui import QKeyEvent, QKeySequence, QPalette
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDateTimeEdit,
     QFrame,
+    QGridLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
+    QProgressBar,
     QPushButton,
-    QSplitter,
-    QTableView,
+    QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
 from backup_operator.core.oncall import local_to_utc
-from backup_operator.core.session import Entry, OnCallNow, Schedule, wall_time, zone_offsets
+from backup_operator.core.session import Contact, Entry, OnCallNow, Schedule, ShiftRow, TierNow, wall_time, zone_offsets
 from backup_operator.ui.messages import Explanation
-from backup_operator.ui.models import ContactsModel, OnCallModel, ShiftsModel
-from backup_operator.ui.theme import BANNER_STYLES, scaled_font
+from backup_operator.ui.theme import BANNER_STYLES, banner_style, scaled_font
 
-__all__ = ["Banner", "DetailPane", "MessageScreen", "OnCallPage", "SearchField", "UnlockScreen"]
+__all__ = ["Banner", "ContactRow", "ContactRows", "DetailPane", "MessageScreen", "OnCallPage", "OpeningScreen", "SearchField",
+           "TierCard", "UnlockScreen", "rescale"]
 
 
 def _label(text: str = "", *, factor: float = 1.0, bold: bool = False, wrap: bool = True,
-           selectable: bool = False) -> QLabel:
+           selectable: bool = False, rich: bool = False) -> QLabel:
     label = QLabel(text)
     label.setWordWrap(wrap)
     label.setFont(scaled_font(label.font(), factor, bold))
     label.setProperty("factor", factor)
     label.setProperty("bold", bold)
-    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setTextFormat(Qt.TextFormat.RichText if rich else Qt.TextFormat.PlainText)
     if selectable:
         label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     return label
@@ -57,33 +63,25 @@ def rescale(widget: QWidget) -> None:
             child.setFont(scaled_font(base, float(factor), bool(child.property("bold"))))
 
 
-def _table(model, *, stretch: int = -1) -> QTableView:
-    view = QTableView()
-    view.setModel(model)
-    view.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the search field keeps the keyboard
-    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    view.setWordWrap(True)
-    view.setAlternatingRowColors(True)
-    view.verticalHeader().hide()
-    view.setShowGrid(False)
-    header = view.horizontalHeader()
-    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    if stretch >= 0:
-        header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
-    header.setStretchLastSection(True)
-    view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    return view
+def _scrolling(content: QWidget) -> QScrollArea:
+    """A page that scrolls down (never sideways) when its content is taller than the window."""
+    area = QScrollArea()
+    area.setWidget(content)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the search field keeps the keyboard
+    return area
 
 
-def fit_height(view: QTableView, minimum_rows: int = 1) -> None:
-    """Make a short table exactly as tall as its rows, so what follows it sits right below."""
-    view.resizeRowsToContents()
-    rows = view.verticalHeader().length()
-    if view.model().rowCount() < minimum_rows:
-        rows += view.verticalHeader().defaultSectionSize() * (minimum_rows - view.model().rowCount())
-    view.setFixedHeight(rows + view.horizontalHeader().height() + 2 * view.frameWidth() + 2)
+def _clear(layout) -> None:
+    while layout.count():
+        item = layout.takeAt(0)
+        if item.widget() is not None:
+            item.widget().deleteLater()
+            item.widget().hide()
+        elif item.layout() is not None:
+            _clear(item.layout())
 
 
 class SearchField(QLineEdit):
@@ -93,6 +91,7 @@ class SearchField(QLineEdit):
     activated = Signal()
     escaped = Signal()
     copy_requested = Signal()
+    tabbed = Signal(bool)  # Tab (True) or Shift+Tab (False): the window decides where it goes
 
     PAGE = 8
 
@@ -104,7 +103,7 @@ class SearchField(QLineEdit):
         self.setProperty("bold", False)
         self.setFont(scaled_font(self.font(), 1.6))
         self.setAccessibleName("Search the directory")
-        self.setMinimumHeight(48)
+        self.setMinimumHeight(40)
 
     def event(self, event: QEvent) -> bool:
         # QLineEdit claims Ctrl+C even with nothing selected; with nothing selected it means "copy number".
@@ -114,7 +113,11 @@ class SearchField(QLineEdit):
             return True
         return super().event(event)
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:
+    def focusNextPrevChild(self, forward: bool) -> bool:  # noqa: N802 - Qt's name
+        self.tabbed.emit(forward)
+        return True
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's name
         key, mods = event.key(), event.modifiers()
         plain = not (mods & (Qt.KeyboardModifier.AltModifier | Qt.KeyboardModifier.ControlModifier))
         if plain and key == Qt.Key.Key_Down:
@@ -137,26 +140,151 @@ class SearchField(QLineEdit):
         event.accept()
 
 
-class Banner(QLabel):
-    """The staleness banner: hidden when the data is fresh, amber then red as it ages."""
+class Banner(QFrame):
+    """The data-age warning: hidden when the data is fresh; amber, red, or "clock behind" otherwise.
+
+    Once the operator has read it (Ctrl+K or its button) it shrinks to one line that stays on screen
+    and still says the age; a worse verdict (amber becomes red) shows the whole text again.
+    """
+
+    acknowledged = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setWordWrap(True)
+        self.setObjectName("banner")
         self.level = "ok"
-        self.setProperty("factor", 1.05)
-        self.setProperty("bold", True)
-        self.setAccessibleName("Data age warning")
+        self.full_text = ""
+        self.short_text = ""
+        self.compact = False
+        self.text_label = _label(factor=1.05, bold=True, selectable=True)
+        self.text_label.setAccessibleName("Data age warning")
+        self.button = QPushButton("Got it (Ctrl+K)")
+        self.button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.button.setToolTip("Shrink this warning to one line; it stays on screen")
+        self.button.clicked.connect(self.acknowledged)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.text_label, 1)
+        row.addWidget(self.button, 0, Qt.AlignmentFlag.AlignVCenter)
         self.hide()
 
-    def show_level(self, level: str, text: str) -> None:
-        self.level = level
-        self.setText(text)
-        self.setStyleSheet(BANNER_STYLES.get(level, ""))
-        self.setVisible(level != "ok" and bool(text))
+    def text(self) -> str:
+        return self.text_label.text()
+
+    def show_level(self, level: str, full: str, short: str = "", compact: bool = False) -> None:
+        self.level, self.full_text, self.short_text = level, full, short or full
+        self.compact = compact and bool(short)
+        self.text_label.setText(self.short_text if self.compact else self.full_text)
+        self.text_label.setProperty("factor", 0.95 if self.compact else 1.05)
+        rescale(self.text_label)
+        self.button.setVisible(not self.compact)
+        self.setStyleSheet(banner_style(level, "banner"))
+        self.setVisible(level != "ok" and bool(full))
 
 
-class DetailPane(QWidget):
+class ContactRow(QFrame):
+    """One contact method: "1.  4471  Pager", its instructions wrapped underneath."""
+
+    def __init__(self, n: int, contact: Contact, factor: float = 1.0, parent=None):
+        super().__init__(parent)
+        self.setObjectName("contact")
+        self.contact = contact
+        self.index = _label(f"{n}.", factor=factor, wrap=False)
+        self.value = _label(contact.value, factor=factor * 1.15, bold=True, wrap=False, selectable=True)
+        self.caption = _label(contact.caption, factor=factor)
+        self.notes = _label(contact.instructions, factor=factor * 0.95)
+        self.setAccessibleName(f"{n}. {contact.caption}: {contact.value}"
+                               + (f". {contact.instructions}" if contact.instructions else ""))
+        box = QVBoxLayout(self)  # the layouts belong to the row before anything goes in (no stray windows)
+        box.setContentsMargins(6, 3, 6, 3)
+        box.setSpacing(0)
+        line = QHBoxLayout()
+        box.addLayout(line)
+        line.setSpacing(10)
+        line.addWidget(self.index, 0, Qt.AlignmentFlag.AlignBaseline)
+        line.addWidget(self.value, 0, Qt.AlignmentFlag.AlignBaseline)
+        line.addWidget(self.caption, 1, Qt.AlignmentFlag.AlignBaseline)
+        indent = QHBoxLayout()
+        box.addLayout(indent)
+        indent.addSpacing(self.index.sizeHint().width() + 10)
+        indent.addWidget(self.notes, 1)
+        # Only now that it has a parent: showing or hiding a parentless label makes it a window of its own.
+        self.notes.setVisible(bool(contact.instructions))
+
+    def labels(self) -> list[QLabel]:
+        return [self.index, self.value, self.caption, self.notes]
+
+    def set_selected(self, on: bool) -> None:
+        if self.property("selected") == on:
+            return
+        self.setProperty("selected", on)
+        # The palette, not a style sheet: re-styling a row costs a style pass over its labels on every key.
+        self.setAutoFillBackground(on)
+        if on:
+            palette = QPalette(self.palette())
+            palette.setColor(QPalette.ColorRole.Window, palette.color(QPalette.ColorRole.Highlight))
+            palette.setColor(QPalette.ColorRole.WindowText, palette.color(QPalette.ColorRole.HighlightedText))
+            self.setPalette(palette)
+        else:
+            self.setPalette(QPalette())
+            self.setAttribute(Qt.WidgetAttribute.WA_SetPalette, False)  # follow the application's palette again
+
+
+class ContactRows(QWidget):
+    """Every way to reach one listing, in the order to try them, each with its instructions.
+
+    One label per piece, wrapped, never elided; the selected method (what Ctrl+C copies) is highlighted.
+    """
+
+    def __init__(self, name: str = "Contact methods", parent=None, *, factor: float = 1.0):
+        super().__init__(parent)
+        self.setAccessibleName(name)
+        self.factor = factor
+        self.rows: list[ContactRow] = []
+        self._selected = -1
+        self.active = True  # highlight the selected method (off in an on-call tier that is not chosen)
+        self.box = QVBoxLayout(self)
+        self.box.setContentsMargins(0, 0, 0, 0)
+        self.box.setSpacing(2)
+
+    def set_contacts(self, contacts: Sequence[Contact], selected: int = -1) -> None:
+        if [r.contact for r in self.rows] == list(contacts) and self.rows:
+            self.select(selected if selected >= 0 else 0)  # the same methods again: keep the labels
+            return
+        _clear(self.box)
+        self.rows = [ContactRow(n, c, self.factor, self) for n, c in enumerate(contacts, 1)]
+        for row in self.rows:
+            rescale(row)
+            self.box.addWidget(row)
+        self.select(selected if selected >= 0 else (0 if self.rows else -1))
+
+    def count(self) -> int:
+        return len(self.rows)
+
+    def contact(self, row: int) -> Contact | None:
+        return self.rows[row].contact if 0 <= row < len(self.rows) else None
+
+    def selected_row(self) -> int:
+        return self._selected
+
+    def select(self, row: int) -> None:
+        self._selected = row if 0 <= row < len(self.rows) else -1
+        for n, contact_row in enumerate(self.rows):
+            contact_row.set_selected(self.active and n == self._selected)
+
+    def set_active(self, on: bool) -> None:
+        self.active = on
+        self.select(self._selected)
+
+    def move(self, step: int) -> None:
+        if self.rows:
+            self.select(max(0, min(len(self.rows) - 1, (self._selected if self._selected >= 0 else 0) + step)))
+
+    def labels(self) -> list[QLabel]:
+        return [label for row in self.rows for label in row.labels()]
+
+
+class DetailPane(QScrollArea):
     """Everything about the selected result: who or what it is, and every way to reach it, in order."""
 
     def __init__(self, parent=None):
@@ -166,33 +294,35 @@ class DetailPane(QWidget):
         self.where = _label(factor=0.95)
         self.notes = _label(factor=0.95)
         self.heading = _label("Contact methods — try them in this order", factor=0.95, bold=True)
-        self.contacts = ContactsModel(self)
-        self.table = _table(self.contacts, stretch=3)
-        self.table.setAccessibleName("Contact methods")
-        self.extra = QLabel()
-        self.extra.setWordWrap(True)
-        self.extra.setTextFormat(Qt.TextFormat.RichText)
-        self.extra.setProperty("factor", 1.0)
-        self.empty = _label("Type to search. Up and Down choose a result; Enter opens an on-call schedule; "
-                            "Ctrl+C copies the number.", factor=1.0)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(12, 4, 4, 4)
-        for w in (self.title, self.subtitle, self.where, self.notes, self.heading):
+        self.contacts = ContactRows("Contact methods")
+        self.extra = _label(factor=1.0, rich=True)
+        self.empty = _label("Type to search. Up and Down choose a result; Enter copies the number or opens an "
+                            "on-call schedule; Ctrl+C copies the highlighted number.", factor=1.0)
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(12, 4, 8, 4)
+        for w in (self.title, self.subtitle, self.where, self.notes, self.heading, self.contacts):
             layout.addWidget(w)
-        layout.addWidget(self.table)
         layout.addSpacing(8)
         layout.addWidget(self.extra)
         layout.addWidget(self.empty)
         layout.addStretch(1)
+        self.setWidget(content)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.entry: Entry | None = None
         self.show_nothing()
 
     def _set_visible(self, on: bool) -> None:
-        for w in (self.title, self.subtitle, self.heading, self.table):
+        for w in (self.title, self.subtitle, self.heading, self.contacts):
             w.setVisible(on)
         self.empty.setVisible(not on)
 
     def show_nothing(self, hint: str | None = None) -> None:
-        self.contacts.set_entry(None)
+        self.entry = None
+        self.contacts.set_contacts([])
         self._set_visible(False)
         for w in (self.where, self.notes, self.extra):
             w.hide()
@@ -200,7 +330,8 @@ class DetailPane(QWidget):
             self.empty.setText(hint)
 
     def show_entry(self, entry: Entry, extra_html: str = "", heading: str | None = None,
-                   title: str | None = None, subtitle: str | None = None) -> None:
+                   title: str | None = None, subtitle: str | None = None, selected: int | None = None) -> None:
+        self.entry = entry
         self._set_visible(True)
         self.title.setText(title or entry.name)
         self.subtitle.setText(subtitle if subtitle is not None else entry.subtitle)
@@ -212,12 +343,11 @@ class DetailPane(QWidget):
         self.notes.setText(notes)
         self.notes.setVisible(bool(notes))
         self.heading.setText(heading or "Contact methods — try them in this order")
-        self.contacts.set_entry(entry)
-        if entry.contacts:
-            self.table.selectRow(0)
-        fit_height(self.table)
+        # The highlighted method is the one Enter and Ctrl+C copy: the first one that can be dialled.
+        self.contacts.set_contacts(entry.contacts, entry.first_number_row if selected is None else selected)
         self.extra.setText(extra_html)
         self.extra.setVisible(bool(extra_html))
+        self.verticalScrollBar().setValue(0)
 
     def show_schedule_without_holder(self, schedule: Schedule, text: str, extra_html: str) -> None:
         self.show_nothing()
@@ -230,27 +360,164 @@ class DetailPane(QWidget):
         self.empty.hide()
 
     def current_row(self) -> int:
-        rows = self.table.selectionModel().selectedRows()
-        return rows[0].row() if rows else (0 if self.contacts.rowCount() else -1)
+        return self.contacts.selected_row()
 
     def move(self, step: int) -> None:
-        count = self.contacts.rowCount()
-        if count:
-            self.table.selectRow(max(0, min(count - 1, self.current_row() + step)))
+        self.contacts.move(step)
 
 
-def _ladder_html(now: OnCallNow) -> str:
+def _in(delta: timedelta) -> str:
+    minutes = max(0, int(delta.total_seconds()) // 60)
+    days, minutes = divmod(minutes, 1440)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"in {days} d {hours} h"
+    if hours:
+        return f"in {hours} h {minutes} min"
+    return f"in {minutes} min"
+
+
+def ladder_html(now: OnCallNow) -> str:
+    """The escalation ladder: each tier's holder with their first number, then the department line."""
     steps = []
     for n, (role, entry) in enumerate(now.ladder(), 1):
-        first = entry.first_contact
+        first = entry.first_number
         how = f" — {html.escape(first.caption)} <b>{html.escape(first.value)}</b>" if first else ""
-        steps.append(f"{n}. {html.escape(role)}: <b>{html.escape(entry.name)}</b>{how}")
+        steps.append(f"{n}.&nbsp;{html.escape(role)}: <b>{html.escape(entry.name)}</b>{how}")
     if not steps:
         return ""
     return "<b>Escalation:</b> " + " &nbsp;→&nbsp; ".join(steps)
 
 
-class OnCallPage(QWidget):
+class TierCard(QFrame):
+    """One tier of a schedule: who holds it, every way to reach them, until when, who comes next."""
+
+    def __init__(self, tier: TierNow, now: OnCallNow, parent=None):
+        super().__init__(parent)
+        self.tier = tier
+        self.setObjectName("tier")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        zone = now.schedule.zone
+        self.role = _label(f"Tier {tier.tier}" + (f" · {tier.role}" if tier.role else ""), factor=0.9, bold=True)
+        who = tier.who
+        if who is None:
+            fallback = now.fallback
+            self.name = _label("NOBODY — use the department line", factor=1.2, bold=True)
+            self.what = _label(f"{fallback.name}:" if fallback else "Ask the switchboard supervisor.")
+            people = fallback
+        else:
+            self.name = _label(who.name, factor=1.2, bold=True, selectable=True)
+            self.what = _label(who.title)
+            people = who
+        self.contacts = ContactRows(f"How to reach {people.name}" if people else "How to reach")
+        self.contacts.set_contacts(people.contacts if people else [], people.first_number_row if people else -1)
+        if tier.until:
+            until = f"Until {wall_time(tier.until, zone)} ({_in(tier.until - now.at)})"
+        else:
+            until = ""
+        self.until = _label(until, factor=1.0, bold=True)
+        if tier.next_who is None:
+            nxt = "Next: nobody scheduled"
+        else:
+            again = " (again)" if who is not None and tier.next_who.id == who.id else ""
+            when = f" from {wall_time(tier.next_start, zone)}" if tier.next_start else ""
+            nxt = f"Next: {tier.next_who.name}{again}{when}"
+        self.next = _label(nxt, factor=0.95)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(8, 4, 8, 6)
+        grid.setVerticalSpacing(2)
+        main = QVBoxLayout()
+        main.setSpacing(1)
+        for w in (self.role, self.name, self.what, self.contacts):
+            main.addWidget(w)
+        side = QVBoxLayout()
+        side.addWidget(self.until)
+        side.addWidget(self.next)
+        side.addStretch(1)
+        grid.addLayout(main, 0, 0)
+        grid.addLayout(side, 0, 1)
+        grid.setColumnStretch(0, 3)
+        grid.setColumnStretch(1, 2)
+        self.what.setVisible(bool(self.what.text()))  # after it has a parent (else it is a window of its own)
+        self.setAccessibleName(f"Tier {tier.tier}: {self.name.text()}")
+
+    @property
+    def who(self) -> Entry | None:
+        return self.tier.who
+
+    def set_selected(self, on: bool) -> None:
+        self.setProperty("selected", on)
+        self.setStyleSheet("QFrame#tier { border: 3px solid palette(highlight); }" if on else
+                           "QFrame#tier { border: 1px solid palette(mid); }")
+        self.contacts.set_active(on)
+
+
+def _week_html(rows: Sequence[ShiftRow], zone, at: datetime) -> str:
+    if not rows:
+        return "<i>No shifts in the next 7 days.</i>"
+    out = ["<table cellspacing='0' cellpadding='3' width='100%'>",
+           "<tr><th align='left'>From</th><th align='left'>To</th><th align='left'>Tier</th>"
+           "<th align='left'>Who</th><th align='left'>First number</th></tr>"]
+    for s in rows:
+        first = s.who.first_number
+        cells = (wall_time(s.start, zone, offset=False), wall_time(s.end, zone, offset=False),
+                 f"{s.tier}. {s.role}" if s.role else f"Tier {s.tier}", s.who.name,
+                 f"{first.caption}: {first.value}" if first else "")
+        now = s.start <= at < s.end
+        tag = ("<b>", "</b>") if now else ("", "")
+        out.append("<tr>" + "".join(f"<td valign='top'>{tag[0]}{html.escape(c)}{tag[1]}</td>" for c in cells)
+                   + "</tr>")
+    out.append("</table>")
+    return "".join(out)
+
+
+class AsOfEdit(QDateTimeEdit):
+    """The "as of" date and time. Tab and Shift+Tab walk its parts (day, month, year, hour, minute) and
+    wrap around, so typed digits never leave the field; Enter or Esc hands the keyboard back.
+
+    Typing a whole part already moves on to the next one ("21" in the hour moves to the minutes); a Tab
+    right after that is the Tab the operator meant, so it does not move a second time: "21 Tab 30" is
+    21:30 whether or not the field moved by itself.
+    """
+
+    done = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._moved_by_itself = False
+
+    def focusNextPrevChild(self, forward: bool) -> bool:  # noqa: N802 - Qt's name
+        if self._moved_by_itself and forward:
+            self._moved_by_itself = False
+            return True
+        self._moved_by_itself = False
+        count = self.sectionCount()
+        if count:
+            self.select_part((self.currentSectionIndex() + (1 if forward else -1)) % count)
+        return True
+
+    def select_part(self, index: int) -> None:
+        """Go to part ``index`` with its text selected, so that typing replaces it."""
+        self.setCurrentSectionIndex(index)
+        self.setSelectedSection(self.sectionAt(index))
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's name
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            super().keyPressEvent(event)  # commits the value (dateTimeChanged) first
+            self._moved_by_itself = False
+            self.done.emit()
+            return
+        before = self.currentSectionIndex()
+        super().keyPressEvent(event)
+        self._moved_by_itself = bool(event.text()) and event.text().isalnum() and \
+            self.currentSectionIndex() != before
+
+    def focusInEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self._moved_by_itself = False
+        super().focusInEvent(event)
+
+
+class OnCallPage(QScrollArea):
     """One schedule: who is on call at the chosen instant, the ladder, and the next seven days."""
 
     as_of_changed = Signal(object)  # datetime (aware, UTC) or None for "now"
@@ -258,11 +525,13 @@ class OnCallPage(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.schedule: Schedule | None = None
-        self.now_model = OnCallModel(self)
-        self.week_model = ShiftsModel(self)
+        self.now: OnCallNow | None = None
+        self.week: list[ShiftRow] = []
+        self.cards: list[TierCard] = []
+        self._selected = 0
         self.title = _label(factor=1.5, bold=True)
         self.subtitle = _label(factor=0.95)
-        self.as_of = QDateTimeEdit()
+        self.as_of = AsOfEdit()
         # The editor holds the schedule's wall time; it is kept in UTC so that no local-zone rule of
         # this computer (a DST gap) can move what the operator typed.
         self.as_of.setTimeZone(QTimeZone.utc())
@@ -271,56 +540,55 @@ class OnCallPage(QWidget):
         self.as_of.setProperty("factor", 1.1)
         self.as_of.setAccessibleName("Show who is on call at this date and time")
         self.as_of.setKeyboardTracking(False)
-        self.zone = _label(factor=1.1, bold=True, wrap=False)
-        self.mode = _label(factor=0.95, wrap=False)
+        self.as_of.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # reached with Ctrl+T or Tab from the search
+        self.zone = _label(factor=1.1, bold=True)
+        self.mode = _label(factor=0.95)
         self.now_button = QPushButton("Now (Ctrl+N)")
         self.now_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.now_button.clicked.connect(lambda: self.as_of_changed.emit(None))
         self.as_of.dateTimeChanged.connect(self._typed)
-        row = QHBoxLayout()
-        row.addWidget(_label("As of (Ctrl+T):", factor=1.1, wrap=False))
-        row.addWidget(self.as_of)
-        row.addWidget(self.zone)
-        row.addWidget(self.mode)
-        row.addStretch(1)
-        row.addWidget(self.now_button)
+        # Two short lines rather than one long one: at large text one line would be wider than a laptop.
+        row = QVBoxLayout()
+        row.setSpacing(2)
+        first = QHBoxLayout()
+        first.addWidget(_label("As of (Ctrl+T):", factor=1.1, wrap=False))
+        first.addWidget(self.as_of)
+        first.addStretch(1)
+        first.addWidget(self.now_button)
+        second = QHBoxLayout()
+        second.addWidget(self.zone)
+        second.addWidget(self.mode, 1)
+        row.addLayout(first)
+        row.addLayout(second)
         self.nobody = _label(factor=1.1, bold=True)
         self.nobody.setStyleSheet(BANNER_STYLES["amber"])
         self.nobody.hide()
-        self.now_table = _table(self.now_model, stretch=2)
-        self.now_table.setAccessibleName("On call now, by tier")
-        self.ladder = QLabel()
-        self.ladder.setWordWrap(True)
-        self.ladder.setTextFormat(Qt.TextFormat.RichText)
-        self.ladder.setProperty("factor", 1.0)
+        self.tiers = QVBoxLayout()
+        self.tiers.setSpacing(6)
+        self.ladder = _label(factor=1.0, rich=True)
         self.instructions = _label(factor=1.0)
         self.week_title = _label("Next 7 days", factor=1.05, bold=True)
-        self.week_table = _table(self.week_model, stretch=3)
+        self.week_table = _label(factor=0.95, rich=True)
         self.week_table.setAccessibleName("Shifts over the next seven days")
-        top = QWidget()
-        tl = QVBoxLayout(top)
-        tl.setContentsMargins(0, 0, 0, 0)
-        for w in (self.title, self.subtitle):
-            tl.addWidget(w)
-        tl.addLayout(row)
-        tl.addWidget(self.nobody)
-        tl.addWidget(self.now_table)
-        tl.addWidget(self.ladder)
-        tl.addWidget(self.instructions)
-        tl.addStretch(1)
-        bottom = QWidget()
-        bl = QVBoxLayout(bottom)
-        bl.setContentsMargins(0, 0, 0, 0)
-        bl.addWidget(self.week_title)
-        bl.addWidget(self.week_table, 1)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(top)
-        split.addWidget(bottom)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
-        layout = QVBoxLayout(self)
+        content = QWidget()
+        layout = QVBoxLayout(content)
         layout.setContentsMargins(8, 4, 8, 4)
-        layout.addWidget(split)
+        for w in (self.title, self.subtitle):
+            layout.addWidget(w)
+        layout.addLayout(row)
+        layout.addWidget(self.nobody)
+        layout.addLayout(self.tiers)
+        layout.addWidget(self.ladder)
+        layout.addWidget(self.instructions)
+        layout.addSpacing(6)
+        layout.addWidget(self.week_title)
+        layout.addWidget(self.week_table)
+        layout.addStretch(1)
+        self.setWidget(content)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self._updating = False
 
     def _typed(self, value: QDateTime) -> None:
@@ -334,8 +602,9 @@ class OnCallPage(QWidget):
         self.as_of.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.as_of.setSelectedSection(QDateTimeEdit.Section.HourSection)
 
-    def show_on_call(self, now: OnCallNow, week, at_is_now: bool) -> None:
-        self.schedule = now.schedule
+    def show_on_call(self, now: OnCallNow, week: list[ShiftRow], at_is_now: bool) -> None:
+        same_schedule = self.schedule is not None and self.schedule.id == now.schedule.id
+        self.schedule, self.now, self.week = now.schedule, now, list(week)
         zone = now.schedule.zone
         self.title.setText(now.schedule.name)
         offsets = ", ".join(zone_offsets(zone, now.at, now.at + timedelta(days=7)))
@@ -346,33 +615,47 @@ class OnCallPage(QWidget):
             self._updating = True
             self.as_of.setDateTime(QDateTime(local.date(), QTime(local.hour, local.minute), QTimeZone.utc()))
             self._updating = False
-        offset = wall_time(now.at, zone, "").strip()
-        self.zone.setText(offset)
+        self.zone.setText(wall_time(now.at, zone, "").strip())
         self.mode.setText("(now)" if at_is_now else "(chosen time — Ctrl+N for now)")
-        self.now_model.set_on_call(now)
-        if self.now_model.rowCount() and not self.now_table.selectionModel().selectedRows():
-            self.now_table.selectRow(0)
-        fit_height(self.now_table)
+        keep = self._selected if same_schedule else 0
+        _clear(self.tiers)
+        self.cards = [TierCard(t, now, self.widget()) for t in now.tiers]
+        for card in self.cards:
+            rescale(card)
+            self.tiers.addWidget(card)
+        self.select(min(keep, len(self.cards) - 1))
         if now.nobody:
             fallback = now.fallback
-            line = fallback.first_contact if fallback else None
+            line = fallback.first_number if fallback else None
             self.nobody.setText("Nobody is on call at this time. Use the department line: "
                                 + (f"{fallback.name}, {line.caption} {line.value}." if fallback and line
                                    else "ask the switchboard supervisor."))
         self.nobody.setVisible(now.nobody)
-        self.ladder.setText(_ladder_html(now))
+        self.ladder.setText(ladder_html(now))
         self.instructions.setText(f"Instructions: {now.schedule.escalation}" if now.schedule.escalation else "")
         self.instructions.setVisible(bool(now.schedule.escalation))
-        self.week_model.set_shifts(week, zone, now.at)
+        self.week_table.setText(_week_html(self.week, zone, now.at))
+
+    def tier_count(self) -> int:
+        return len(self.cards)
 
     def current_tier_row(self) -> int:
-        rows = self.now_table.selectionModel().selectedRows()
-        return rows[0].row() if rows else (0 if self.now_model.rowCount() else -1)
+        return self._selected if self.cards else -1
+
+    def current_card(self) -> TierCard | None:
+        return self.cards[self._selected] if 0 <= self._selected < len(self.cards) else None
+
+    def select(self, row: int) -> None:
+        self._selected = max(0, row)
+        for n, card in enumerate(self.cards):
+            card.set_selected(n == self._selected)
+        card = self.current_card()
+        if card is not None:
+            self.ensureWidgetVisible(card, 0, 0)
 
     def move(self, step: int) -> None:
-        count = self.now_model.rowCount()
-        if count:
-            self.now_table.selectRow(max(0, min(count - 1, self.current_tier_row() + step)))
+        if self.cards:
+            self.select(max(0, min(len(self.cards) - 1, self._selected + step)))
 
 
 def wall_to_utc(wall: datetime, schedule: Schedule) -> datetime:
@@ -385,7 +668,46 @@ def wall_to_utc(wall: datetime, schedule: Schedule) -> datetime:
     return local_to_utc(wall, schedule.zone)
 
 
-class MessageScreen(QWidget):
+def _centre(screen: QWidget, box: QWidget) -> None:
+    """Put ``box`` in the middle of a full-window screen, a little above centre, where eyes land first."""
+    outer = QVBoxLayout(screen)
+    outer.addStretch(1)
+    row = QHBoxLayout()
+    row.addStretch(1)
+    row.addWidget(box, 4)
+    row.addStretch(1)
+    outer.addLayout(row)
+    outer.addStretch(2)
+
+
+class OpeningScreen(QWidget):
+    """Shown while the directory opens: what is happening now, a moving bar and the seconds so far."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.title = _label("Opening the directory…", factor=1.6, bold=True)
+        self.stage = _label("Starting…", factor=1.1)
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 0)  # busy: the steps take an unknown share of the time
+        self.bar.setTextVisible(False)
+        self.bar.setAccessibleName("Opening the directory")
+        self.elapsed = _label("", factor=0.95)
+        box = QFrame()
+        box.setMaximumWidth(900)
+        inner = QVBoxLayout(box)
+        inner.setSpacing(10)
+        for w in (self.title, self.stage, self.bar, self.elapsed):
+            inner.addWidget(w)
+        _centre(self, box)
+
+    def show_stage(self, text: str) -> None:
+        self.stage.setText(text)
+
+    def show_elapsed(self, seconds: float) -> None:
+        self.elapsed.setText(f"{seconds:.0f} s so far. Large directories take a few seconds." if seconds >= 1 else "")
+
+
+class MessageScreen(QScrollArea):
     """Shown instead of the directory when it cannot be opened: what is wrong and what to do."""
 
     retry = Signal()
@@ -409,8 +731,8 @@ class MessageScreen(QWidget):
         box.setFrameShape(QFrame.Shape.StyledPanel)
         box.setMaximumWidth(1000)
         inner = QVBoxLayout(box)
-        inner.setContentsMargins(28, 24, 28, 24)
-        inner.setSpacing(12)
+        inner.setContentsMargins(24, 20, 24, 20)
+        inner.setSpacing(10)
         for w in (self.title, self.what, self.operator_head, self.operator, self.it_head, self.it):
             inner.addWidget(w)
         buttons = QHBoxLayout()
@@ -418,7 +740,13 @@ class MessageScreen(QWidget):
         buttons.addWidget(self.unlock_button)
         buttons.addStretch(1)
         inner.addLayout(buttons)
-        _centre(self, box)
+        content = QWidget()
+        _centre(content, box)
+        self.setWidget(content)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
 
     def show_explanation(self, e: Explanation) -> None:
         self.explanation = e
@@ -427,18 +755,6 @@ class MessageScreen(QWidget):
         self.operator.setText(e.operator)
         self.it.setText(e.it)
         self.unlock_button.setVisible(e.unlock)
-
-
-def _centre(screen: QWidget, box: QWidget) -> None:
-    """Put ``box`` in the middle of a full-window screen, a little above centre, where eyes land first."""
-    outer = QVBoxLayout(screen)
-    outer.addStretch(1)
-    row = QHBoxLayout()
-    row.addStretch(1)
-    row.addWidget(box, 4)
-    row.addStretch(1)
-    outer.addLayout(row)
-    outer.addStretch(2)
 
 
 class UnlockScreen(QWidget):
@@ -468,8 +784,8 @@ class UnlockScreen(QWidget):
         box.setFrameShape(QFrame.Shape.StyledPanel)
         box.setMaximumWidth(900)
         inner = QVBoxLayout(box)
-        inner.setContentsMargins(28, 24, 28, 24)
-        inner.setSpacing(12)
+        inner.setContentsMargins(24, 20, 24, 20)
+        inner.setSpacing(10)
         for w in (self.title, self.text, self.field, self.problem, self.button):
             inner.addWidget(w)
         _centre(self, box)

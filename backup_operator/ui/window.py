@@ -1,23 +1,37 @@
 """The operator's main window: search as you type, details, on call, data age, new snapshots, printing.
 
 The window gets its ``Desktop`` (and, in tests, a clock and a ready ``Session``) through its
-constructor. Work that takes time — unlocking the key, opening and indexing a snapshot, installing a
-new one — runs through ``background.run_in_background``; widgets are touched only here, on the GUI
-thread, when that work reports back. The search field keeps the keyboard whenever the window is
-active: every other widget is display-only, and navigation keys typed into the field steer them.
+constructor. Work that takes time — unlocking the key, opening a snapshot, installing a new one —
+runs through ``background.run_in_background``; widgets are touched only here, on the GUI thread, when
+that work reports back. The search field keeps the keyboard whenever the window is active: every
+other widget is display-only, navigation keys typed into the field steer them, and only the "as of"
+date field (Ctrl+T, or Tab in the on-call view) takes the keyboard until Enter or Esc.
+
+"On call now" is live everywhere: the window asks the session for the next shift boundary of any
+schedule and sets a timer for that instant; when it fires, the results, the detail pane and the
+on-call view are worked out again, and a copy made after the boundary always re-checks first.
+The 30-second clock tick only updates the data's age (and catches a boundary missed while the
+computer slept).
+
+New views and dialogs plug in with a few lines: ``add_view`` for a page beside the results and the
+on-call view, ``open_dialog`` for a modal dialog that hands the keyboard back to the search field,
+and ``_action`` for its menu entry and shortcut (listed in Help and checked against docs/OPERATOR.md).
 """
 
 from __future__ import annotations
 
+import html
 import logging
 import os
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QAccessible, QAccessibleAnnouncementEvent, QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
+    QDialog,
     QHBoxLayout,
     QLabel,
     QListView,
@@ -30,12 +44,12 @@ from PySide6.QtWidgets import (
 )
 
 from backup_operator.config import PASSPHRASE_ENV, Desktop
+from backup_operator.core.freshness import OK, freshness
 from backup_operator.core.session import Result, Session, SyncOutcome, open_session, wall_time
+from backup_operator.core.wording import local_when
 from backup_operator.errors import NoDesktopKey, WrongPassphrase
 from backup_operator.ui.background import run_in_background
 from backup_operator.ui.delegates import ResultDelegate
-from backup_operator.core.freshness import OK, freshness
-from backup_operator.core.wording import local_when
 from backup_operator.ui.inbox import InboxWatcher
 from backup_operator.ui.messages import explain, refusal_sentence
 from backup_operator.ui.models import ResultsModel
@@ -46,8 +60,10 @@ from backup_operator.ui.widgets import (
     DetailPane,
     MessageScreen,
     OnCallPage,
+    OpeningScreen,
     SearchField,
     UnlockScreen,
+    ladder_html,
     rescale,
 )
 
@@ -57,10 +73,33 @@ log = logging.getLogger(__name__)
 
 RESULT_LIMIT = 50
 WEEK = timedelta(days=7)
+MAX_TIMER_MS = 3_600_000  # a far-off handover is re-checked every hour (clock changes, sleep)
+DEFAULT_SIZE = (1280, 820)
 
 
 def _unlocked(desktop: Desktop) -> bool:
     return desktop.key_unlocked
+
+
+class _Progress(QObject):
+    """Carries progress sentences from the opening worker to the window (a queued signal)."""
+
+    said = Signal(str)
+
+
+def _close_elsewhere(session: Session) -> None:
+    """Close a replaced session on a worker thread, where its memory is also given back: freeing a big
+    directory's index on the GUI thread would stall typing."""
+    holder = [session]
+
+    def close() -> None:
+        old = holder.pop()
+        try:
+            old.close()
+        finally:
+            del old
+
+    run_in_background(close, lambda _: None, lambda exc: log.warning("closing the old data failed: %s", exc))
 
 
 class MainWindow(QMainWindow):
@@ -68,10 +107,14 @@ class MainWindow(QMainWindow):
     session_changed = Signal(int)  # the version now shown
     notice_shown = Signal(str)  # a one-time notice (a refused file)
     status_shown = Signal(str)
+    announced = Signal(str)  # what screen readers were told
     sync_finished = Signal()
     load_failed = Signal(object)
+    handover_done = Signal(object)  # the boundary (datetime) whose answers were just refreshed
+    opening_stage = Signal(str)  # what opening the directory is doing now
 
     PAGE_OPENING, PAGE_UNLOCK, PAGE_ERROR, PAGE_MAIN = range(4)
+    VIEW_RESULTS, VIEW_ONCALL = range(2)
 
     def __init__(self, desktop: Desktop, *, session: Session | None = None,
                  clock: Callable[[], datetime] | None = None, settings: UiSettings | None = None,
@@ -83,9 +126,14 @@ class MainWindow(QMainWindow):
         self.session: Session | None = None
         self.as_of: datetime | None = None  # None: follow the clock
         self.oncall_schedule: str | None = None
+        self.next_handover: datetime | None = None
+        self.more_results = False
         self._reported: set[tuple[str, int, int]] = set()
         self._actions: list[QAction] = []
         self._loading = False
+        self._manual_check = False
+        self._opening_started = 0.0
+        self._detail_for: tuple[str, str] | None = None
 
         self.setWindowTitle("Backup Operator — hospital directory")
         self._build()
@@ -101,6 +149,11 @@ class MainWindow(QMainWindow):
         self.tick = QTimer(self, interval=30_000)
         self.tick.timeout.connect(self.refresh_clock)
         self.tick.start()
+        self.handover = QTimer(self, singleShot=True)
+        self.handover.timeout.connect(self._handover_due)
+        self._opening_tick = QTimer(self, interval=500)
+        self._opening_tick.timeout.connect(
+            lambda: self.opening.show_elapsed(time.monotonic() - self._opening_started))
 
         if session is not None:
             self._adopt(session)
@@ -111,10 +164,12 @@ class MainWindow(QMainWindow):
 
     def _build(self) -> None:
         self.age = QLabel()
+        self.age.setWordWrap(True)
         self.age.setProperty("factor", 1.0)
         self.age.setProperty("bold", True)
         self.age.setAccessibleName("Data age")
         self.banner = Banner()
+        self.banner.acknowledged.connect(self.acknowledge_banner)
         self.notice = QLabel()
         self.notice.setWordWrap(True)
         self.notice.setStyleSheet(BANNER_STYLES["amber"])
@@ -126,11 +181,13 @@ class MainWindow(QMainWindow):
         self.search.activated.connect(self.activate_selection)
         self.search.escaped.connect(self.escape)
         self.search.copy_requested.connect(lambda: self.copy_number())
-        find_label = QLabel("Find:")
-        find_label.setProperty("factor", 1.4)
-        find_label.setProperty("bold", True)
+        self.search.tabbed.connect(self._tabbed)
+        self.find_label = QLabel("Find:")
+        self.find_label.setProperty("factor", 1.4)
+        self.find_label.setProperty("bold", True)
+        self.find_label.setBuddy(self.search)  # screen readers name the field by its label
         find_row = QHBoxLayout()
-        find_row.addWidget(find_label)
+        find_row.addWidget(self.find_label)
         find_row.addWidget(self.search, 1)
 
         self.results = ResultsModel(self)
@@ -141,46 +198,44 @@ class MainWindow(QMainWindow):
         self.results_view.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.results_view.setUniformItemSizes(True)
         self.results_view.setAccessibleName("Search results")
+        self.results_view.setMinimumWidth(260)
         self.results_view.selectionModel().currentRowChanged.connect(lambda *_: self._show_selection())
         self.results_view.doubleClicked.connect(lambda *_: self.activate_selection())
         self.count = QLabel()
+        self.count.setWordWrap(True)
         self.count.setProperty("factor", 0.9)
         self.hint = QLabel()
+        self.hint.setWordWrap(True)
         self.hint.setProperty("factor", 0.9)
         self.hint.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        left = QWidget()
-        ll = QVBoxLayout(left)
-        ll.setContentsMargins(0, 0, 0, 0)
-        ll.addWidget(self.results_view, 1)
         self.detail = DetailPane()
         self.split = QSplitter(Qt.Orientation.Horizontal)
-        self.split.addWidget(left)
+        self.split.addWidget(self.results_view)
         self.split.addWidget(self.detail)
         self.split.setStretchFactor(0, 5)
         self.split.setStretchFactor(1, 6)
+        self.split.setChildrenCollapsible(False)
         self.oncall = OnCallPage()
         self.oncall.as_of_changed.connect(self.set_as_of)
-        self.oncall.as_of.editingFinished.connect(self.focus_search)
+        self.oncall.as_of.done.connect(self.focus_search)
         self.views = QStackedWidget()
-        self.views.addWidget(self.split)
-        self.views.addWidget(self.oncall)
+        self.add_view(self.split)
+        self.add_view(self.oncall)
 
         main = QWidget()
         ml = QVBoxLayout(main)
-        ml.setContentsMargins(10, 6, 10, 6)
+        ml.setContentsMargins(10, 4, 10, 4)
+        ml.setSpacing(4)
         ml.addLayout(find_row)
         info_row = QHBoxLayout()
-        info_row.addWidget(self.count, 1)
-        info_row.addWidget(self.hint)
+        info_row.addWidget(self.count, 3)
+        info_row.addWidget(self.hint, 4)
         ml.addLayout(info_row)
         ml.addWidget(self.views, 1)
         self.views.currentChanged.connect(self._update_hint)
-        self.views.currentChanged.connect(lambda i: self.count.setVisible(i == 0))
         self._update_hint()
 
-        self.opening = QLabel("Opening the directory…")
-        self.opening.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.opening.setProperty("factor", 1.6)
+        self.opening = OpeningScreen()
         self.unlock = UnlockScreen()
         self.unlock.submitted.connect(self._try_passphrase)
         self.error = MessageScreen()
@@ -200,9 +255,11 @@ class MainWindow(QMainWindow):
         top.addWidget(self.check_button)
         central = QWidget()
         cl = QVBoxLayout(central)
-        cl.setContentsMargins(0, 6, 0, 0)
+        cl.setContentsMargins(0, 4, 0, 0)
+        cl.setSpacing(4)
         inner = QVBoxLayout()
         inner.setContentsMargins(10, 0, 10, 0)
+        inner.setSpacing(4)
         inner.addLayout(top)
         inner.addWidget(self.banner)
         inner.addWidget(self.notice)
@@ -210,13 +267,27 @@ class MainWindow(QMainWindow):
         cl.addWidget(self.pages, 1)
         self.setCentralWidget(central)
         self.statusBar().setProperty("factor", 1.0)
-        self.resize(1280, 820)
+        self.fit_to_screen()
+
+    def add_view(self, widget: QWidget) -> int:
+        """Add a page beside the results and the on-call view; returns its index for ``views``."""
+        return self.views.addWidget(widget)
+
+    def fit_to_screen(self, size: tuple[int, int] = DEFAULT_SIZE) -> None:
+        """Start at a comfortable size, but never larger than the screen (a 1024×768 laptop included)."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        width, height = size
+        if screen is not None:
+            room = screen.availableGeometry()
+            width, height = min(width, room.width()), min(height, room.height() - 40)  # 40: title bar
+        self.resize(width, height)
 
     def _update_hint(self, *_):
-        if self.views.currentIndex() == 1:
-            self.hint.setText("↑↓ tier · Ctrl+C copy number · Ctrl+T as of · Ctrl+N now · Esc back · F1 help")
+        if self.views.currentIndex() == self.VIEW_ONCALL:
+            self.hint.setText("↑↓ tier · Ctrl+C copy · Tab: time · Ctrl+N now · Esc back · F1 help")
         else:
-            self.hint.setText("↑↓ choose · Enter open / copy · Ctrl+C copy number · Ctrl+P print · F1 help")
+            self.hint.setText("↑↓ choose · Enter copy/open · Ctrl+C copy · F1 help")
+        self.count.setVisible(self.views.currentIndex() == self.VIEW_RESULTS)
 
     def _action(self, menu, text: str, keys, slot, *, checkable: bool = False) -> QAction:
         action = QAction(text, self)
@@ -243,7 +314,7 @@ class MainWindow(QMainWindow):
         self.act_settings = self._action(file, "Settings…", "Ctrl+,", self.open_settings)
         self.act_quit = self._action(file, "Quit", "Ctrl+Q", self.close)
 
-        find = bar.addMenu("&Find")
+        find = bar.addMenu("F&ind")
         self._action(find, "Go to the search field", ["Ctrl+F", "Ctrl+L"], self.focus_search)
         self._action(find, "Clear the search / go back", "Esc", self.escape)
         self.act_copy = self._action(find, "Copy the selected number", "Ctrl+C", self.copy_number)
@@ -265,7 +336,7 @@ class MainWindow(QMainWindow):
         self._action(view, "Smaller text", "Ctrl+-", lambda: self.step_text(-1))
         self.act_contrast = self._action(view, "High contrast", "Ctrl+Shift+H", self.toggle_contrast,
                                          checkable=True)
-        self._action(view, "Dismiss the notice", "Ctrl+K", self.dismiss_notice)
+        self._action(view, "Hide the notice and shorten the data-age warning", "Ctrl+K", self.dismiss_notice)
 
         helpmenu = bar.addMenu("&Help")
         self._action(helpmenu, "Keyboard shortcuts and help", "F1", self.show_help)
@@ -273,6 +344,7 @@ class MainWindow(QMainWindow):
         self._action(helpmenu, "Kit check: is this computer ready to work offline?", "Ctrl+Shift+K",
                      self.show_kit_check)
         self._action(None, "Type the passphrase", "Ctrl+U", lambda: self._ask_passphrase(""))
+        self.menus = {"file": file, "find": find, "oncall": oncall, "view": view, "help": helpmenu}
 
     def actions_with_shortcuts(self) -> list[tuple[str, str]]:
         """(what it does, keys) for the Help screen — built from the real actions, so it cannot drift."""
@@ -297,7 +369,12 @@ class MainWindow(QMainWindow):
         self.delegate.high_contrast = self.settings.high_contrast
         self.act_contrast.setChecked(self.settings.high_contrast)
         rescale(self)
-        self.results_view.reset()
+        # A layout change, not a reset: the selected result (what Enter copies) stays selected.
+        self.results.layoutAboutToBeChanged.emit()
+        self.results.layoutChanged.emit()
+        self.results_view.doItemsLayout()
+        self.detail.contacts.select(self.detail.contacts.selected_row())  # re-derive the highlight colours
+        self.oncall.select(self.oncall.current_tier_row())
 
     def step_text(self, step: int) -> None:
         size = self.settings.step_text_size(step)
@@ -328,11 +405,23 @@ class MainWindow(QMainWindow):
         self._loading = True
         if self.session is None:
             self.pages.setCurrentIndex(self.PAGE_OPENING)
+            self._opening_started = time.monotonic()
+            self.opening.show_stage("Starting…")
+            self.opening.show_elapsed(0)
+            self._opening_tick.start()
         desktop = self.desktop
-        run_in_background(lambda: open_session(desktop), self._opened, self._open_failed)
+        progress = _Progress(self)
+        progress.said.connect(self._opening_stage)
+        run_in_background(lambda: open_session(desktop, progress=progress.said.emit), self._opened,
+                          self._open_failed)
+
+    def _opening_stage(self, text: str) -> None:
+        self.opening.show_stage(text)
+        self.opening_stage.emit(text)
 
     def _opened(self, session: Session) -> None:
         self._loading = False
+        self._opening_tick.stop()
         self._adopt(session)
         if self._watch:
             self.watcher.start()
@@ -340,6 +429,7 @@ class MainWindow(QMainWindow):
 
     def _open_failed(self, exc: BaseException) -> None:
         self._loading = False
+        self._opening_tick.stop()
         if isinstance(exc, WrongPassphrase):
             self._ask_passphrase(str(exc))
             return
@@ -390,14 +480,15 @@ class MainWindow(QMainWindow):
         old, self.session = self.session, session
         self.pages.setCurrentIndex(self.PAGE_MAIN)
         self.refresh_clock()
-        self._query_changed(self.search.text(), keep_selection=True)
+        self._run_search(keep_selection=True)
         if self.oncall_schedule and session.schedule(self.oncall_schedule) is None:
             self.oncall_schedule = None
-            self.views.setCurrentIndex(0)
+            self.views.setCurrentIndex(self.VIEW_RESULTS)
         elif self.oncall_schedule:
             self._refresh_oncall()
         if old is not None and old is not session:
-            old.close()
+            _close_elsewhere(old)
+        self._schedule_handover()
         self.focus_search()
         for path, exc in session.skipped:
             self._notice_once(path, exc)
@@ -405,48 +496,115 @@ class MainWindow(QMainWindow):
             self._show_notice(session.degraded)
         self.session_changed.emit(session.version)
 
-    # --- time and data age ------------------------------------------------------------------------
+    # --- time: data age and handovers ------------------------------------------------------------
 
     def now(self) -> datetime:
         return self.clock()
 
     def refresh_clock(self) -> None:
+        """The 30-second tick: the data's age, any handover the timer missed (the computer slept), and
+        the handover timer set again from the clock (the clock was corrected: timers do not follow it)."""
         if self.session is None:
             return
+        self._show_age()
+        self._catch_up()
+        self._arm_handover()
+
+    def _show_age(self) -> None:
         state = freshness(self.session.meta, self.session.version, self.now())
         self.age.setText(state.line)
-        self.banner.show_level(state.level, state.banner)
-        if self.oncall_schedule and self.as_of is None and self.views.currentIndex() == 1:
+        before = (self.banner.level, self.banner.compact, self.banner.isVisible())
+        self.banner.show_level(state.level, state.banner, state.short,
+                               compact=self.settings.acknowledged == self._banner_key(state.level))
+        if (self.banner.level, self.banner.compact, self.banner.isVisible()) != before and state.level != OK:
+            self.announce(state.short if self.banner.compact else state.banner)
+
+    def _banner_key(self, level: str) -> str:
+        return f"{self.session.version}:{level}" if self.session else ""
+
+    def acknowledge_banner(self) -> None:
+        """The operator has read the data-age warning: keep it as one line (a worse one shows in full)."""
+        if self.session is None or self.banner.level == OK:
+            return
+        self.settings.acknowledged = self._banner_key(self.banner.level)
+        self._show_age()
+
+    def _schedule_handover(self) -> None:
+        """Set the timer for the next instant at which any "on call now" answer can change."""
+        self.next_handover = self.session.next_change(self.now()) if self.session else None
+        self._arm_handover()
+
+    def _arm_handover(self) -> None:
+        if self.next_handover is None:
+            self.handover.stop()
+            return
+        wait = (self.next_handover - self.now()).total_seconds() * 1000
+        self.handover.start(int(max(0, min(MAX_TIMER_MS, wait + 20))))
+
+    def _handover_due(self) -> None:
+        if self.next_handover is not None and self.now() < self.next_handover:
+            self._schedule_handover()  # woke early (a long wait is split into hours): wait on
+            return
+        self.refresh_live()
+
+    def _catch_up(self) -> None:
+        if self.next_handover is not None and self.now() >= self.next_handover:
+            self.refresh_live()
+
+    def refresh_live(self) -> None:
+        """Work out every "on call now" on screen again: results, detail pane, on-call view."""
+        if self.session is None:
+            return
+        boundary = self.next_handover
+        self._run_search(keep_selection=True)
+        if self.oncall_schedule and self.views.currentIndex() == self.VIEW_ONCALL:
             self._refresh_oncall()
+        self._schedule_handover()
+        if boundary is not None:
+            self.handover_done.emit(boundary)
 
     # --- search --------------------------------------------------------------------------------
 
-    def _query_changed(self, text: str, keep_selection: bool = False) -> None:
+    def _query_changed(self, text: str) -> None:
         if self.session is None:
             return
-        if self.views.currentIndex() == 1 and not keep_selection:
-            self.views.setCurrentIndex(0)
+        if self.views.currentIndex() != self.VIEW_RESULTS:
+            self.views.setCurrentIndex(self.VIEW_RESULTS)  # typing searches (docs/OPERATOR.md)
+            self.oncall_schedule = None
+        self._run_search(keep_selection=False)
+
+    def _run_search(self, keep_selection: bool) -> None:
+        if self.session is None:
+            return
         previous = self.current_result()
-        query = text.strip()
+        query = self.search.text().strip()
         if query:
-            rows = self.session.search(query, RESULT_LIMIT, at=self.now())
+            rows = self.session.search(query, RESULT_LIMIT + 1, at=self.now())
         else:
             rows = self.session.favourite_results(self.settings.favourites, self.now())
+        self.more_results = len(rows) > RESULT_LIMIT
+        rows = rows[:RESULT_LIMIT]
         self.results.set_results(rows)
         if rows:
             row = 0
             if keep_selection and previous is not None:
                 row = next((i for i, r in enumerate(rows) if (r.kind, r.id) == (previous.kind, previous.id)), 0)
             self.results_view.setCurrentIndex(self.results.index(row))
+            self.results_view.scrollTo(self.results.index(row))
         else:
             self._show_selection()
         if query:
-            self.count.setText(f"{len(rows)} result{'s' if len(rows) != 1 else ''}"
-                               + (" (best first)" if len(rows) > 1 else "") if rows else
-                               f"Nothing matches \"{query}\". Try fewer letters, a surname, or a number.")
+            if not rows:
+                text = f"Nothing matches \"{query}\". Try fewer letters, a surname, or a number."
+            elif self.more_results:
+                text = (f"More than {RESULT_LIMIT} results: the best {RESULT_LIMIT} are shown. "
+                        "Type more to narrow it down.")
+            else:
+                text = f"{len(rows)} result{'s' if len(rows) != 1 else ''}" + (" (best first)" if len(rows) > 1 else "")
         else:
-            self.count.setText("Favourite on-call schedules (Ctrl+D adds one)" if rows
-                               else "Type to search the whole directory.")
+            text = ("Favourite on-call schedules (Ctrl+D adds one)" if rows
+                    else "Type to search the whole directory.")
+        self.count.setText(text)
         self.results_changed.emit()
 
     def current_result(self) -> Result | None:
@@ -454,7 +612,7 @@ class MainWindow(QMainWindow):
         return self.results.result(index.row()) if index.isValid() else None
 
     def _navigate(self, step: int) -> None:
-        if self.views.currentIndex() == 1:
+        if self.views.currentIndex() == self.VIEW_ONCALL:
             self.oncall.move(step)
             return
         count = self.results.rowCount()
@@ -466,13 +624,23 @@ class MainWindow(QMainWindow):
         self.results_view.setCurrentIndex(self.results.index(row))
         self.results_view.scrollTo(self.results.index(row))
 
+    def _tabbed(self, forward: bool) -> None:
+        """Tab in the search field: into the "as of" field in the on-call view; nowhere otherwise."""
+        if self.views.currentIndex() == self.VIEW_ONCALL:
+            self.oncall.as_of.setFocus(Qt.FocusReason.TabFocusReason)
+            self.oncall.as_of.select_part(0 if forward else self.oncall.as_of.sectionCount() - 1)
+
     def _show_selection(self) -> None:
         result = self.current_result()
         if self.session is None or result is None:
+            self._detail_for = None
             self.detail.show_nothing()
             return
+        # Shown again (a handover, new data, a text size change): the highlighted method stays highlighted.
+        again = (result.kind, result.id) == self._detail_for
+        self._detail_for = (result.kind, result.id)
         if result.kind == "schedule":
-            self._show_schedule_detail(result.id)
+            self._show_schedule_detail(result.id, again)
             return
         entry = self.session.entry(result.id)
         if entry is None:
@@ -482,29 +650,34 @@ class MainWindow(QMainWindow):
         for schedule in self.session.schedules_for(entry):
             now = self.session.on_call(schedule.id, self.now())
             holder = next((t for t in now.tiers if t.who), None)
-            who = (f"<b>{_esc(holder.who.name)}</b> until {_esc(wall_time(holder.until, schedule.zone))}"
+            who = (f"<b>{html.escape(holder.who.name)}</b> until {html.escape(wall_time(holder.until, schedule.zone))}"
                    if holder and holder.until else "nobody — use this department line")
-            extra.append(f"On call now for <b>{_esc(schedule.name)}</b>: {who}")
+            extra.append(f"On call now for <b>{html.escape(schedule.name)}</b>: {who}")
         if extra:
             extra.append("Ctrl+O shows the full on-call view.")
-        self.detail.show_entry(entry, "<br>".join(extra))
-        if result.number_spans:  # the operator typed a number: that contact method is the one meant
-            row = next((i for i, c in enumerate(entry.contacts) if c.value == result.number), 0)
-            self.detail.table.selectRow(row)
+        selected = self._kept_row(entry.id, again)
+        if selected is None and result.number_spans:  # a typed number: that contact method is the one meant
+            selected = next((i for i, c in enumerate(entry.contacts) if c.value == result.number), None)
+        self.detail.show_entry(entry, "<br>".join(extra), selected=selected)
 
-    def _show_schedule_detail(self, schedule_id: str) -> None:
+    def _kept_row(self, listing_id: str, again: bool) -> int | None:
+        shown = self.detail.entry
+        if again and shown is not None and shown.id == listing_id and self.detail.current_row() >= 0:
+            return self.detail.current_row()
+        return None
+
+    def _show_schedule_detail(self, schedule_id: str, again: bool = False) -> None:
         schedule = self.session.schedule(schedule_id)
         now = self.session.on_call(schedule_id, self.now())
-        from backup_operator.ui.widgets import _ladder_html
-
-        ladder = _ladder_html(now) + "<br>Enter shows the full on-call view and the next 7 days."
+        ladder = ladder_html(now) + "<br>Enter shows the full on-call view and the next 7 days."
         holder = next((t for t in now.tiers if t.who), None)
         if holder is None:
             fallback = now.fallback
             if fallback is not None:
                 self.detail.show_entry(fallback, ladder, title=schedule.name,
                                        subtitle="Nobody is on call now: use the department line.",
-                                       heading=f"{fallback.name} — try in this order")
+                                       heading=f"{fallback.name} — try in this order",
+                                       selected=self._kept_row(fallback.id, again))
             else:
                 self.detail.show_schedule_without_holder(schedule, "Nobody is on call now.", ladder)
             return
@@ -512,11 +685,12 @@ class MainWindow(QMainWindow):
         self.detail.show_entry(holder.who, ladder, title=schedule.name,
                                subtitle=f"On call now ({holder.role or f'tier {holder.tier}'}): "
                                         f"{holder.who.name}{until}",
-                               heading=f"{holder.who.name} — try in this order")
+                               heading=f"{holder.who.name} — try in this order",
+                               selected=self._kept_row(holder.who.id, again))
 
     def activate_selection(self) -> None:
         """Enter: a schedule opens its on-call view; a listing copies its first number to try."""
-        if self.views.currentIndex() == 1:
+        if self.views.currentIndex() == self.VIEW_ONCALL:
             self.copy_number()
             return
         result = self.current_result()
@@ -531,8 +705,8 @@ class MainWindow(QMainWindow):
         if self.oncall.as_of.hasFocus():  # leave the date-time editor, stay on the schedule
             self.focus_search()
             return
-        if self.views.currentIndex() == 1:
-            self.views.setCurrentIndex(0)
+        if self.views.currentIndex() != self.VIEW_RESULTS:
+            self.views.setCurrentIndex(self.VIEW_RESULTS)
             self.oncall_schedule = None
             self.focus_search()
             return
@@ -546,7 +720,7 @@ class MainWindow(QMainWindow):
             return
         self.search.setFocus(Qt.FocusReason.OtherFocusReason)
 
-    def changeEvent(self, event: QEvent) -> None:
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt's name
         super().changeEvent(event)
         if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
             QTimer.singleShot(0, self._focus_if_idle)
@@ -558,43 +732,54 @@ class MainWindow(QMainWindow):
     # --- copying ---------------------------------------------------------------------------------
 
     def _move_contact(self, step: int) -> None:
-        if self.views.currentIndex() == 1:
-            self.oncall.move(step)
+        if self.views.currentIndex() == self.VIEW_ONCALL:
+            card = self.oncall.current_card()
+            if card is not None:
+                card.contacts.move(step)
         else:
             self.detail.move(step)
 
     def selected_contact(self, n: int | None = None):
-        """(whose, Contact) for the contact the operator means, or (None, None)."""
-        if self.views.currentIndex() == 1:
-            tier = self.oncall.now_model.tier(self.oncall.current_tier_row())
-            who = tier.who if tier else None
-            if who is None and self.oncall.now_model._now is not None:
-                who = self.oncall.now_model._now.fallback
-            if who is None or not who.contacts:
+        """(whose name, Contact) for the contact the operator means, or (name, None)."""
+        if self.views.currentIndex() == self.VIEW_ONCALL:
+            card = self.oncall.current_card()
+            if card is None:
                 return None, None
-            index = n if n is not None else 0
-            return (who, who.contacts[index]) if index < len(who.contacts) else (who, None)
-        model = self.detail.contacts
-        row = n if n is not None else self.detail.current_row()
-        contact = model.contact(row)
+            rows = card.contacts
+            whose = card.who or (self.oncall.now.fallback if self.oncall.now else None)
+        else:
+            rows = self.detail.contacts
+            whose = self.detail.entry
+        row = n if n is not None else rows.selected_row()
+        contact = rows.contact(row)
         if contact is not None and n is not None:
-            self.detail.table.selectRow(row)
-        return (self.detail.title.text(), contact)
+            rows.select(row)
+        return (whose.name if whose is not None else self.detail.title.text()), contact
 
     def copy_number(self, n: int | None = None) -> str | None:
+        self._catch_up()  # a copy made after a handover copies the new shift's number, whatever the timer did
         whose, contact = self.selected_contact(n)
         if contact is None:
             self.say("Nothing to copy: choose a result first." if n is None
                      else f"There is no contact method {n + 1} here.")
             return None
         QGuiApplication.clipboard().setText(contact.value)
-        name = whose.name if hasattr(whose, "name") else str(whose)
-        self.say(f"Copied {contact.value} — {contact.caption} of {name}.")
+        if contact.dialable:
+            self.say(f"Copied {contact.value} — {contact.caption} of {whose}.")
+        else:
+            self.say(f"Copied \"{contact.value}\" ({contact.caption} of {whose}); it is not a number to dial.")
         return contact.value
 
     def say(self, text: str) -> None:
         self.statusBar().showMessage(text, 15_000)
         self.status_shown.emit(text)
+        self.announce(text)
+
+    def announce(self, text: str) -> None:
+        """Tell screen readers (a polite announcement), e.g. "Copied 4471 …" or a new data-age warning."""
+        event = QAccessibleAnnouncementEvent(self, text)
+        QAccessible.updateAccessibility(event)
+        self.announced.emit(text)
 
     # --- on call ---------------------------------------------------------------------------------
 
@@ -602,7 +787,8 @@ class MainWindow(QMainWindow):
         if self.session is None or self.session.schedule(schedule_id) is None:
             return
         self.oncall_schedule = schedule_id
-        self.views.setCurrentIndex(1)
+        self.views.setCurrentIndex(self.VIEW_ONCALL)
+        self.oncall.schedule = None  # opened afresh: tier 1 is chosen (a refresh keeps the chosen tier)
         self._refresh_oncall()
         self.focus_search()
 
@@ -629,11 +815,11 @@ class MainWindow(QMainWindow):
             self.say("Showing who is on call now.")
 
     def choose_as_of(self) -> None:
-        if self.views.currentIndex() != 1:
+        if self.views.currentIndex() != self.VIEW_ONCALL:
             self.open_oncall_for_selection()
-        if self.views.currentIndex() == 1:
+        if self.views.currentIndex() == self.VIEW_ONCALL:
             self.oncall.focus_as_of()
-            self.say("Type the date and time (Up/Down change the part under the cursor); Enter or Esc returns.")
+            self.say("Type the date and time; Tab moves between its parts. Enter or Esc returns to the search.")
 
     def _refresh_oncall(self) -> None:
         if self.session is None or not self.oncall_schedule:
@@ -656,17 +842,19 @@ class MainWindow(QMainWindow):
         on = self.settings.toggle_favourite(schedule_id)
         self.say(f"{name} {'is now a favourite' if on else 'is no longer a favourite'}.")
         if not self.search.text().strip():
-            self._query_changed("", keep_selection=True)
+            self._run_search(keep_selection=True)
 
     # --- new data ----------------------------------------------------------------------------------
 
     def check_inbox(self) -> None:
         if self.session is None and self.pages.currentIndex() != self.PAGE_ERROR:
             return
+        self._manual_check = True
         self.say("Checking the inbox for new data…")
         self.watcher.check_now()
 
     def _sync_done(self, outcome: SyncOutcome) -> None:
+        manual, self._manual_check = self._manual_check, False
         for signer in outcome.new_signers:
             try:
                 self.desktop.trust(signer.to_text())
@@ -676,13 +864,22 @@ class MainWindow(QMainWindow):
             self._notice_once(path, exc)
         if outcome.session is not None:
             self._adopt(outcome.session)
-            self.dismiss_notice() if not outcome.refused else None
+            if not outcome.refused:
+                self.notice.hide()
             self.say(f"New data installed: version {outcome.session.version}. Your search was kept.")
         elif self.session is None and outcome.current:
             self.reload()
+        elif manual and self.session is not None:
+            checked = local_when(self.now(), self.now())
+            if outcome.unreachable and len(outcome.unreachable) == outcome.inboxes:
+                self.say(f"The inbox cannot be reached (checked {checked}); version {self.session.version} "
+                         "stays in use. That is normal while the network or the servers are down.")
+            elif not outcome.refused:
+                self.say(f"Nothing new: version {self.session.version} is the newest (checked {checked}).")
         self.sync_finished.emit()
 
     def _sync_failed(self, exc: BaseException) -> None:
+        self._manual_check = False
         if self.session is None:
             self.show_error(exc)
         else:
@@ -708,55 +905,63 @@ class MainWindow(QMainWindow):
         self.notice.setText(text + "  (Ctrl+K hides this.)")
         self.notice.show()
         self.notice_shown.emit(text)
+        self.announce(text)
 
     def dismiss_notice(self) -> None:
+        """Ctrl+K: hide a notice, and shorten the data-age warning to its one-line form."""
         self.notice.hide()
+        if self.banner.isVisible() and not self.banner.compact:
+            self.acknowledge_banner()
 
     # --- dialogs ---------------------------------------------------------------------------------
 
-    def _sheet_dialog(self):
+    def open_dialog(self, make: Callable[[], QDialog | None]) -> int:
+        """Run a modal dialog made by ``make`` (None: nothing to show) and give the keyboard back to the
+        search field afterwards. Returns the dialog's result (0 when nothing was shown)."""
+        dialog = make()
+        if dialog is None:
+            return 0
+        try:
+            return dialog.exec()
+        finally:
+            dialog.deleteLater()
+            self.focus_search()
+
+    def _sheet_dialog(self, printing: bool):
         from backup_operator.ui.dialogs import CrashSheetDialog
 
         if self.session is None:
             self.say("There is no directory data to print.")
             return None
-        return CrashSheetDialog(self.session, self.settings, self.now, parent=self)
+        dialog = CrashSheetDialog(self.session, self.settings, self.now, parent=self)
+        if printing:
+            dialog.print_mode()
+        return dialog
 
     def print_sheet(self) -> None:
-        dialog = self._sheet_dialog()
-        if dialog is not None:
-            dialog.print_mode()
-            dialog.exec()
-            self.focus_search()
+        self.open_dialog(lambda: self._sheet_dialog(True))
 
     def save_sheet(self) -> None:
-        dialog = self._sheet_dialog()
-        if dialog is not None:
-            dialog.exec()
-            self.focus_search()
+        self.open_dialog(lambda: self._sheet_dialog(False))
 
     def open_settings(self) -> None:
         from backup_operator.ui.dialogs import SettingsDialog
 
-        dialog = SettingsDialog(self.desktop, self.settings, self.session, parent=self)
-        if dialog.exec():
+        if self.open_dialog(lambda: SettingsDialog(self.desktop, self.settings, self.session, parent=self)):
             self.apply_display_settings()
             self.watcher.rewatch()
-            self._query_changed(self.search.text(), keep_selection=True)
+            self._run_search(keep_selection=True)
             self.say("Settings saved.")
-        self.focus_search()
 
     def show_help(self) -> None:
         from backup_operator.ui.dialogs import HelpDialog
 
-        HelpDialog(self.actions_with_shortcuts(), parent=self).exec()
-        self.focus_search()
+        self.open_dialog(lambda: HelpDialog(self.actions_with_shortcuts(), parent=self))
 
     def show_about(self) -> None:
         from backup_operator.ui.dialogs import AboutDataDialog
 
-        AboutDataDialog(self.desktop, self.session, self.now(), parent=self).exec()
-        self.focus_search()
+        self.open_dialog(lambda: AboutDataDialog(self.desktop, self.session, self.now(), parent=self))
 
     def kit_check(self):
         """Run the kit self-check here (it reuses the unlocked key; the PDF probe needs this thread)."""
@@ -772,20 +977,14 @@ class MainWindow(QMainWindow):
     def show_kit_check(self) -> None:
         from backup_operator.ui.dialogs import KitCheckDialog
 
-        KitCheckDialog(self.kit_check(), parent=self).exec()
-        self.focus_search()
+        self.open_dialog(lambda: KitCheckDialog(self.kit_check(), parent=self))
 
-    def closeEvent(self, event) -> None:
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         self.watcher.stop()
         self.tick.stop()
+        self.handover.stop()
         try:
             self.settings.set_geometry(self.saveGeometry())
         except Exception:  # never block closing on a settings write
             log.warning("could not save the window's size and place", exc_info=True)
         super().closeEvent(event)
-
-
-def _esc(text: str) -> str:
-    import html
-
-    return html.escape(text)

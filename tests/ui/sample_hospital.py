@@ -73,6 +73,10 @@ LOCATIONS = [
      [("voip", "7190", "Helipad phone", "")]),
     ("s-interp", "service", "Interpreter service", "Patient services", "",
      [("phone", "608-555-8800", "Phone line", "Say the language first"), ("extension", "8800", "", "")]),
+    # A service whose first method is said over the speakers, not dialled: Enter copies 5555.
+    ("s-codeblue", "service", "Code Blue team", "Patient safety", "",
+     [("overhead", "Code Blue", "Overhead page", "Say \"Code Blue\" and the location, twice"),
+      ("extension", "5555", "Activation line", "")]),
 ]
 
 

@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from datetime import timedelta
 
 import pytest
 from ui_support import NOW
 from PySide6.QtCore import Qt
 
 from backup_operator.core.session import open_session
-from backup_operator.ui.models import (
-    ContactsModel,
-    OnCallModel,
-    RecordRole,
-    ResultsModel,
-    SchedulesModel,
-    ShiftsModel,
-)
+from backup_operator.ui.models import RecordRole, ResultsModel, SchedulesModel
 
 
 @pytest.fixture
@@ -34,32 +26,6 @@ def test_results_model(qtmodeltester, session):
     assert model.rowCount() > 2
     qtmodeltester.check(model, force_py=True)
     model.set_results([])
-    qtmodeltester.check(model, force_py=True)
-
-
-def test_contacts_model(qtmodeltester, session):
-    model = ContactsModel()
-    model.set_entry(session.entry("p-hart"))
-    assert model.data(model.index(1, 2)) == "608-555-0147"
-    assert model.data(model.index(1, 3)) == "Text only while in the cath lab"
-    qtmodeltester.check(model, force_py=True)
-
-
-def test_on_call_model(qtmodeltester, session):
-    model = OnCallModel()
-    model.set_on_call(session.on_call("cardio-attending", NOW))
-    assert model.rowCount() == 2
-    qtmodeltester.check(model, force_py=True)
-    model.set_on_call(session.on_call("ir", NOW))  # nobody on call
-    assert "NOBODY" in model.data(model.index(0, 1))
-    qtmodeltester.check(model, force_py=True)
-
-
-def test_shifts_model(qtmodeltester, session):
-    model = ShiftsModel()
-    zone = session.schedule("ed-physician").zone
-    model.set_shifts(session.shifts("ed-physician", NOW, NOW + timedelta(days=7)), zone, NOW)
-    assert model.rowCount() == 22  # the current shift + 7 days of three shifts
     qtmodeltester.check(model, force_py=True)
 
 

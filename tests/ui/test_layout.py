@@ -1,0 +1,186 @@
+"""The window fits a 1024×768 laptop and a 1366×768 screen: every number and instruction of the shown
+person or tier is on screen in full (read from the widgets' visible text), nothing overlaps, and larger
+text scrolls down instead of spilling off the side.
+
+"On screen" is checked the way it is drawn: the label is visible, lies inside the window's width, is as
+wide as its text (a label that does not wrap) or as tall as its wrapped text needs (one that does).
+"""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QPoint, QRect
+from PySide6.QtWidgets import QApplication, QLabel, QScrollArea
+
+from backup_operator.ui.widgets import ContactRow
+
+TITLE_BAR = 40  # what a window manager's title bar takes from the screen's height
+SCREENS = [(1024, 768), (1366, 768)]
+
+
+def _rect_in(widget, ancestor) -> QRect:
+    return QRect(widget.mapTo(ancestor, QPoint(0, 0)), widget.size())
+
+
+def _shown_in_full(label: QLabel, window, area: QScrollArea | None = None, *, in_view: bool = True) -> None:
+    assert label.isVisible(), f"{label.text()!r} is hidden"
+    rect = _rect_in(label, window)
+    assert rect.left() >= 0 and rect.right() < window.width(), f"{label.text()!r} sticks out sideways: {rect}"
+    if label.wordWrap():
+        need = label.heightForWidth(label.width())
+        assert label.height() >= need, f"{label.text()!r} is cut off: {label.height()} px of {need}"
+    else:
+        need = label.fontMetrics().horizontalAdvance(label.text()) + label.contentsMargins().left() \
+            + label.contentsMargins().right()
+        assert label.width() >= need - 1, f"{label.text()!r} is elided: {label.width()} px of {need}"
+    if area is not None and in_view:
+        view = _rect_in(area.viewport(), window)
+        assert view.contains(rect), f"{label.text()!r} is scrolled out of sight ({rect} not in {view})"
+
+
+def _no_overlap(widgets) -> None:
+    shown = [w for w in widgets if w.isVisible()]
+    for i, a in enumerate(shown):
+        for b in shown[i + 1:]:
+            ra, rb = _rect_in(a, a.window()), _rect_in(b, b.window())
+            assert not ra.intersects(rb), f"{type(a).__name__} {ra} overlaps {type(b).__name__} {rb}"
+
+
+def _only_window(window) -> None:
+    stray = [w for w in QApplication.topLevelWidgets() if w.isVisible() and w is not window]
+    assert stray == [], f"widgets shown as windows of their own: {stray}"
+
+
+def _type(qtbot, w, text: str) -> None:
+    w.search.clear()
+    for ch in text:
+        qtbot.keyClick(w.search, ch)
+    qtbot.wait(30)
+
+
+@pytest.fixture(params=SCREENS, ids=lambda s: f"{s[0]}x{s[1]}")
+def sized(request, window, qtbot):
+    width, height = request.param
+    window.resize(width, height - TITLE_BAR)
+    qtbot.wait(50)
+    return window
+
+
+def test_the_window_fits_the_screen_at_every_text_size(qtbot, window):
+    for size in ("normal", "large", "extra large", "huge"):
+        window.settings.text_size = size
+        window.apply_display_settings()
+        window.open_oncall("cardio-attending")
+        hint = window.minimumSizeHint()
+        assert hint.width() <= 1024 and hint.height() <= 768 - TITLE_BAR, (size, hint)
+
+
+def test_a_persons_every_number_and_instruction_is_shown(qtbot, sized):
+    w = sized
+    _type(qtbot, w, "amelia hart")
+    entry = w.session.entry("p-hart")
+    rows = w.detail.contacts.rows
+    assert [r.value.text() for r in rows] == [c.value for c in entry.contacts]
+    for row, contact in zip(rows, entry.contacts, strict=True):
+        for label in (row.value, row.caption):
+            _shown_in_full(label, w, w.detail)
+        if contact.instructions:
+            assert row.notes.text() == contact.instructions
+            _shown_in_full(row.notes, w, w.detail)
+    _shown_in_full(w.detail.title, w, w.detail)
+    _no_overlap([w.detail.title, w.detail.subtitle, w.detail.heading, *rows, w.detail.extra])
+    _only_window(w)
+
+
+def test_every_tier_with_every_method_until_and_next(qtbot, sized):
+    w = sized
+    w.open_oncall("cardio-attending")
+    qtbot.wait(50)
+    page = w.oncall
+    assert len(page.cards) == 2
+    for card in page.cards:
+        who = card.who
+        _shown_in_full(card.name, w, page)
+        assert [r.value.text() for r in card.contacts.rows] == [c.value for c in who.contacts], "no method dropped"
+        for row, contact in zip(card.contacts.rows, who.contacts, strict=True):
+            _shown_in_full(row.value, w, page)
+            _shown_in_full(row.caption, w, page)
+            if contact.instructions:
+                assert row.notes.text() == contact.instructions
+                _shown_in_full(row.notes, w, page)
+        _shown_in_full(card.until, w, page)
+        _shown_in_full(card.next, w, page)
+    assert "Pager" in page.cards[0].contacts.rows[0].caption.text()
+    assert page.cards[0].contacts.rows[0].notes.text() == "Page, then wait 5 minutes before trying the mobile"
+    _shown_in_full(page.ladder, w, page, in_view=False)
+    _no_overlap([page.title, page.subtitle, page.nobody, *page.cards, page.ladder, page.instructions,
+                 page.week_title, page.week_table])
+    _only_window(w)
+
+
+def test_nobody_on_call_shows_the_department_line_in_full(qtbot, sized):
+    w = sized
+    w.open_oncall("ir")  # weekdays only; Saturday
+    qtbot.wait(50)
+    page = w.oncall
+    _shown_in_full(page.nobody, w, page)
+    card = page.cards[0]
+    assert card.name.text().startswith("NOBODY")
+    assert [r.value.text() for r in card.contacts.rows] == ["5500", "608-555-5500"]
+    for row in card.contacts.rows:
+        _shown_in_full(row.value, w, page)
+
+
+@pytest.mark.parametrize("size", ["extra large", "huge"])
+def test_larger_text_scrolls_down_and_never_sideways(qtbot, window, size):
+    window.resize(1024, 768 - TITLE_BAR)
+    window.settings.text_size = size
+    window.apply_display_settings()
+    window.open_oncall("cardio-attending")
+    qtbot.wait(50)
+    page = window.oncall
+    assert page.widget().height() > page.viewport().height(), "the page is taller than the window"
+    assert page.verticalScrollBar().isVisible() and not page.horizontalScrollBar().isVisible()
+    assert page.widget().width() <= page.viewport().width()
+    for card in page.cards:
+        for row in card.contacts.rows:
+            _shown_in_full(row.value, window, page, in_view=False)
+            if row.notes.text():
+                _shown_in_full(row.notes, window, page, in_view=False)
+    # Down moves to the backup tier and scrolls it into view.
+    window._navigate(1)
+    qtbot.wait(30)
+    _shown_in_full(page.cards[1].name, window, page)
+    _type(qtbot, window, "amelia hart")
+    for row in window.detail.contacts.rows:
+        _shown_in_full(row.value, window, window.detail, in_view=False)
+    assert not window.detail.horizontalScrollBar().isVisible()
+
+
+def test_the_banner_fits_and_its_short_form_is_one_line(qtbot, sized, env):
+    from datetime import timedelta
+
+    from ui_support import CREATED
+
+    w = sized
+    env.now = CREATED + timedelta(hours=13)
+    w.refresh_clock()
+    _shown_in_full(w.banner.text_label, w)
+    w.acknowledge_banner()
+    label = w.banner.text_label
+    assert w.banner.isVisible() and w.banner.compact
+    _shown_in_full(label, w)
+    assert label.heightForWidth(label.width()) <= label.fontMetrics().lineSpacing() * 1.5, "one line"
+    assert "13 h 0 min ago" in label.text() and "department line" in label.text()
+
+
+def test_contact_rows_are_children_never_windows(qtbot, window):
+    """A label shown before it has a parent becomes a window of its own (and takes the focus)."""
+    from backup_operator.core.session import Contact
+
+    row = ContactRow(1, Contact("pager", "4471", "Pager", 1, "Page twice"), 1.0, window.detail.widget())
+    assert not row.notes.isWindow() and not row.value.isWindow()
+    window.open_oncall("cardio-attending")
+    qtbot.wait(50)
+    _only_window(window)
+    assert window.isActiveWindow()
