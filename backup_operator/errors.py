@@ -36,7 +36,10 @@ The tree (exit code of the command line in brackets)::
         ├── ExportRefused [52] ..... a check failed (empty, big drop, broken references, gaps)
         ├── PublishFailed [53] ..... at least one destination could not be written
         ├── ExporterBusy [54] ...... another export or exporter holds the lock
-        └── ExportTimedOut [55] .... the whole export went past its deadline; stopped, lock released
+        ├── ExportTimedOut [55] .... the whole export went past its deadline; stopped, lock released
+        ├── DesktopsBehind [56] .... (status) a desktop missed snapshots for over two intervals
+        ├── ExportFailing [57] ..... (status) the last run failed, was refused or skipped, or none is recent
+        └── NotificationFailed [58]  an alert email or webhook could not be delivered
 
 Each error carries one sentence for the operator or IT: what is wrong and what to do next. The UI
 and the command line show ``str(error)``; they never show a traceback. Messages name files, rows and
@@ -83,6 +86,9 @@ __all__ = [
     "PublishFailed",
     "ExporterBusy",
     "ExportTimedOut",
+    "DesktopsBehind",
+    "ExportFailing",
+    "NotificationFailed",
 ]
 
 
@@ -255,3 +261,21 @@ class ExportTimedOut(ExportError):
     """The export as a whole took longer than ``[export] deadline_minutes``; nothing was published."""
 
     exit_code = 55
+
+
+class DesktopsBehind(ExportError):
+    """``status``: the exporter is fine, but desktops are behind (a monitoring WARNING)."""
+
+    exit_code = 56
+
+
+class ExportFailing(ExportError):
+    """``status``: exports are failing, refused, skipped or not running (a monitoring CRITICAL)."""
+
+    exit_code = 57
+
+
+class NotificationFailed(ExportError):
+    """An alert could not be delivered (``notify-test``; during runs it is only logged)."""
+
+    exit_code = 58

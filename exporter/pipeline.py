@@ -338,11 +338,20 @@ def run_export(home: ExporterHome, *, force: bool = False, trigger: str = "manua
         lock.acquire()
     except ExporterBusy as exc:
         record_skipped(home, trigger, str(exc))
+        _after_run(home)
         raise
     try:
         return _run_locked(home, force=force, trigger=trigger, now=now, sleep=sleep)
     finally:
         lock.release()
+        _after_run(home)
+
+
+def _after_run(home: ExporterHome) -> None:
+    """The health file and alerts (exporter.notifications); never raises."""
+    from exporter.notifications import after_run
+
+    after_run(home)
 
 
 def record_skipped(home: ExporterHome, trigger: str, why: str) -> None:
