@@ -94,7 +94,7 @@ class SftpDefaults:
 @dataclass
 class DestinationConfig:
     name: str
-    kind: str  # "folder" or "sftp"
+    kind: str  # "folder", "sftp", or "web" (a folder a web server serves to http(s) inboxes)
     path: str
     host: str = ""
     port: int = 22
@@ -105,6 +105,7 @@ class DestinationConfig:
     known_hosts: Path | None = None
     host_keys: list[str] = field(default_factory=list)
     keep_snapshots: int | None = None
+    keep_deltas: int | None = None  # web: how many deltas the manifest offers (default 96, a day of 15 min)
 
     @property
     def label(self) -> str:
@@ -261,13 +262,14 @@ _PATH_KEYS = {"key_file", "known_hosts", "file", "health_file"}
 def parse_destination(doc: dict[str, Any], config: "Config", section: str = "destinations") -> DestinationConfig:
     doc = dict(doc)
     kind = doc.pop("type", None)
-    if kind not in ("folder", "sftp"):
-        raise ConfigError(f"{_where(config.path, section)}: type must be \"folder\" or \"sftp\", not {kind!r}.")
+    if kind not in ("folder", "sftp", "web"):
+        raise ConfigError(f"{_where(config.path, section)}: type must be \"folder\", \"sftp\" or \"web\", "
+                          f"not {kind!r}.")
     if "path" not in doc or not isinstance(doc["path"], str) or not doc["path"]:
         raise ConfigError(f"{_where(config.path, section)}: every destination needs a path.")
     if kind == "sftp" and not doc.get("host"):
         raise ConfigError(f"{_where(config.path, section)}: an sftp destination needs a host.")
-    doc.setdefault("name", doc["path"] if kind == "folder" else f"{doc['host']}:{doc['path']}")
+    doc.setdefault("name", doc["path"] if kind in ("folder", "web") else f"{doc['host']}:{doc['path']}")
 
     def convert(key: str, value: Any) -> Any:
         if key in _PATH_KEYS and isinstance(value, str):
@@ -276,7 +278,7 @@ def parse_destination(doc: dict[str, Any], config: "Config", section: str = "des
 
     doc["kind"] = kind
     dest = _take(doc, DestinationConfig, section, config.path, convert)
-    if kind == "folder":
+    if kind in ("folder", "web"):
         dest.path = str(config.resolve(dest.path)) if not dest.path.startswith("\\\\") else dest.path
     return dest
 
