@@ -13,14 +13,15 @@ import html
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from PySide6.QtCore import QDateTime, QEvent, Qt, QTime, QTimeZone, Signal
-from PySide6.QtGui import QKeyEvent, QKeySequence, QPalette
+from PySide6.QtCore import QDateTime, QEvent, Qt, QTime, QTimer, QTimeZone, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
     QDateTimeEdit,
     QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QApplication,
     QLineEdit,
     QProgressBar,
     QPushButton,
@@ -54,8 +55,6 @@ def _label(text: str = "", *, factor: float = 1.0, bold: bool = False, wrap: boo
 
 def rescale(widget: QWidget) -> None:
     """Re-derive every labelled font from the application font (after the text size changes)."""
-    from PySide6.QtWidgets import QApplication
-
     base = QApplication.font()
     for child in [widget, *widget.findChildren(QWidget)]:
         factor = child.property("factor")
@@ -63,15 +62,45 @@ def rescale(widget: QWidget) -> None:
             child.setFont(scaled_font(base, float(factor), bool(child.property("bold"))))
 
 
-def _scrolling(content: QWidget) -> QScrollArea:
-    """A page that scrolls down (never sideways) when its content is taller than the window."""
-    area = QScrollArea()
-    area.setWidget(content)
-    area.setWidgetResizable(True)
-    area.setFrameShape(QFrame.Shape.NoFrame)
-    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    area.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the search field keeps the keyboard
-    return area
+class ScrollingPage(QScrollArea):
+    """A page that scrolls down (never sideways) when its content is taller than the window.
+
+    Its content is at least as tall as its wrapped text needs at the page's width: a scroll area does
+    not always ask, and then squeezes rows of wrapped labels on top of each other.
+    """
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the search field keeps the keyboard
+        self._refit = QTimer(self, singleShot=True, interval=0)
+        self._refit.timeout.connect(self.refit)
+
+    def set_content(self, content: QWidget) -> None:
+        self.setWidget(content)
+        content.installEventFilter(self)
+
+    def refit(self) -> None:
+        content = self.widget()
+        if content is None or content.layout() is None:
+            return
+        # Lay the rows out first (their pending layout requests), so that their heights are current.
+        QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+        need = content.layout().totalHeightForWidth(self.viewport().width()) \
+            if content.layout().hasHeightForWidth() else content.layout().totalMinimumSize().height()
+        if need > 0 and content.minimumHeight() != need:
+            content.setMinimumHeight(need)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt's name
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self._refit.start()
+        return super().eventFilter(watched, event)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self.refit()
 
 
 def _clear(layout) -> None:
@@ -214,14 +243,16 @@ class ContactRow(QFrame):
     def labels(self) -> list[QLabel]:
         return [self.index, self.value, self.caption, self.notes]
 
-    def set_selected(self, on: bool) -> None:
-        if self.property("selected") == on:
+    def set_selected(self, on: bool, *, again: bool = False) -> None:
+        """Highlight the row (or not). ``again``: the colours changed (high contrast), paint it anew."""
+        if self.property("selected") == on and not (on and again):
             return
         self.setProperty("selected", on)
         # The palette, not a style sheet: re-styling a row costs a style pass over its labels on every key.
+        # The application's palette is the source: it is the one the theme has just set.
         self.setAutoFillBackground(on)
         if on:
-            palette = QPalette(self.palette())
+            palette = QPalette(QApplication.palette())
             palette.setColor(QPalette.ColorRole.Window, palette.color(QPalette.ColorRole.Highlight))
             palette.setColor(QPalette.ColorRole.WindowText, palette.color(QPalette.ColorRole.HighlightedText))
             self.setPalette(palette)
@@ -276,6 +307,11 @@ class ContactRows(QWidget):
         self.active = on
         self.select(self._selected)
 
+    def recolour(self) -> None:
+        """The theme changed (high contrast on or off): highlight the selected method in the new colours."""
+        for n, row in enumerate(self.rows):
+            row.set_selected(self.active and n == self._selected, again=True)
+
     def move(self, step: int) -> None:
         if self.rows:
             self.select(max(0, min(len(self.rows) - 1, (self._selected if self._selected >= 0 else 0) + step)))
@@ -284,7 +320,7 @@ class ContactRows(QWidget):
         return [label for row in self.rows for label in row.labels()]
 
 
-class DetailPane(QScrollArea):
+class DetailPane(ScrollingPage):
     """Everything about the selected result: who or what it is, and every way to reach it, in order."""
 
     def __init__(self, parent=None):
@@ -307,11 +343,7 @@ class DetailPane(QScrollArea):
         layout.addWidget(self.extra)
         layout.addWidget(self.empty)
         layout.addStretch(1)
-        self.setWidget(content)
-        self.setWidgetResizable(True)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.set_content(content)
         self.entry: Entry | None = None
         self.show_nothing()
 
@@ -396,7 +428,7 @@ class TierCard(QFrame):
         super().__init__(parent)
         self.tier = tier
         self.setObjectName("tier")
-        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setFrameShape(QFrame.Shape.NoFrame)
         zone = now.schedule.zone
         self.role = _label(f"Tier {tier.tier}" + (f" · {tier.role}" if tier.role else ""), factor=0.9, bold=True)
         who = tier.who
@@ -447,9 +479,22 @@ class TierCard(QFrame):
 
     def set_selected(self, on: bool) -> None:
         self.setProperty("selected", on)
-        self.setStyleSheet("QFrame#tier { border: 3px solid palette(highlight); }" if on else
-                           "QFrame#tier { border: 1px solid palette(mid); }")
         self.contacts.set_active(on)
+        self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        # The border is painted, not styled: a style sheet here would re-polish the contact rows and put
+        # back their old colours after a switch to or from high contrast.
+        super().paintEvent(event)
+        selected = bool(self.property("selected"))
+        palette = QApplication.palette()
+        painter = QPainter(self)
+        pen = QPen(palette.color(QPalette.ColorRole.Highlight if selected else QPalette.ColorRole.Mid))
+        pen.setWidth(3 if selected else 1)
+        painter.setPen(pen)
+        inset = pen.width() // 2
+        painter.drawRect(self.rect().adjusted(inset, inset, -inset - 1, -inset - 1))
+        painter.end()
 
 
 def _week_html(rows: Sequence[ShiftRow], zone, at: datetime) -> str:
@@ -517,7 +562,7 @@ class AsOfEdit(QDateTimeEdit):
         super().focusInEvent(event)
 
 
-class OnCallPage(QScrollArea):
+class OnCallPage(ScrollingPage):
     """One schedule: who is on call at the chosen instant, the ladder, and the next seven days."""
 
     as_of_changed = Signal(object)  # datetime (aware, UTC) or None for "now"
@@ -584,11 +629,7 @@ class OnCallPage(QScrollArea):
         layout.addWidget(self.week_title)
         layout.addWidget(self.week_table)
         layout.addStretch(1)
-        self.setWidget(content)
-        self.setWidgetResizable(True)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.set_content(content)
         self._updating = False
 
     def _typed(self, value: QDateTime) -> None:
@@ -635,6 +676,7 @@ class OnCallPage(QScrollArea):
         self.instructions.setText(f"Instructions: {now.schedule.escalation}" if now.schedule.escalation else "")
         self.instructions.setVisible(bool(now.schedule.escalation))
         self.week_table.setText(_week_html(self.week, zone, now.at))
+        self.refit()
 
     def tier_count(self) -> int:
         return len(self.cards)
@@ -707,7 +749,7 @@ class OpeningScreen(QWidget):
         self.elapsed.setText(f"{seconds:.0f} s so far. Large directories take a few seconds." if seconds >= 1 else "")
 
 
-class MessageScreen(QScrollArea):
+class MessageScreen(ScrollingPage):
     """Shown instead of the directory when it cannot be opened: what is wrong and what to do."""
 
     retry = Signal()
@@ -742,11 +784,7 @@ class MessageScreen(QScrollArea):
         inner.addLayout(buttons)
         content = QWidget()
         _centre(content, box)
-        self.setWidget(content)
-        self.setWidgetResizable(True)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.set_content(content)
 
     def show_explanation(self, e: Explanation) -> None:
         self.explanation = e
