@@ -211,6 +211,16 @@ class Banner(QFrame):
         self.setVisible(level != "ok" and bool(full))
 
 
+LONG_VALUE = 22  # characters: a longer value (an email address) may wrap, at its punctuation
+_BREAK_AFTER = "@._-/"
+
+
+def breakable(value: str) -> str:
+    """``value`` with invisible break opportunities after its punctuation, so that a long email address
+    wraps inside a narrow pane instead of running off its edge (what is copied is the value itself)."""
+    return "".join(ch + "\u200b" if ch in _BREAK_AFTER else ch for ch in value)
+
+
 class ContactRow(QFrame):
     """One contact method: "1.  4471  Pager", its instructions wrapped underneath."""
 
@@ -219,7 +229,9 @@ class ContactRow(QFrame):
         self.setObjectName("contact")
         self.contact = contact
         self.index = _label(f"{n}.", factor=factor, wrap=False)
-        self.value = _label(contact.value, factor=factor * 1.15, bold=True, wrap=False, selectable=True)
+        long = len(contact.value) > LONG_VALUE
+        self.value = _label(breakable(contact.value) if long else contact.value, factor=factor * 1.15, bold=True,
+                            wrap=long, selectable=True)
         self.caption = _label(contact.caption, factor=factor)
         self.notes = _label(contact.instructions, factor=factor * 0.95)
         self.setAccessibleName(f"{n}. {contact.caption}: {contact.value}"
@@ -231,7 +243,8 @@ class ContactRow(QFrame):
         box.addLayout(line)
         line.setSpacing(10)
         line.addWidget(self.index, 0, Qt.AlignmentFlag.AlignBaseline)
-        line.addWidget(self.value, 0, Qt.AlignmentFlag.AlignBaseline)
+        # A long value (an email address) gets the room and wraps only if it must; a number never wraps.
+        line.addWidget(self.value, 3 if long else 0, Qt.AlignmentFlag.AlignBaseline)
         line.addWidget(self.caption, 1, Qt.AlignmentFlag.AlignBaseline)
         indent = QHBoxLayout()
         box.addLayout(indent)

@@ -596,7 +596,7 @@ class MainWindow(QMainWindow):
             return
         if self.views.currentIndex() != self.VIEW_RESULTS:
             self.views.setCurrentIndex(self.VIEW_RESULTS)  # typing searches (docs/OPERATOR.md)
-            self.oncall_schedule = None
+            self._leave_oncall()
         self._run_search(keep_selection=False)
 
     def _run_search(self, keep_selection: bool) -> None:
@@ -733,7 +733,7 @@ class MainWindow(QMainWindow):
             return
         if self.views.currentIndex() != self.VIEW_RESULTS:
             self.views.setCurrentIndex(self.VIEW_RESULTS)
-            self.oncall_schedule = None
+            self._leave_oncall()
             self.focus_search()
             return
         if self.search.text():
@@ -809,9 +809,16 @@ class MainWindow(QMainWindow):
 
     # --- on call ---------------------------------------------------------------------------------
 
+    def _leave_oncall(self) -> None:
+        """Back from the on-call view: the next one opens at "now", not at a time chosen for another."""
+        self.oncall_schedule = None
+        self.as_of = None
+
     def open_oncall(self, schedule_id: str) -> None:
         if self.session is None or self.session.schedule(schedule_id) is None:
             return
+        if schedule_id != self.oncall_schedule:
+            self.as_of = None
         self.oncall_schedule = schedule_id
         self.views.setCurrentIndex(self.VIEW_ONCALL)
         self.oncall.schedule = None  # opened afresh: tier 1 is chosen (a refresh keeps the chosen tier)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtWidgets import QApplication
-from layout_checks import no_overlap, only_window, shown_in_full, rows_have_room
+from layout_checks import no_overlap, only_window, rect_in, rows_have_room, shown_in_full
 
 from backup_operator.ui.widgets import ContactRow
 
@@ -168,3 +168,20 @@ def test_contact_rows_are_children_never_windows(qtbot, window):
     qtbot.wait(50)
     only_window(window)
     assert window.isActiveWindow()
+
+
+@pytest.mark.parametrize("size", ["large", "huge"])
+def test_a_long_email_address_wraps_inside_the_pane(qtbot, window, size):
+    window.resize(1024, 768 - TITLE_BAR)
+    window.settings.text_size = size
+    window.apply_display_settings()
+    _type(qtbot, window, "alsayed")
+    rows = window.detail.contacts.rows
+    email = next(r for r in rows if r.contact.kind == "email")
+    assert email.value.text().replace("\u200b", "") == "m.alsayed@stmarys.example"
+    shown_in_full(email.value, window, window.detail, in_view=False)
+    shown_in_full(email.caption, window, window.detail, in_view=False)
+    assert email.value.wordWrap()
+    right = rect_in(email, window).right()
+    viewport = rect_in(window.detail.viewport(), window)
+    assert right <= viewport.right(), "the row stays inside the pane"
