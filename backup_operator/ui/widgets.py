@@ -16,28 +16,37 @@ from datetime import datetime, timedelta
 from PySide6.QtCore import QDateTime, QEvent, Qt, QTime, QTimer, QTimeZone, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
+    QApplication,
     QDateTimeEdit,
     QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QApplication,
     QLineEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
 from backup_operator.core.oncall import local_to_utc
-from backup_operator.core.session import Contact, Entry, OnCallNow, Schedule, ShiftRow, TierNow, wall_time, zone_offsets
+from backup_operator.core.session import (
+    Contact,
+    Entry,
+    OnCallNow,
+    Schedule,
+    ShiftRow,
+    TierNow,
+    wall_time,
+    zone_offsets,
+)
 from backup_operator.ui.messages import Explanation
 from backup_operator.ui.theme import BANNER_STYLES, banner_style, scaled_font
 
-__all__ = ["Banner", "ContactRow", "ContactRows", "DetailPane", "MessageScreen", "OnCallPage", "OpeningScreen", "SearchField",
-           "TierCard", "UnlockScreen", "rescale"]
+__all__ = ["AsOfEdit", "Banner", "ContactRow", "ContactRows", "DetailPane", "MessageScreen", "OnCallPage",
+           "OpeningScreen", "ScrollingPage", "SearchField", "TierCard", "UnlockScreen", "breakable", "ladder_html",
+           "rescale"]
 
 
 def _label(text: str = "", *, factor: float = 1.0, bold: bool = False, wrap: bool = True,

@@ -17,7 +17,8 @@ def test_no_module_of_the_window_imports_the_command_line():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            offenders += [f"{path.name}: {n}" for n in names if n == "backup_operator.cli" or n.startswith("backup_operator.cli.")]
+            offenders += [f"{path.name}: {n}" for n in names
+                          if n == "backup_operator.cli" or n.startswith("backup_operator.cli.")]
     assert offenders == []
 
 

@@ -9,8 +9,8 @@ wide as its text (a label that does not wrap) or as tall as its wrapped text nee
 from __future__ import annotations
 
 import pytest
-from PySide6.QtWidgets import QApplication
 from layout_checks import no_overlap, only_window, rect_in, rows_have_room, shown_in_full
+from PySide6.QtWidgets import QApplication
 
 from backup_operator.ui.widgets import ContactRow
 
