@@ -309,6 +309,7 @@ class ContactRows(QWidget):
         for row in self.rows:
             rescale(row)
             self.box.addWidget(row)
+            row.show()  # at once (it has a parent: shown with it, never as a window of its own)
         self.select(selected if selected >= 0 else (0 if self.rows else -1))
 
     def count(self) -> int:
@@ -686,6 +687,7 @@ class OnCallPage(ScrollingPage):
         for card in self.cards:
             rescale(card)
             self.tiers.addWidget(card)
+            card.show()  # now, not on a later turn of the event loop: no frame without the tiers
         self.select(min(keep, len(self.cards) - 1))
         if now.nobody:
             fallback = now.fallback
