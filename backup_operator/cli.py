@@ -17,8 +17,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from backup_operator import __version__
-from backup_operator.config import Desktop
+from backup_operator.config import Desktop, is_url
+from backup_operator.core.fetch import check_inbox_url
 from backup_operator.core.freshness import freshness
+from backup_operator.core.pull import pull
 from backup_operator.core.store import write_receipt
 from backup_operator.core.wording import describe_age, describe_counts
 from backup_operator.errors import BackupOperatorError, NoSnapshot, RollbackRefused
@@ -54,18 +56,25 @@ def cmd_trust(desktop: Desktop, args: argparse.Namespace) -> int:
 
 
 def cmd_inbox(desktop: Desktop, args: argparse.Namespace) -> int:
-    if args.inbox_command == "add":
+    if args.inbox_command == "add" and is_url(args.path):
+        desktop.add_inbox(args.path, receipts=args.receipts, ca_file=args.ca_file and
+                          str(Path(args.ca_file).expanduser().resolve()))
+        print(f"Added http(s) inbox {check_inbox_url(args.path)}; 'backup-operator sync' reads its manifest.")
+        if args.path.lower().startswith("http://"):
+            print("Plain http: fine on a trusted LAN (every file is signed and sealed), but use https "
+                  "across the internet so that nobody can tell which version a desktop fetched.")
+    elif args.inbox_command == "add":
         path = str(Path(args.path).expanduser())
-        desktop.add_inbox(path)
+        desktop.add_inbox(path, receipts=args.receipts, ca_file=args.ca_file)
         if not Path(path).is_dir():
             print(f"Added {path}; it does not exist yet (it will be read once it does).")
         else:
             print(f"Added inbox {path}.")
     elif args.inbox_command == "remove":
-        desktop.remove_inbox(str(Path(args.path).expanduser()))
+        desktop.remove_inbox(args.path if is_url(args.path) else str(Path(args.path).expanduser()))
         print(f"Removed inbox {args.path}.")
     else:
-        for path in desktop.inboxes():
+        for path in desktop.inbox_texts():
             print(path)
     return 0
 
@@ -73,7 +82,8 @@ def cmd_inbox(desktop: Desktop, args: argparse.Namespace) -> int:
 def cmd_sync(desktop: Desktop, args: argparse.Namespace) -> int:
     store = desktop.store()
     inboxes = desktop.inboxes()
-    if not inboxes:
+    web_inboxes = desktop.http_inboxes()
+    if not inboxes and not web_inboxes:
         print("This desktop has no inbox; IT adds one with 'backup-operator inbox add PATH'.", file=sys.stderr)
         return 2
     for inbox in inboxes:
@@ -81,6 +91,25 @@ def cmd_sync(desktop: Desktop, args: argparse.Namespace) -> int:
             # Normal during an outage (the share is offline): say so, keep what is installed, exit 0.
             print(f"The inbox {inbox} cannot be reached right now (is the share offline?).", file=sys.stderr)
     report = store.sync(inboxes)
+    for web in web_inboxes:
+        pulled = pull(store, web, cache_root=desktop.home / "downloads", desktop=desktop.name,
+                      public_key=desktop.config.public_key)
+        if pulled.unreachable:
+            print(f"The inbox {web.url} cannot be reached right now ({pulled.unreachable}).", file=sys.stderr)
+        elif pulled.via in ("deltas", "full"):
+            print(f"Fetched version {pulled.installed[-1]} from {web.url} as "
+                  f"{'deltas' if pulled.via == 'deltas' else 'a full snapshot'} "
+                  f"({pulled.bytes_downloaded:,} bytes in {pulled.requests} requests).")
+        if pulled.receipt_problem:
+            print(f"Note: {pulled.receipt_problem}", file=sys.stderr)
+        report.installed += pulled.installed
+        report.refused += pulled.refused
+        report.new_signers += [s for s in pulled.new_signers if s not in report.new_signers]
+        report.current = max(report.current, pulled.current)
+        if pulled.installed:
+            report.problem = None
+        elif report.problem is None and pulled.problem is not None and not report.installed:
+            report.problem = pulled.problem
     for signer in report.new_signers:
         desktop.trust(signer.to_text())  # a rotation endorsed by a key we already trusted
         print(f"Now also trusting the exporter's new signing key {signer.to_text()}.")
@@ -200,7 +229,7 @@ def cmd_status(desktop: Desktop, args: argparse.Namespace) -> int:
         print("Not enrolled: run 'backup-operator enroll'.")
         return 0
     print(f"Key kept in: {'the OS key store' if desktop.config.key_store == 'keyring' else 'a key file'}")
-    print(f"Inboxes: {', '.join(map(str, desktop.inboxes())) or 'none'}")
+    print(f"Inboxes: {', '.join(desktop.inbox_texts()) or 'none'}")
     snapshot = _open(desktop)
     try:
         meta = snapshot.meta
@@ -335,8 +364,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inbox", help="list, add or remove the folders this desktop takes snapshots from")
     inbox = p.add_subparsers(dest="inbox_command", metavar="ACTION")
     for action in ("add", "remove"):
-        q = inbox.add_parser(action, help=f"{action} an inbox folder")
-        q.add_argument("path")
+        q = inbox.add_parser(action, help=f"{action} an inbox folder or http(s) address")
+        q.add_argument("path", help="a folder, a share, or https://server/path/ (http:// on a trusted LAN)")
+        if action == "add":
+            q.add_argument("--receipts", metavar="URL",
+                           help="http(s) inboxes: PUT this desktop's receipt under URL (WebDAV); default none")
+            q.add_argument("--ca-file", metavar="PEM",
+                           help="https inboxes: trust this CA bundle (an internal CA not in the system store)")
     inbox.add_parser("list", help="list the inbox folders")
     p.set_defaults(func=cmd_inbox)
 

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import tomli_w
 
+from backup_operator.core.fetch import check_inbox_url
+from backup_operator.core.pull import HttpInbox
 from backup_operator.core.store import SnapshotStore
 from backup_operator.errors import ConfigError, NoDesktopKey, NotTrusted, WrongPassphrase
 from backup_operator.fsutil import atomic_write
@@ -34,7 +36,7 @@ from backup_operator.paths import portable_root
 from backup_operator.snapshot import format as F
 from backup_operator.snapshot import keys
 
-__all__ = ["DesktopConfig", "Desktop", "PASSPHRASE_ENV"]
+__all__ = ["DesktopConfig", "Desktop", "PASSPHRASE_ENV", "is_url"]
 
 PASSPHRASE_ENV = "BACKUP_OPERATOR_PASSPHRASE"
 SITE_ENV = "BACKUP_OPERATOR_SITE"
@@ -42,6 +44,11 @@ SITE_FILE = "site.toml"
 CONFIG_FILE = "config.toml"
 KEY_FILE = "desktop-key.json"
 INSTALLER_TRUST_FILE = "exporter-key.txt"
+
+
+def is_url(inbox: str) -> bool:
+    """An http(s) inbox (pulled from a web server) rather than a folder."""
+    return inbox.lower().startswith(("http://", "https://"))
 
 
 @dataclass
@@ -53,6 +60,8 @@ class DesktopConfig:
     trusted_signers: list[str] = field(default_factory=list)
     size_cap_mb: int = F.DEFAULT_SIZE_CAP // (1024 * 1024)
     keep: int = 3
+    # Per http(s) inbox: {"receipts": URL to PUT receipts under, "ca_file": CA bundle to trust}.
+    inbox_options: dict[str, dict] = field(default_factory=dict)
 
     @classmethod
     def load(cls, home: Path) -> "DesktopConfig":
@@ -72,6 +81,9 @@ class DesktopConfig:
             raise ConfigError(f"The settings file {path} has a wrong value ({exc}).") from exc
         if config.keep < 1:
             raise ConfigError(f"'keep' in {path} must be 1 or more.")
+        if not isinstance(config.inbox_options, dict) or \
+                not all(isinstance(v, dict) for v in config.inbox_options.values()):
+            raise ConfigError(f"'inbox_options' in {path} must map each http(s) inbox to its settings.")
         return config
 
     def save(self, home: Path) -> None:
@@ -94,8 +106,13 @@ def site_defaults() -> dict:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
         raise ConfigError(f"The site settings file {path} is damaged ({exc}); ask IT to reinstall.") from exc
-    return {"inboxes": [str(p) for p in doc.get("inboxes", [])],
+    site = {"inboxes": [str(p) for p in doc.get("inboxes", [])],
             "trusted_signers": [str(k) for k in doc.get("trusted_signers", [])]}
+    if doc.get("ca_file"):  # the hospital's CA for https inboxes, when it is not in the system's store
+        site["ca_file"] = str(doc["ca_file"])
+    if isinstance(doc.get("receipts"), str):  # where every desktop PUTs its receipt (https inboxes)
+        site["receipts"] = doc["receipts"]
+    return site
 
 
 class Desktop:
@@ -216,17 +233,43 @@ class Desktop:
 
     # --- inboxes ------------------------------------------------------------------------------
 
-    def inboxes(self) -> list[Path]:
-        """This desktop's inboxes and the site's, in that order, without repeats."""
-        return [Path(p) for p in dict.fromkeys(self.config.inboxes + self.site.get("inboxes", []))]
+    def inbox_texts(self) -> list[str]:
+        """Every inbox as written, folders and http(s) addresses, this desktop's then the site's."""
+        return list(dict.fromkeys(self.config.inboxes + self.site.get("inboxes", [])))
 
-    def add_inbox(self, path: str) -> None:
+    def inboxes(self) -> list[Path]:
+        """This desktop's folder inboxes and the site's, in that order, without repeats."""
+        return [Path(p) for p in self.inbox_texts() if not is_url(p)]
+
+    def http_inboxes(self) -> list[HttpInbox]:
+        """The http(s) inboxes, with where receipts go and which CA to trust."""
+        out = []
+        for url in self.inbox_texts():
+            if is_url(url):
+                options = self.config.inbox_options.get(url, {})
+                out.append(HttpInbox(url, options.get("receipts") or self.site.get("receipts"),
+                                     options.get("ca_file") or self.site.get("ca_file")))
+        return out
+
+    def add_inbox(self, path: str, *, receipts: str | None = None, ca_file: str | None = None) -> None:
+        if is_url(path):
+            path = check_inbox_url(path)
+            options = {k: v for k, v in (("receipts", receipts and check_inbox_url(receipts)),
+                                         ("ca_file", ca_file)) if v}
+            if options:
+                self.config.inbox_options[path] = options
+        elif receipts or ca_file:
+            raise ConfigError("--receipts and --ca-file are for http(s) inboxes; a folder inbox gets receipts "
+                              "in its receipts/ folder.")
         if path not in self.config.inboxes:
             self.config.inboxes.append(path)
-            self.save()
+        self.save()
 
     def remove_inbox(self, path: str) -> None:
+        if path not in self.config.inboxes and is_url(path):
+            path = check_inbox_url(path)
         if path not in self.config.inboxes:
             raise ConfigError(f"{path} is not one of this desktop's inboxes.")
         self.config.inboxes.remove(path)
+        self.config.inbox_options.pop(path, None)
         self.save()

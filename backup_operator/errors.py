@@ -12,7 +12,8 @@ The tree (exit code of the command line in brackets)::
     │   ├── UntrustedSignature [13]  not signed by the pinned exporter key
     │   ├── RollbackRefused [14] ... older than (or as old as) what is installed
     │   ├── NotARecipient [15] ..... not encrypted to this desktop's key
-    │   └── CorruptSnapshot [16] ... signed, but damaged: truncated, bad chunk, bad hash, bad SQLite
+    │   ├── CorruptSnapshot [16] ... signed, but damaged: truncated, bad chunk, bad hash, bad SQLite
+    │   └── BrokenChain [32] ....... a delta does not fit what is installed (the full snapshot is used)
     ├── KeyProblem
     │   ├── NoDesktopKey [20] ...... this desktop was never enrolled
     │   ├── WrongPassphrase [21] ... the key file's passphrase is wrong
@@ -21,6 +22,7 @@ The tree (exit code of the command line in brackets)::
     │   └── BadKeyText [24] ........ a pasted key is mistyped or of the wrong kind
     ├── NoSnapshot [30] ............ nothing installed yet
     ├── StaleSnapshot [31] ......... the newest snapshot is too old for a kit to be called ready
+    ├── DownloadFailed [33] ........ an http(s) inbox did not answer properly, after retries
     ├── ClockBehind [60] ........... this computer's clock is earlier than the snapshot's own time
     ├── StorageError [40] .......... the disk is full or not writable
     ├── JournalError [70] .......... the outage journal cannot be saved or read
@@ -36,7 +38,10 @@ The tree (exit code of the command line in brackets)::
         ├── ExportRefused [52] ..... a check failed (empty, big drop, broken references, gaps)
         ├── PublishFailed [53] ..... at least one destination could not be written
         ├── ExporterBusy [54] ...... another export or exporter holds the lock
-        └── ExportTimedOut [55] .... the whole export went past its deadline; stopped, lock released
+        ├── ExportTimedOut [55] .... the whole export went past its deadline; stopped, lock released
+        ├── DesktopsBehind [56] .... (status) a desktop missed snapshots for over two intervals
+        ├── ExportFailing [57] ..... (status) the last run failed, was refused or skipped, or none is recent
+        └── NotificationFailed [58]  an alert email or webhook could not be delivered
 
 Each error carries one sentence for the operator or IT: what is wrong and what to do next. The UI
 and the command line show ``str(error)``; they never show a traceback. Messages name files, rows and
@@ -59,6 +64,7 @@ __all__ = [
     "RollbackRefused",
     "NotARecipient",
     "CorruptSnapshot",
+    "BrokenChain",
     "KeyProblem",
     "NoDesktopKey",
     "WrongPassphrase",
@@ -67,6 +73,7 @@ __all__ = [
     "BadKeyText",
     "NoSnapshot",
     "StaleSnapshot",
+    "DownloadFailed",
     "ClockBehind",
     "StorageError",
     "JournalError",
@@ -83,6 +90,9 @@ __all__ = [
     "PublishFailed",
     "ExporterBusy",
     "ExportTimedOut",
+    "DesktopsBehind",
+    "ExportFailing",
+    "NotificationFailed",
 ]
 
 
@@ -138,6 +148,15 @@ class CorruptSnapshot(SnapshotError):
     exit_code = 16
 
 
+class BrokenChain(SnapshotError):
+    """A delta that does not fit the installed snapshot, or whose result is not what its header signed.
+
+    Nothing is installed from it; the desktop takes the full snapshot instead.
+    """
+
+    exit_code = 32
+
+
 class KeyProblem(BackupOperatorError):
     pass
 
@@ -168,6 +187,12 @@ class NoSnapshot(BackupOperatorError):
 
 class StaleSnapshot(BackupOperatorError):
     exit_code = 31
+
+
+class DownloadFailed(BackupOperatorError):
+    """An http(s) inbox could not be reached, timed out, or answered wrongly, after the retries."""
+
+    exit_code = 33
 
 
 class ClockBehind(BackupOperatorError):
@@ -255,3 +280,21 @@ class ExportTimedOut(ExportError):
     """The export as a whole took longer than ``[export] deadline_minutes``; nothing was published."""
 
     exit_code = 55
+
+
+class DesktopsBehind(ExportError):
+    """``status``: the exporter is fine, but desktops are behind (a monitoring WARNING)."""
+
+    exit_code = 56
+
+
+class ExportFailing(ExportError):
+    """``status``: exports are failing, refused, skipped or not running (a monitoring CRITICAL)."""
+
+    exit_code = 57
+
+
+class NotificationFailed(ExportError):
+    """An alert could not be delivered (``notify-test``; during runs it is only logged)."""
+
+    exit_code = 58

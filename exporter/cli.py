@@ -12,6 +12,7 @@ This module must never contain export logic; it parses arguments, calls exporter
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -192,18 +193,63 @@ def cmd_check(args) -> int:
 
 
 def cmd_status(args) -> int:
+    from exporter.monitoring import NAGIOS_CODES, assess, nagios_line, run_document
     from exporter.recipients import load_recipients
     from exporter.state import State
     from exporter.status import refresh_receipts, render_status
 
     home = _home(args)
-    config = _config(home)
-    recipients = load_recipients(home.recipients)
-    state = State(home.state)
-    unreachable = [] if args.cached else refresh_receipts(config, recipients, state)
-    text, statuses = render_status(state, recipients, now=datetime.now(timezone.utc), runs=args.runs,
-                                   unreachable=unreachable)
+    try:
+        config = _config(home)
+        recipients = load_recipients(home.recipients)
+        state = State(home.state)
+        unreachable = [] if args.cached else refresh_receipts(config, recipients, state)
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        health = assess(state, recipients, interval_minutes=config.export.interval_minutes, now=now,
+                        behind_after_intervals=config.monitoring.behind_after_intervals, unreachable=unreachable)
+    except BackupOperatorError as exc:
+        if args.nagios:  # a monitoring plugin must say UNKNOWN, in one line, with exit 3
+            print(f"BACKUP OPERATOR EXPORT UNKNOWN - {exc}")
+            return NAGIOS_CODES["unknown"]
+        raise
+    if args.nagios:
+        print(nagios_line(health))
+        return NAGIOS_CODES[health.status]
+    if args.json:
+        doc = health.to_json()
+        doc["runs"] = [run_document(run) for run in state.runs(args.runs)]
+        print(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False))
+        return health.exit_code
+    text, statuses = render_status(state, recipients, now=now, runs=args.runs, unreachable=unreachable)
     print(text)
+    print()
+    print(f"Health: {health.status.upper()} — {health.summary}")
+    for problem in health.problems[1:]:
+        print(f"  also: {problem}")
+    return health.exit_code
+
+
+def cmd_notify_test(args) -> int:
+    from backup_operator.errors import ConfigError, NotificationFailed
+    from exporter.monitoring import assess, utc_now
+    from exporter.notifications import compose, deliver
+    from exporter.recipients import load_recipients
+    from exporter.state import State
+
+    home = _home(args)
+    config = _config(home)
+    settings = config.notify
+    channels = [name for name, c in (("email", settings.email), ("webhook", settings.webhook)) if c is not None]
+    if not channels:
+        raise ConfigError(f"No [notify.email] or [notify.webhook] in {home.config}; add one (docs/EXPORTER.md, "
+                          "Monitoring).")
+    health = assess(State(home.state), load_recipients(home.recipients),
+                    interval_minutes=config.export.interval_minutes, now=utc_now(),
+                    behind_after_intervals=config.monitoring.behind_after_intervals)
+    failures = deliver(compose("test", health, description=config.export.description), settings)
+    if failures:
+        raise NotificationFailed(" ".join(failures))
+    print(f"A test message was sent by {' and '.join(channels)}; check that it arrived.")
     return 0
 
 
@@ -375,12 +421,20 @@ def build_parser() -> argparse.ArgumentParser:
                    "overrides and drops)")
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("status", help="last runs, and which desktops are behind",
+    p = sub.add_parser("status", help="last runs, which desktops are behind, and a verdict for monitoring",
                        description="Show the last runs and, per desktop, the snapshot version it last "
-                                   "confirmed and how old that is.")
+                                   "confirmed and how old that is, then one health verdict. Exit code: 0 all "
+                                   "current; 56 a desktop is behind by more than two export intervals (or the "
+                                   "last run reached only some inboxes); 57 the last run failed, was refused "
+                                   "or skipped, or nothing was published for more than two intervals.")
     p.add_argument("--runs", type=int, default=10, metavar="N", help="how many runs to show (default 10)")
     p.add_argument("--cached", action="store_true", help="do not read receipts from the destinations; use "
                    "the ones remembered")
+    shape = p.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="print the health and the last runs as JSON "
+                       "(for Zabbix, PRTG and scripts); same exit codes")
+    shape.add_argument("--nagios", action="store_true", help="print one line in the Nagios plugin format and "
+                       "exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (Nagios, Icinga, PRTG EXE sensors)")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("journal", help="import the desktops' outage journals after an outage",
@@ -410,6 +464,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--limit", type=int, default=50, metavar="N", help="changes shown per kind (default 50)")
     p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("notify-test", help="send a test alert by every configured channel",
+                       description="Send a test message by [notify.email] and [notify.webhook], to check the "
+                                   "settings. Exit code 58 if a channel did not accept it.")
+    p.set_defaults(func=cmd_notify_test)
 
     p = sub.add_parser("serve", help="run exports on the schedule in the config until stopped",
                        description="Run exports on the cron schedule in [schedule] until SIGTERM or Ctrl+C. "

@@ -29,6 +29,10 @@ __all__ = [
     "ScheduleJob",
     "ScheduleSettings",
     "LogSettings",
+    "MonitoringSettings",
+    "NotifySettings",
+    "EmailSettings",
+    "WebhookSettings",
     "load_config",
     "parse_config",
     "parse_destination",
@@ -90,7 +94,7 @@ class SftpDefaults:
 @dataclass
 class DestinationConfig:
     name: str
-    kind: str  # "folder" or "sftp"
+    kind: str  # "folder", "sftp", or "web" (a folder a web server serves to http(s) inboxes)
     path: str
     host: str = ""
     port: int = 22
@@ -101,6 +105,7 @@ class DestinationConfig:
     known_hosts: Path | None = None
     host_keys: list[str] = field(default_factory=list)
     keep_snapshots: int | None = None
+    keep_deltas: int | None = None  # web: how many deltas the manifest offers (default 96, a day of 15 min)
 
     @property
     def label(self) -> str:
@@ -131,6 +136,42 @@ class LogSettings:
 
 
 @dataclass
+class MonitoringSettings:
+    # Written after every run (default: health.json in the exporter home) for monitors that read files.
+    health_file: Path | None = None
+    # A desktop is "behind" once it has missed a snapshot for longer than this many export intervals.
+    behind_after_intervals: float = 2.0
+
+
+@dataclass
+class EmailSettings:
+    host: str = ""
+    port: int = 587
+    security: str = "starttls"  # "starttls", "ssl" (implicit TLS, port 465) or "none" (a relay on the LAN)
+    sender: str = ""  # the "from" key
+    to: list[str] = field(default_factory=list)
+    username: str | None = None
+    password_env: str | None = None
+    timeout_s: float = 30.0
+
+
+@dataclass
+class WebhookSettings:
+    url: str = ""
+    token_env: str | None = None  # sent as "Authorization: Bearer <token>"
+    timeout_s: float = 10.0
+
+
+@dataclass
+class NotifySettings:
+    repeat_minutes: float = 240.0
+    min_interval_minutes: float = 60.0
+    on_recovery: bool = True
+    email: EmailSettings | None = None
+    webhook: WebhookSettings | None = None
+
+
+@dataclass
 class Config:
     path: Path | None
     export: ExportSettings = field(default_factory=ExportSettings)
@@ -141,6 +182,8 @@ class Config:
     destinations: list[DestinationConfig] = field(default_factory=list)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
     @property
     def base_dir(self) -> Path:
@@ -213,19 +256,20 @@ def _take(table: dict[str, Any], cls: type, section: str, path: Path | None, con
     return obj
 
 
-_PATH_KEYS = {"key_file", "known_hosts", "file"}
+_PATH_KEYS = {"key_file", "known_hosts", "file", "health_file"}
 
 
 def parse_destination(doc: dict[str, Any], config: "Config", section: str = "destinations") -> DestinationConfig:
     doc = dict(doc)
     kind = doc.pop("type", None)
-    if kind not in ("folder", "sftp"):
-        raise ConfigError(f"{_where(config.path, section)}: type must be \"folder\" or \"sftp\", not {kind!r}.")
+    if kind not in ("folder", "sftp", "web"):
+        raise ConfigError(f"{_where(config.path, section)}: type must be \"folder\", \"sftp\" or \"web\", "
+                          f"not {kind!r}.")
     if "path" not in doc or not isinstance(doc["path"], str) or not doc["path"]:
         raise ConfigError(f"{_where(config.path, section)}: every destination needs a path.")
     if kind == "sftp" and not doc.get("host"):
         raise ConfigError(f"{_where(config.path, section)}: an sftp destination needs a host.")
-    doc.setdefault("name", doc["path"] if kind == "folder" else f"{doc['host']}:{doc['path']}")
+    doc.setdefault("name", doc["path"] if kind in ("folder", "web") else f"{doc['host']}:{doc['path']}")
 
     def convert(key: str, value: Any) -> Any:
         if key in _PATH_KEYS and isinstance(value, str):
@@ -234,14 +278,15 @@ def parse_destination(doc: dict[str, Any], config: "Config", section: str = "des
 
     doc["kind"] = kind
     dest = _take(doc, DestinationConfig, section, config.path, convert)
-    if kind == "folder":
+    if kind in ("folder", "web"):
         dest.path = str(config.resolve(dest.path)) if not dest.path.startswith("\\\\") else dest.path
     return dest
 
 
 def parse_config(doc: dict[str, Any], path: Path | None = None) -> Config:
     config = Config(path=path)
-    known_sections = {"export", "checks", "publish", "sftp", "sources", "destinations", "schedule", "log"}
+    known_sections = {"export", "checks", "publish", "sftp", "sources", "destinations", "schedule", "log",
+                      "monitoring", "notify"}
     for key in doc:
         if key not in known_sections:
             raise ConfigError(f"{path or 'the exporter config'}: unknown section [{key}] "
@@ -257,6 +302,8 @@ def parse_config(doc: dict[str, Any], path: Path | None = None) -> Config:
     config.publish = _take(doc.get("publish", {}), PublishSettings, "publish", path)
     config.sftp = _take(doc.get("sftp", {}), SftpDefaults, "sftp", path, paths)
     config.log = _take(doc.get("log", {}), LogSettings, "log", path, paths)
+    config.monitoring = _take(doc.get("monitoring", {}), MonitoringSettings, "monitoring", path, paths)
+    config.notify = _parse_notify(doc.get("notify", {}), path)
 
     schedule = dict(doc.get("schedule", {}))
     jobs = schedule.pop("jobs", [])
@@ -308,6 +355,37 @@ def parse_config(doc: dict[str, Any], path: Path | None = None) -> Config:
     if config.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"{_where(path, 'log')}: level must be DEBUG, INFO, WARNING or ERROR.")
     return config
+
+
+def _parse_notify(doc: dict[str, Any], path: Path | None) -> NotifySettings:
+    doc = dict(doc)
+    email, webhook = doc.pop("email", None), doc.pop("webhook", None)
+    settings = _take(doc, NotifySettings, "notify", path)
+    if settings.repeat_minutes < 1 or settings.min_interval_minutes < 0:
+        raise ConfigError(f"{_where(path, 'notify')}: repeat_minutes must be 1 or more and min_interval_minutes "
+                          "0 or more.")
+    if email is not None:
+        email = dict(email)
+        if "from" in email:
+            email["sender"] = email.pop("from")
+        if isinstance(email.get("to"), str):
+            email["to"] = [email["to"]]
+        settings.email = _take(email, EmailSettings, "notify.email", path)
+        e = settings.email
+        if not e.host or not e.sender or not e.to or not all(isinstance(t, str) and "@" in t for t in e.to):
+            raise ConfigError(f"{_where(path, 'notify.email')}: give host, from and to (one address or a list "
+                              "of addresses).")
+        if e.security not in ("starttls", "ssl", "none"):
+            raise ConfigError(f"{_where(path, 'notify.email')}: security must be \"starttls\", \"ssl\" or "
+                              f"\"none\", not {e.security!r}.")
+        if "password" in email:
+            raise ConfigError(f"{_where(path, 'notify.email')}: put the password in an environment variable and "
+                              "name it with password_env.")
+    if webhook is not None:
+        settings.webhook = _take(dict(webhook), WebhookSettings, "notify.webhook", path)
+        if not settings.webhook.url.lower().startswith(("http://", "https://")):
+            raise ConfigError(f"{_where(path, 'notify.webhook')}: url must start with http:// or https://.")
+    return settings
 
 
 def load_config(path: Path) -> Config:

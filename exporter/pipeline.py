@@ -42,6 +42,7 @@ from exporter import changes as exporter_changes
 from exporter.checks import CheckReport, explain_validation, run_checks
 from exporter.config import Config, load_config
 from exporter.deadline import check_deadline, current_deadline, deadline_message, export_deadline
+from exporter.delta import group_key_for, prepare_publication, remember_published, with_group_key
 from exporter.home import ExporterHome
 from exporter.lock import ExclusiveLock
 from exporter.publish import DestinationResult, highest_published_version, publish_all, resolve_destinations
@@ -156,6 +157,7 @@ class ExportOutcome:
     # What the export changed in the data it read, in the open (skipped empty values, dropped references).
     changes: list[str] = field(default_factory=list)
     timer: StageTimer = field(default_factory=StageTimer)
+    database: bytes | None = field(default=None, repr=False)  # kept only for a web folder's delta
 
     @property
     def failed_destinations(self) -> list[DestinationResult]:
@@ -184,7 +186,8 @@ def next_version(state: State, destinations) -> int:
 
 def prepare(config: Config, outcome: ExportOutcome, *, now: datetime, baseline: dict[str, int] | None,
             force: bool, recipients: list[DesktopPublicKey] | None, signer: SignerKey | None,
-            endorsements: list[envelope.Endorsement] = (), home: ExporterHome | None = None) -> bytes | None:
+            endorsements: list[envelope.Endorsement] = (), home: ExporterHome | None = None,
+            group_key: tuple[str, bytes] | None = None) -> bytes | None:
     """Everything a run does before publishing: read → tidy → check → build → seal.
 
     ``run`` publishes what this returns; ``check`` calls exactly this and stops, so a dry run can never
@@ -192,6 +195,8 @@ def prepare(config: Config, outcome: ExportOutcome, *, now: datetime, baseline: 
     a refusal is recorded with what was read. Returns the sealed snapshot, or None when there is nobody
     to seal for yet (``check`` before the first desktop is enrolled). With ``home``, the build stores
     what changed since the last kept snapshot, and the exporter's receiving key is one more recipient.
+    With ``group_key`` (web folders), the database carries the deltas' group key and is kept in
+    ``outcome.database`` for the delta (exporter/delta.py).
     """
     timer = outcome.timer
     with timer("read"):
@@ -228,6 +233,9 @@ def prepare(config: Config, outcome: ExportOutcome, *, now: datetime, baseline: 
             # What changed since the last published version, and the key desktops seal journals to.
             database = exporter_changes.annotate(home, database, version=outcome.version, now=now)
     check_deadline("after building the snapshot")
+    if group_key is not None:
+        database = with_group_key(database, group_key)
+        outcome.database = database
     if recipients is None or signer is None:
         return None
     if home is not None:
@@ -338,11 +346,20 @@ def run_export(home: ExporterHome, *, force: bool = False, trigger: str = "manua
         lock.acquire()
     except ExporterBusy as exc:
         record_skipped(home, trigger, str(exc))
+        _after_run(home)
         raise
     try:
         return _run_locked(home, force=force, trigger=trigger, now=now, sleep=sleep)
     finally:
         lock.release()
+        _after_run(home)
+
+
+def _after_run(home: ExporterHome) -> None:
+    """The health file and alerts (exporter.notifications); never raises."""
+    from exporter.notifications import after_run
+
+    after_run(home)
 
 
 def record_skipped(home: ExporterHome, trigger: str, why: str) -> None:
@@ -368,10 +385,13 @@ def _run_locked(home: ExporterHome, *, force: bool, trigger: str, now: datetime 
     try:
         baseline = state.last_published()
         outcome.version = next_version(state, needs.destinations)
+        # Web folders get deltas, sealed to a group key that travels inside the full snapshot.
+        web = any(d.kind == "web" for d in needs.destinations)
+        group_key = group_key_for(home, [r.key for r in needs.recipients]) if web else None
         with export_deadline(config.export.deadline_minutes * 60):
             sealed = prepare(config, outcome, now=now, baseline=baseline.counts if baseline else None,
                              force=force, recipients=[r.key for r in needs.recipients], signer=needs.signer,
-                             endorsements=needs.endorsements, home=home)
+                             endorsements=needs.endorsements, home=home, group_key=group_key)
         # Taken only now, with a sealed snapshot in hand: from here on the number may reach a desktop,
         # so it is never given out again, even if publishing fails.
         allocated = state.allocate_version(outcome.version - 1)
@@ -379,9 +399,20 @@ def _run_locked(home: ExporterHome, *, force: bool, trigger: str, now: datetime 
             raise ExportError(f"The snapshot version counter in {home.state} moved during this export "
                               f"({outcome.version} became {allocated}); nothing was published, run again.")
         taken = allocated
+        publication = None
+        if group_key is not None:
+            with timer("delta"):
+                publication = prepare_publication(
+                    home, outcome.database, outcome.version, created_at=now,
+                    expires_at=now + timedelta(hours=config.export.expires_after_hours),
+                    recipients=[r.key for r in needs.recipients], signer=needs.signer,
+                    endorsements=needs.endorsements, full_size=len(sealed), group_key=group_key)
         with timer("publish"):
             outcome.destinations = publish_all(sealed, outcome.version, needs.destinations, config.publish,
-                                               sleep=sleep)
+                                               sleep=sleep, publication=publication)
+        if publication is not None and any(d.ok for d, c in zip(outcome.destinations, needs.destinations)
+                                           if c.kind == "web"):
+            remember_published(home, outcome.database, outcome.version)
     except BackupOperatorError as exc:
         result = "refused" if isinstance(exc, ExportRefused) else "failed"
         state.finish_run(outcome.run_id, result=result, snapshot_version=taken,

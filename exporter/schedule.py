@@ -24,6 +24,7 @@ import threading
 from datetime import datetime
 from typing import Callable
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -83,7 +84,34 @@ def build_scheduler(home: ExporterHome, config: Config, *,
     for n, entry in enumerate(settings.jobs, 1):
         scheduler.add_job(job, cron_trigger(entry.cron, settings.timezone, entry.name), args=[home, entry.name],
                           id=f"job-{n}", name=entry.name, replace_existing=True)
+    scheduler.add_listener(lambda event: record_scheduler_skip(scheduler, home, event),
+                           EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
     return scheduler
+
+
+def record_scheduler_skip(scheduler: BaseScheduler, home: ExporterHome | None, event) -> None:
+    """A run the scheduler did not start is history too: record it as skipped, so monitoring sees it."""
+    from exporter.pipeline import record_skipped
+
+    job = scheduler.get_job(event.job_id)
+    name = job.name if job is not None else event.job_id
+    times = getattr(event, "scheduled_run_times", None) or [getattr(event, "scheduled_run_time", None)]
+    when = ", ".join(f"{t:%Y-%m-%d %H:%M %Z}" for t in times if t is not None)
+    if event.code == EVENT_JOB_MAX_INSTANCES:
+        why = (f"{name} ({when}): the previous export was still running (APScheduler: maximum number of running "
+               "instances reached)")
+    else:
+        why = (f"{name} ({when}): it could not start within misfire_grace_s of its time (the server was busy or "
+               "asleep)")
+    log.warning("skipped: %s", why)
+    if home is None or not isinstance(home, ExporterHome):
+        return
+    try:
+        record_skipped(home, "scheduled", why)
+        from exporter.notifications import after_run
+        after_run(home)
+    except Exception:
+        log.exception("the skipped run could not be recorded")
 
 
 def serve(home: ExporterHome, config: Config, *, run_now: bool = False,

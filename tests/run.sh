@@ -5,11 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages: Qt's runtime libraries, a virtual screen, an SSH server for the SFTP tests, fzf and
+# System packages: Qt's runtime libraries, a virtual screen, an SSH server for the SFTP tests, nginx (with
+# its dav and ssl modules) for the http(s) inbox tests, fzf and
 # poppler for the benchmarks and the crash-sheet test. Only installed when missing and when we may.
 debs="libegl1 libgl1 libx11-6 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libfreetype6 libglib2.0-0
       libdbus-1-3 fonts-dejavu-core libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 xvfb openssh-server
-      openssh-client fzf poppler-utils"
+      openssh-client fzf poppler-utils nginx-light"
 missing=""
 for p in $debs; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"; done
 if [ -n "$missing" ]; then

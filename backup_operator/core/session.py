@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from backup_operator.config import Desktop
 from backup_operator.core import oncall, oncall_intent
 from backup_operator.core.model import SnapshotMeta, format_utc, parse_utc
+from backup_operator.core.pull import pull
 from backup_operator.core.store import OpenSnapshot, SnapshotStore, SyncReport, write_receipt
 from backup_operator.core.wording import describe_counts
 from backup_operator.errors import BackupOperatorError, NoDesktopKey, SnapshotError
@@ -712,6 +713,18 @@ def sync_and_open(desktop: Desktop, showing_version: int = 0) -> SyncOutcome:
                           report.current)
     outcome.unreachable = [inbox for inbox in inboxes if not inbox.is_dir()]
     outcome.inboxes = len(inboxes)
+    for web in desktop.http_inboxes():  # http(s) inboxes: manifest, then deltas or the full snapshot
+        pulled = pull(store, web, cache_root=desktop.home / "downloads", desktop=desktop.name,
+                      public_key=desktop.config.public_key)
+        outcome.inboxes += 1
+        if pulled.unreachable:
+            outcome.unreachable.append(web.url)  # the web server is down: an outage, shown as one
+        outcome.installed += pulled.installed
+        outcome.refused += pulled.refused
+        outcome.new_signers += pulled.new_signers
+        outcome.current = report.current = max(report.current, pulled.current)
+        if pulled.receipt_problem:
+            outcome.receipt_problems.append(pulled.receipt_problem)
     if report.current:
         for inbox in inboxes:
             if inbox.is_dir():

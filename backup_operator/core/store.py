@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from backup_operator.core import chain
 from backup_operator.core.model import SnapshotMeta, format_utc, open_database, read_meta
 from backup_operator.errors import (
     CorruptSnapshot,
@@ -137,6 +138,16 @@ class SnapshotStore:
             if header.snapshot_version == version:
                 derived = version
                 break
+        for version in reversed(chain.installed_deltas(self)):
+            if version <= derived:
+                break
+            try:  # a delta's version counts as installed as soon as its signature verifies
+                chain.read_link(self, envelope.read_capped(chain.delta_path(self, version), self.size_cap),
+                                chain.delta_path(self, version))
+            except SnapshotError:
+                continue
+            derived = version
+            break
         if derived > recorded:
             try:
                 self._write_high_water(derived)
@@ -178,13 +189,49 @@ class SnapshotStore:
         self._install_verified(verified)
         return verified
 
+    def install_bytes(self, sealed: bytes) -> Verified:
+        """Verify a sealed snapshot held in memory (an http download), then install it atomically."""
+        verified = self.check_bytes(sealed)
+        self._install_verified(verified)
+        return verified
+
     def _install_verified(self, verified: Verified) -> None:
         atomic_write(self.path_of(verified.version), verified.sealed, mode=0o600)
         self._write_high_water(verified.version)
         self.prune()
 
     def installed_at(self, version: int) -> datetime:
-        return datetime.fromtimestamp(self.path_of(version).stat().st_mtime, timezone.utc)
+        path = self.path_of(version)
+        if not path.exists() and chain.delta_path(self, version).exists():
+            path = chain.delta_path(self, version)
+        return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+
+    def current_version(self) -> int:
+        """The version opening would give if every file verifies: the newest full snapshot's chain tip."""
+        fulls = self.installed_versions()
+        if not fulls:
+            return 0
+        at = fulls[0]
+        for version in chain.installed_deltas(self):
+            if version > at:
+                at = version  # names only; open_newest verifies each link
+        return at
+
+    def newest_full_and_chain(self) -> tuple[int, bytes, envelope.Header, list]:
+        """The newest full snapshot whose signature verifies, and the verified deltas that follow it."""
+        for version in self.installed_versions():
+            try:
+                sealed = envelope.read_capped(self.path_of(version), self.size_cap)
+                header = envelope.verify(sealed, self.trusted)
+            except SnapshotError:
+                continue
+            if header.snapshot_version == version:
+                return version, sealed, header, chain.chain_after(self, version)[0]
+        raise NoSnapshot("No full snapshot is installed for a delta to apply to; the full snapshot is needed.")
+
+    def install_deltas(self, sealed_deltas: list[bytes]) -> int:
+        """Install deltas continuing what is installed (core/chain.py); returns the new version."""
+        return chain.install_deltas(self, sealed_deltas)
 
     def prune(self) -> None:
         """Keep the newest K installed files; never delete the newest one that still opens."""
@@ -194,6 +241,8 @@ class SnapshotStore:
                 self.path_of(version).unlink()
             except OSError:
                 pass
+        if versions:
+            chain.prune_deltas(self, versions[0])
 
     def sync(self, inboxes: Iterable[Path]) -> SyncReport:
         """Install the newest snapshot that verifies from the inboxes; older and equal ones are ignored."""
@@ -264,8 +313,9 @@ class SnapshotStore:
                 header = envelope.verify(sealed, self.trusted)
                 if header.snapshot_version != version:
                     raise CorruptSnapshot(f"{path.name} holds version {header.snapshot_version}, not {version}.")
-                conn = open_database(envelope.decrypt(sealed, header, self._key()))
-                return OpenSnapshot(version, path, conn, read_meta(conn), header, skipped)
+                # The deltas installed after this full snapshot are applied in memory (core/chain.py).
+                tip, conn, meta, tip_header, tip_path, broken = chain.open_chain(self, version, sealed, header)
+                return OpenSnapshot(tip, tip_path, conn, meta, tip_header, skipped + broken)
             except SnapshotError as exc:
                 skipped.append((path, exc))
         if skipped:
@@ -274,12 +324,12 @@ class SnapshotStore:
                          "or ask IT whether this desktop is enrolled and its inbox is set.")
 
 
-def write_receipt(inbox: Path, *, desktop: str, public_key: str, version: int,
-                  installed_at: datetime | None = None) -> Path:
-    """Tell the exporter which version this desktop has (IT's 'who is behind' view reads these)."""
-    folder = Path(inbox) / "receipts"
-    folder.mkdir(parents=True, exist_ok=True)
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", desktop) or "desktop"
+def receipt_name(desktop: str) -> str:
+    """The receipt's file name in an inbox's receipts/ folder (or at an http inbox's receipts URL)."""
+    return (re.sub(r"[^A-Za-z0-9._-]", "_", desktop) or "desktop") + ".json"
+
+
+def receipt_bytes(*, desktop: str, public_key: str, version: int, installed_at: datetime | None = None) -> bytes:
     receipt = {
         "desktop": desktop,
         "snapshot_version": version,
@@ -287,7 +337,16 @@ def write_receipt(inbox: Path, *, desktop: str, public_key: str, version: int,
         "checked_at": format_utc(_now()),
         "public_key": public_key,
     }
-    path = folder / f"{safe}.json"
-    atomic_write(path, (json.dumps(receipt, indent=2) + "\n").encode(), mode=0o644)
+    return (json.dumps(receipt, indent=2) + "\n").encode()
+
+
+def write_receipt(inbox: Path, *, desktop: str, public_key: str, version: int,
+                  installed_at: datetime | None = None) -> Path:
+    """Tell the exporter which version this desktop has (IT's 'who is behind' view reads these)."""
+    folder = Path(inbox) / "receipts"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / receipt_name(desktop)
+    atomic_write(path, receipt_bytes(desktop=desktop, public_key=public_key, version=version,
+                                     installed_at=installed_at), mode=0o644)
     return path
 

@@ -24,7 +24,7 @@ import os
 import struct
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -48,6 +48,9 @@ __all__ = ["Header", "Endorsement", "seal", "read_capped", "verify", "decrypt", 
 
 _HEADER_FIELDS = {"format", "snapshot_version", "created_at", "expires_at", "signer", "payload_nonce",
                   "chunk_size", "compression", "recipients", "endorsements"}
+# The envelope's kinds: a full snapshot, and a delta (docs/FORMAT.md §12), which adds signed header fields.
+_KINDS = {"snapshot": (F.MAGIC, F.MAGIC_PREFIX, frozenset()),
+          "delta": (F.DELTA_MAGIC, F.DELTA_MAGIC_PREFIX, frozenset(F.DELTA_HEADER_FIELDS))}
 _SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
 
 
@@ -92,6 +95,10 @@ class Header:
     compression: str
     recipients: dict[str, bytes]  # recipient id -> HPKE enc || ciphertext of the file key
     endorsements: tuple[Endorsement, ...] = field(default=())
+    # A delta's header only: the version it applies to, and the content hashes before and after.
+    base_version: int | None = None
+    base_content: bytes | None = None
+    content: bytes | None = None
     raw: bytes = b""  # the exact header bytes as they stand in the file
 
     def to_json(self) -> dict:
@@ -109,6 +116,9 @@ class Header:
         }
         if self.endorsements:
             doc["endorsements"] = [e.to_json() for e in self.endorsements]
+        if self.base_version is not None:
+            doc.update(base_version=self.base_version, base_content=self.base_content.hex(),
+                       content=self.content.hex())
         return doc
 
 
@@ -165,22 +175,36 @@ def _decrypt_payload(file_key: bytes, header: Header, header_prefix: bytes, payl
 def seal(database: bytes, *, snapshot_version: int, created_at: datetime, expires_at: datetime,
          recipients: Iterable[DesktopPublicKey], signer: SignerKey,
          endorsements: Sequence[Endorsement] = (), chunk_size: int = F.CHUNK_SIZE,
-         _file_key: bytes | None = None, _nonce: bytes | None = None) -> bytes:
-    """Seal a finished SQLite database for every recipient and sign the whole file."""
+         _file_key: bytes | None = None, _nonce: bytes | None = None, kind: str = "snapshot",
+         delta_of: tuple[int, bytes, bytes] | None = None, group_key: tuple[str, bytes] | None = None) -> bytes:
+    """Seal a finished SQLite database for every recipient and sign the whole file.
+
+    ``kind="delta"`` seals a delta's rows instead, with ``delta_of = (base version, base content hash,
+    content hash)`` in the signed header (snapshot/deltafile.py is the caller). A delta may be sealed to
+    ``group_key = (id, key)`` instead of to each recipient: one stanza instead of one per desktop.
+    """
+    magic = _KINDS[kind][0]
+    if (kind == "delta") != (delta_of is not None):
+        raise ValueError("a delta needs delta_of, and only a delta has it")
+    if group_key is not None and kind != "delta":
+        raise ValueError("only a delta is sealed to a group key")
     recipients = list(recipients)
-    if not recipients:
+    if not recipients and group_key is None:
         raise ValueError("a snapshot needs at least one recipient")
     file_key = _file_key or os.urandom(F.FILE_KEY_SIZE)
     nonce = _nonce or os.urandom(F.PAYLOAD_NONCE_SIZE)
     wrapped = {r.recipient_id: _SUITE.encrypt(file_key, r._x25519(), info=F.HPKE_INFO) for r in recipients}
+    if group_key is not None:
+        wrapped[F.GROUP_STANZA_PREFIX + group_key[0]] = _group_aead(group_key[1], nonce).encrypt(
+            bytes(12), file_key, b"")
 
     def utc(moment: datetime) -> str:
         return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     header = Header(F.FORMAT_VERSION, snapshot_version, utc(created_at), utc(expires_at), signer.public,
-                    nonce, chunk_size, F.COMPRESSION, wrapped, tuple(endorsements))
+                    nonce, chunk_size, F.COMPRESSION, wrapped, tuple(endorsements), *(delta_of or ()))
     header_bytes = _canonical(header.to_json())
-    prefix = F.MAGIC + struct.pack(">I", len(header_bytes)) + header_bytes
+    prefix = magic + struct.pack(">I", len(header_bytes)) + header_bytes
     inner = hashlib.sha256(database).digest() + zlib.compress(database, 6)
     body = prefix + encrypt_payload(file_key, nonce, prefix, inner, chunk_size)
     return body + signer.sign(F.SIGNATURE_CONTEXT + hashlib.sha512(body).digest())
@@ -213,20 +237,23 @@ def read_capped(path: str | os.PathLike, cap: int = F.DEFAULT_SIZE_CAP) -> bytes
     return data
 
 
-def _split(blob: bytes) -> tuple[bytes, bytes, memoryview, bytes]:
+def _split(blob: bytes, kind: str = "snapshot") -> tuple[bytes, bytes, memoryview, bytes]:
     """(prefix = magic..header, header bytes, payload, signature) with only structural checks."""
-    if not blob.startswith(F.MAGIC):
-        if blob.startswith(F.MAGIC_PREFIX):
-            version = blob[len(F.MAGIC_PREFIX):].split(b"\n", 1)[0][:10].decode("ascii", "replace")
-            raise UnsupportedFormat(f"This snapshot uses format version {version}, which this program "
+    magic, magic_prefix, _ = _KINDS[kind]
+    if not blob.startswith(magic):
+        if blob.startswith(magic_prefix):
+            version = blob[len(magic_prefix):].split(b"\n", 1)[0][:10].decode("ascii", "replace")
+            raise UnsupportedFormat(f"This {kind} uses format version {version}, which this program "
                                     "cannot read; update Backup Operator on this desktop.")
+        if kind == "delta":
+            raise NotASnapshot("This file is not a Backup Operator delta (.bodelta).")
         raise NotASnapshot("This file is not a Backup Operator snapshot (.bosnap); check that the "
                            "right file was chosen.")
-    start = len(F.MAGIC) + F.HEADER_LENGTH_BYTES
+    start = len(magic) + F.HEADER_LENGTH_BYTES
     if len(blob) < start + F.SIGNATURE_SIZE:
         raise CorruptSnapshot("The snapshot is cut short; it was damaged in transit. "
                               "The previous snapshot stays in use.")
-    (header_len,) = struct.unpack(">I", blob[len(F.MAGIC):start])
+    (header_len,) = struct.unpack(">I", blob[len(magic):start])
     if header_len > F.MAX_HEADER_BYTES or start + header_len + F.SIGNATURE_SIZE > len(blob):
         raise CorruptSnapshot("The snapshot's header is damaged or cut short; "
                               "the previous snapshot stays in use.")
@@ -236,12 +263,13 @@ def _split(blob: bytes) -> tuple[bytes, bytes, memoryview, bytes]:
         blob[-F.SIGNATURE_SIZE:]
 
 
-def _parse_header(header_bytes: bytes) -> Header:
+def _parse_header(header_bytes: bytes, kind: str = "snapshot") -> Header:
+    extra_fields = _KINDS[kind][2]
     try:
         doc = json.loads(header_bytes)
         if _canonical(doc) != header_bytes:
             raise ValueError("header is not in canonical form")
-        unknown = set(doc) - _HEADER_FIELDS
+        unknown = set(doc) - _HEADER_FIELDS - extra_fields
         if unknown:
             raise ValueError(f"unknown header fields {sorted(unknown)}")
         if doc["format"] != F.FORMAT_VERSION:
@@ -260,6 +288,8 @@ def _parse_header(header_bytes: bytes) -> Header:
             endorsements=tuple(Endorsement.from_json(e) for e in doc.get("endorsements", [])),
             raw=header_bytes,
         )
+        if extra_fields:
+            header = _delta_fields(header, doc)
     except UnsupportedFormat:
         raise
     except Exception as exc:
@@ -271,23 +301,36 @@ def _parse_header(header_bytes: bytes) -> Header:
     return header
 
 
-def peek_header(blob: bytes) -> Header:
+def _delta_fields(header: Header, doc: dict) -> Header:
+    """A delta header's own fields, all required: an integer base below the version, two SHA-256 hex."""
+    base, before, after = (doc[name] for name in F.DELTA_HEADER_FIELDS)
+    if type(base) is not int or not 1 <= base < header.snapshot_version:
+        raise ValueError("base_version must be a whole number below snapshot_version")
+    hashes = []
+    for text in (before, after):
+        if type(text) is not str or len(text) != 2 * F.CONTENT_HASH_SIZE or text != text.lower():
+            raise ValueError("content hashes are 64 lowercase hex digits")
+        hashes.append(bytes.fromhex(text))
+    return replace(header, base_version=base, base_content=hashes[0], content=hashes[1])
+
+
+def peek_header(blob: bytes, *, kind: str = "snapshot") -> Header:
     """The header WITHOUT checking the signature: only for explaining a refused file, never to trust it."""
-    _, header_bytes, _, _ = _split(blob)
-    return _parse_header(header_bytes)
+    _, header_bytes, _, _ = _split(blob, kind)
+    return _parse_header(header_bytes, kind)
 
 
-def verify(blob: bytes, trusted: Iterable[SignerPublicKey]) -> Header:
+def verify(blob: bytes, trusted: Iterable[SignerPublicKey], *, kind: str = "snapshot") -> Header:
     """Check magic, signature and header; return the header. Refuses anything a pinned key did not sign.
 
     A signer that is not pinned is accepted only through an endorsement chain that starts at a pinned
     key (planned rotation); the caller then pins the new signer.
     """
     trusted = list(trusted)
-    prefix, header_bytes, payload, signature = _split(blob)
+    prefix, header_bytes, payload, signature = _split(blob, kind)
     body_len = len(blob) - F.SIGNATURE_SIZE
     message = F.SIGNATURE_CONTEXT + hashlib.sha512(memoryview(blob)[:body_len]).digest()
-    header = _parse_header(header_bytes)
+    header = _parse_header(header_bytes, kind)
     if not header.signer.verify(signature, message):
         if any(key.verify(signature, message) for key in trusted if key != header.signer):
             raise CorruptSnapshot("The snapshot's header names the wrong signer; it was altered.")
@@ -311,10 +354,30 @@ def _endorsed(header: Header, trusted: list[SignerPublicKey]) -> bool:
     return header.signer in vouched
 
 
-def decrypt(blob: bytes, header: Header, key: DesktopKey, max_database: int = F.MAX_DATABASE_BYTES) -> bytes:
-    """Unwrap the file key with this desktop's key and return the database bytes (in memory)."""
-    prefix, _, payload, _ = _split(blob)
+def _group_aead(group_key: bytes, nonce: bytes) -> ChaCha20Poly1305:
+    """The key that wraps a delta's file key for a group: unique per file (salted with its nonce)."""
+    return ChaCha20Poly1305(HKDF(algorithm=hashes.SHA256(), length=32, salt=nonce,
+                                 info=F.DELTA_KEY_INFO).derive(group_key))
+
+
+def decrypt(blob: bytes, header: Header, key: DesktopKey, max_database: int = F.MAX_DATABASE_BYTES, *,
+            kind: str = "snapshot", group_key: tuple[str, bytes] | None = None) -> bytes:
+    """Unwrap the file key with this desktop's key (or, for a delta, the group key) and return the
+    database bytes (in memory)."""
+    prefix, _, payload, _ = _split(blob, kind)
+    group_stanza = header.recipients.get(F.GROUP_STANZA_PREFIX + group_key[0]) \
+        if kind == "delta" and group_key is not None else None
+    if group_stanza is not None:
+        try:
+            file_key = _group_aead(group_key[1], header.payload_nonce).decrypt(bytes(12), group_stanza, b"")
+        except InvalidTag:
+            raise NotARecipient("This delta's group key does not match the one this desktop holds; the full "
+                                "snapshot is needed.") from None
+        return _open_payload(file_key, header, prefix, payload, max_database)
     wrapped = header.recipients.get(key.public.recipient_id)
+    if wrapped is None and kind == "delta":
+        raise NotARecipient("This delta is sealed to a group key this desktop does not hold (it changed when "
+                            "a desktop was removed); the full snapshot is needed.")
     if wrapped is None:
         raise NotARecipient("This snapshot was not sealed for this desktop's key: the desktop may have "
                             "been re-enrolled or removed. Ask IT to add it (backup-operator-export "
@@ -324,6 +387,10 @@ def decrypt(blob: bytes, header: Header, key: DesktopKey, max_database: int = F.
     except Exception:
         raise NotARecipient("This desktop's key cannot open this snapshot (the wrapped key does not "
                             "match); ask IT to check this desktop's enrolment.") from None
+    return _open_payload(file_key, header, prefix, payload, max_database)
+
+
+def _open_payload(file_key: bytes, header: Header, prefix: bytes, payload: memoryview, max_database: int) -> bytes:
     inner = _decrypt_payload(file_key, header, prefix, payload)
     expected, compressed = inner[: F.PLAINTEXT_HASH_SIZE], inner[F.PLAINTEXT_HASH_SIZE:]
     try:

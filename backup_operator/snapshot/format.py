@@ -11,6 +11,27 @@ MAGIC = b"backup-operator.snapshot/v1\n"
 MAGIC_PREFIX = b"backup-operator.snapshot/v"  # to tell "newer format" from "not a snapshot"
 FILE_SUFFIX = ".bosnap"
 
+# A delta (docs/FORMAT.md §12): the same envelope under its own magic, so that no reader can take a delta
+# for a snapshot; its header adds the base version and the content hashes before and after.
+DELTA_MAGIC = b"backup-operator.delta/v1\n"
+DELTA_MAGIC_PREFIX = b"backup-operator.delta/v"
+DELTA_SUFFIX = ".bodelta"
+DELTA_HEADER_FIELDS = ("base_version", "base_content", "content")
+CONTENT_HASH_SIZE = 32
+# Deltas are sealed to a group key instead of to each desktop (one stanza, not 10,000): the key travels
+# inside every full snapshot's database, in meta row META_DELTA_KEY = "<16 hex id>:<64 hex key>".
+DELTA_KEY_INFO = b"backup-operator/v1 delta file key"
+GROUP_STANZA_PREFIX = "group-"
+META_DELTA_KEY = "delta_key"
+DELTA_KEY_ID_BYTES = 8
+
+# The signed manifest of a published folder (docs/FORMAT.md §13): what an http(s) inbox offers.
+MANIFEST_MAGIC = b"backup-operator.manifest/v1\n"
+MANIFEST_MAGIC_PREFIX = b"backup-operator.manifest/v"
+MANIFEST_NAME = "manifest.bomanifest"
+MANIFEST_SIGNATURE_CONTEXT = b"backup-operator/v1 manifest\n"
+MAX_MANIFEST_BYTES = 1024 * 1024
+
 HEADER_LENGTH_BYTES = 4  # big-endian length of the header that follows the magic line
 MAX_HEADER_BYTES = 4 * 1024 * 1024  # room for thousands of recipients, and no more
 

@@ -127,8 +127,8 @@ def resolve_destinations(config: Config, recipients) -> list[DestinationConfig]:
     out: list[DestinationConfig] = list(config.destinations)
     for recipient in recipients:
         for inbox in recipient.inboxes:
-            if inbox in by_name:
-                continue
+            if inbox in by_name or inbox.lower().startswith(("http://", "https://")):
+                continue  # an http(s) inbox pulls from a [[destinations]] web folder; nothing to push
             if inbox.lower().startswith("sftp://"):
                 out.append(_sftp_from_url(inbox, config))
             else:
@@ -143,7 +143,10 @@ def resolve_destinations(config: Config, recipients) -> list[DestinationConfig]:
     return unique
 
 
-def open_destination(dest: DestinationConfig, timeout_s: float) -> Destination:
+def open_destination(dest: DestinationConfig, timeout_s: float, publication=None) -> Destination:
+    if dest.kind == "web":
+        from exporter.publish.web import WebDestination
+        return WebDestination(dest, publication)
     if dest.kind == "folder":
         from exporter.publish.folder import FolderDestination
         return FolderDestination(dest)
@@ -205,11 +208,18 @@ def publish_one(dest: DestinationConfig, filename: str, data: bytes, *, keep: in
 def publish_all(data: bytes, version: int, destinations: list[DestinationConfig], settings, *,
                 sleep: Callable[[float], None] = time.sleep,
                 opener: Callable[[DestinationConfig, float], Destination] = open_destination,
-                ) -> list[DestinationResult]:
-    """Publish to every destination at once; results come back in the destinations' order."""
+                publication=None) -> list[DestinationResult]:
+    """Publish to every destination at once; results come back in the destinations' order.
+
+    ``publication`` (exporter/delta.py) is what web folders get besides the snapshot: deltas, and the
+    key that signs their manifest.
+    """
     filename = snapshot_filename(version)
     if not destinations:
         return []
+    if publication is not None and opener is open_destination:
+        def opener(dest: DestinationConfig, timeout_s: float) -> Destination:
+            return open_destination(dest, timeout_s, publication)
 
     def one(dest: DestinationConfig) -> DestinationResult:
         return publish_one(dest, filename, data, keep=settings.keep_snapshots, retries=settings.retries,

@@ -192,8 +192,8 @@ def test_status_shows_the_refused_run(demo_exporter, cli, tmp_path):
     demo_exporter.home.config.write_text(demo_sources_toml(folder), encoding="utf-8")
     cli("run")
     code, out, err = cli("status")
-    assert code == 0
-    assert "REFUSED" in out and "0 listings" in out
+    assert code == 57  # monitoring sees the refused run (issue 11 #4: status used to exit 0 always)
+    assert "REFUSED" in out and "0 listings" in out and "Health: CRITICAL" in out
     assert "desk-a" in out and "NO RECEIPT" in out
 
 

@@ -1,0 +1,101 @@
+"""The store with a delta chain: install link by link, open through the chain, fall back when a link is
+damaged or missing, and count delta versions in the high-water mark."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from backup_operator.core import delta as rows
+from backup_operator.errors import BrokenChain, RollbackRefused
+from backup_operator.snapshot import envelope
+
+from exporter.delta import make_delta, with_group_key
+
+from directory_changes import START, build, change, directory
+
+GROUP = ("00112233aabbccdd", bytes(range(32)))
+
+
+@pytest.fixture
+def history(desk):
+    """Versions 1..4 of a directory: databases, the sealed full snapshots, and deltas 1→2, 2→3, 3→4."""
+    records, databases, fulls, deltas = directory(77, 150), {}, {}, {}
+    for version in range(1, 5):
+        if version > 1:
+            records = change(records, version, 5)
+        databases[version] = with_group_key(build(records, version), GROUP)
+        created = START + timedelta(minutes=15 * version)
+        fulls[version] = envelope.seal(databases[version], snapshot_version=version, created_at=created,
+                                       expires_at=created + timedelta(days=3), recipients=desk.recipients,
+                                       signer=desk.signer)
+        if version > 1:
+            deltas[version] = make_delta(databases[version - 1], version - 1, databases[version], version,
+                                         created_at=created, expires_at=created + timedelta(days=3),
+                                         recipients=[], signer=desk.signer, endorsements=[], full_size=10**9,
+                                         group_key=GROUP).data
+    return databases, fulls, deltas
+
+
+def content(database: bytes) -> bytes:
+    import sqlite3
+    conn = sqlite3.connect(":memory:")
+    conn.deserialize(database)
+    return rows.content_hash(conn)
+
+
+def opened(store):
+    snapshot = store.open_newest()
+    try:
+        return snapshot.version, rows.content_hash(snapshot.conn), [p.name for p, _ in snapshot.skipped]
+    finally:
+        snapshot.close()
+
+
+def test_a_chain_installed_link_by_link_opens_at_its_tip(desk, history):
+    databases, fulls, deltas = history
+    store = desk.store()
+    store.install_bytes(fulls[1])
+    for version in (2, 3, 4):
+        assert store.install_deltas([deltas[version]]) == version
+    assert opened(store) == (4, content(databases[4]), [])
+    assert store.high_water() == 4
+    # The mark counts delta versions even when its file is gone: an older full snapshot is refused.
+    (store.folder / "high-water-mark").unlink()
+    assert desk.store().high_water() == 4
+    with pytest.raises(RollbackRefused):
+        desk.store().install_bytes(fulls[3])
+    # A newer full snapshot ends the chain.
+    more = change(directory(77, 150), 99, 3)
+    v5 = envelope.seal(with_group_key(build(more, 5), GROUP), snapshot_version=5, created_at=START,
+                       expires_at=START + timedelta(days=3), recipients=desk.recipients, signer=desk.signer)
+    store.install_bytes(v5)
+    assert not list(store.folder.glob("*.bodelta")) and opened(store)[0] == 5
+
+
+def test_a_damaged_or_missing_link_ends_the_chain_before_it(desk, history):
+    databases, fulls, deltas = history
+    store = desk.store()
+    store.install_bytes(fulls[1])
+    assert store.install_deltas([deltas[2], deltas[3], deltas[4]]) == 4
+    tip = store.folder / "000000000004.bodelta"
+    damaged = bytearray(tip.read_bytes())
+    damaged[len(damaged) // 2] ^= 1
+    tip.write_bytes(bytes(damaged))
+    assert opened(store) == (3, content(databases[3]), ["000000000004.bodelta"])
+    (store.folder / "000000000003.bodelta").unlink()
+    version, digest, skipped = opened(store)
+    assert (version, digest) == (2, content(databases[2])) and "000000000004.bodelta" in skipped
+
+
+def test_deltas_must_continue_what_is_installed(desk, history):
+    databases, fulls, deltas = history
+    store = desk.store()
+    store.install_bytes(fulls[2])
+    with pytest.raises(BrokenChain, match="this desktop has version 2"):
+        store.install_deltas([deltas[4]])  # skips version 3
+    with pytest.raises(RollbackRefused):
+        store.install_deltas([deltas[2]])  # leads to version 2, already installed
+    assert store.install_deltas([deltas[3], deltas[4]]) == 4
+    assert opened(store) == (4, content(databases[4]), [])
