@@ -235,7 +235,10 @@ def _print_drop(report: outbox.DropReport, *, verbose: bool) -> int:
 
 
 def drop_journals_after_sync(desktop: Desktop) -> None:
-    """Called by ``sync``: send unsent journal entries if an inbox is reachable (never fails the sync)."""
+    """Called by ``sync``: send unsent journal entries and drill receipts if an inbox is reachable (never
+    fails the sync)."""
+    for path in outbox.drop_drill_receipts(desktop.home, desktop.inboxes()):
+        print(f"Sent the drill receipt {path.name} to {path.parent.parent}.")
     if not J.list_journals(desktop.home):
         return
     try:
@@ -301,6 +304,85 @@ def cmd_changes(desktop: Desktop, args: argparse.Namespace) -> int:
         if len(items) > args.limit:
             print(f"  … and {summary.counts.get(kind, len(items)) - args.limit} more (--limit N, or --json)")
     return 0
+
+
+# --- drill ------------------------------------------------------------------------------------------
+
+
+def cmd_drill(desktop: Desktop, args: argparse.Namespace) -> int:
+    """Five generated look-ups, timed, answered at the prompt; then the kit check and the signed receipt."""
+    import random
+    import time
+
+    from backup_operator.core.drill import TARGET_SECONDS, Drill, generate
+    from backup_operator.core.kit import run_kit_checks
+    from backup_operator.core.search import run_search_cli
+    from backup_operator.errors import DrillNotPassed
+
+    snapshot = desktop.store().open_newest()
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    asked_at = parse_utc(args.now) if args.now else _now()  # --now: the same drill again (tests, IT)
+    try:
+        questions = generate(snapshot.conn, asked_at, random.Random(seed))
+        drill = Drill(questions, desktop=desktop.name, operator=args.operator or getpass.getuser(),
+                      snapshot_version=snapshot.version, data_as_of=snapshot.meta.created_at, now=_now,
+                      clock=time.monotonic, seed=seed)
+        print(f"Drill on snapshot version {snapshot.version}: {len(questions)} look-ups, timed. Answer with what the "
+              "directory shows (a name or a number). Type '? WORDS' to search, 'skip' to skip.")
+        for n, question in enumerate(questions, 1):
+            print(f"\n{n}/{len(questions)} ({question.kind}): {terminal_text(question.text)}")
+            while True:
+                print(f"  your answer ({question.wants}): ", end="", flush=True)
+                line = sys.stdin.readline()
+                if not line:
+                    answer = drill.skip()
+                    print("\n  (no more input: skipped)")
+                    break
+                line = line.strip()
+                if line.startswith("?"):
+                    run_search_cli(snapshot.conn, line[1:].strip() or " ", limit=5, as_json=False, out=sys.stdout)
+                    continue
+                if not line:
+                    continue
+                if line.lower() == "skip":
+                    answer = drill.skip()
+                    print(f"  skipped ({answer.seconds:.0f} s); the directory says: {terminal_text(question.expected)}")
+                    break
+                answer = drill.answer(line)
+                verdict = "right" if answer.correct else f"not what the directory says: {terminal_text(question.expected)}"
+                slow = f" (over {TARGET_SECONDS:.0f} s)" if answer.seconds > TARGET_SECONDS else ""
+                print(f"  {verdict} — {answer.seconds:.1f} s{slow}")
+                break
+    finally:
+        snapshot.close()
+    kit = run_kit_checks(desktop, write_pdf=_pdf_probe())
+    result = drill.finish([{"name": k.name, "ok": k.ok} for k in kit])
+    print(f"\nKit check: {'ok' if result.kit_ok else 'FAILED'} ("
+          + ", ".join(f"{k.name} {'ok' if k.ok else 'FAILED'}" for k in kit) + ")")
+    local, written, problems = outbox.save_drill(desktop.home, desktop.inboxes(), result.receipt(), desktop.key())
+    print(f"Score: {result.correct} of {len(result.answers)} right in {result.seconds:.1f} s; "
+          f"{'PASSED' if result.passed else 'NOT PASSED'} (drill {result.drill_id}, seed {seed}).")
+    print(f"Signed receipt: {local}" + (f"; sent to {len(written)} inbox(es)." if written else
+                                       "; it goes to IT with the next sync that reaches an inbox."))
+    for problem in problems:
+        print(f"Could not leave the receipt: {terminal_text(problem)}", file=sys.stderr)
+    if args.report:
+        try:
+            from backup_operator.ui.drill_report import write_report_command
+        except ImportError:
+            print("The PDF report needs the window's Qt libraries: install backup-operator[gui].", file=sys.stderr)
+        else:
+            pages = write_report_command(result, questions, Path(args.report))
+            print(f"Wrote the drill report ({pages} page{'s' if pages != 1 else ''}) to {args.report}.")
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+    return 0 if result.passed else DrillNotPassed.exit_code
+
+
+def _pdf_probe():
+    from backup_operator.cli import _pdf_probe as probe
+
+    return probe()
 
 
 # --- the parsers ------------------------------------------------------------------------------------
@@ -378,3 +460,16 @@ def add_parsers(sub) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--limit", type=int, default=25, metavar="N", help="changes shown per kind (default 25)")
     p.set_defaults(func=cmd_changes)
+
+    p = sub.add_parser("drill", help="a timed exercise: five look-ups, the kit check, a signed receipt",
+                       description="Run a drill on the current data: five generated look-ups (on call now, an "
+                                   "extension, a reverse number, an as-of question, a department line), answered "
+                                   "at the prompt and timed, then the kit check. The result is written as a "
+                                   "receipt signed by this desktop and left in its inboxes for IT. Exit 0 when "
+                                   "the drill passed (4 of 5 right and the kit check ok), 77 when not.")
+    p.add_argument("--operator", help="who is drilling (default: this computer's user)")
+    p.add_argument("--report", metavar="PDF", help="also write the drill report for the disaster-plan binder")
+    p.add_argument("--seed", type=int, help="draw the same questions again (the seed is printed at the end)")
+    p.add_argument("--json", action="store_true", help="print the full result as JSON at the end")
+    p.add_argument("--now", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_drill)

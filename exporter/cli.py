@@ -199,6 +199,13 @@ def cmd_status(args) -> int:
     from exporter.status import refresh_receipts, render_status
 
     home = _home(args)
+    if args.drills:
+        from exporter.drills import read_drills, render_drills
+        config = _config(home)
+        recipients = load_recipients(home.recipients)
+        records, ignored = read_drills(config, recipients)
+        print(render_drills(records, recipients, ignored, now=datetime.now(timezone.utc)))
+        return 0
     try:
         config = _config(home)
         recipients = load_recipients(home.recipients)
@@ -435,6 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "(for Zabbix, PRTG and scripts); same exit codes")
     shape.add_argument("--nagios", action="store_true", help="print one line in the Nagios plugin format and "
                        "exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (Nagios, Icinga, PRTG EXE sensors)")
+    shape.add_argument("--drills", action="store_true", help="which desktops drilled when and how they did (from "
+                   "the signed drill receipts in the inboxes)")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("journal", help="import the desktops' outage journals after an outage",

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from backup_operator.core.model import format_utc, parse_utc
+from backup_operator.fsutil import atomic_write
 
 __all__ = [
     "HORIZON",
@@ -34,6 +36,8 @@ __all__ = [
     "diff_databases",
     "store_summary",
     "read_summary",
+    "last_seen",
+    "mark_seen",
 ]
 
 HORIZON = timedelta(hours=72)
@@ -260,3 +264,23 @@ def read_summary(conn: sqlite3.Connection, version: int) -> ChangeSummary | None
         return None
     items = [Change(*[str(v or "") for v in row]) for row in rows]
     return ChangeSummary(version, since, str(horizon[0]), str(horizon[1]), counts, items)
+
+
+# --- what this desktop's operator last looked at --------------------------------------------------------
+
+SEEN_FILE = "changes-seen"
+
+
+def last_seen(home: Path) -> int:
+    """The snapshot version the operator last looked at ("what changed since you last looked"); 0: never."""
+    try:
+        return max(0, int((Path(home) / SEEN_FILE).read_text().strip() or 0))
+    except (OSError, ValueError):
+        return 0
+
+
+def mark_seen(home: Path, version: int) -> None:
+    try:
+        atomic_write(Path(home) / SEEN_FILE, f"{int(version)}\n".encode())
+    except Exception:  # only the badge depends on it; never fail an operator's action over it
+        pass

@@ -44,6 +44,8 @@ __all__ = [
     "drop_document",
     "DropReport",
     "safe_name",
+    "save_drill",
+    "drop_drill_receipts",
 ]
 
 JOURNAL_SUFFIX = ".bojournal"
@@ -198,3 +200,36 @@ def drop_document(inboxes: Iterable[Path], folder_name: str, filename: str, doc:
         except (OSError, BackupOperatorError) as exc:
             problems.append(f"{folder}: {exc}")
     return written, problems
+
+
+def save_drill(home: Path, inboxes: Iterable[Path], receipt: dict, key: DesktopKey) -> tuple[Path, list[Path], list[str]]:
+    """Sign a drill receipt, keep it in ``<home>/drills/`` and leave a copy in every reachable inbox."""
+    doc = sealed.sign_document(receipt, signer_for(key, "drill"), key.public)
+    folder = Path(home) / DRILLS_FOLDER
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    name = f"{safe_name(str(receipt.get('desktop', '')))}-{safe_name(str(receipt['drill_id']))}.json"
+    atomic_write(folder / name, (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode("utf-8"), mode=0o600)
+    written, problems = drop_document(inboxes, DRILLS_FOLDER, name, doc)
+    return folder / name, written, problems
+
+
+def drop_drill_receipts(home: Path, inboxes: Iterable[Path]) -> list[Path]:
+    """Leave in each reachable inbox the drill receipts it does not have yet (drills run while offline)."""
+    folder = Path(home) / DRILLS_FOLDER
+    if not folder.is_dir():
+        return []
+    written = []
+    local = sorted(p for p in folder.glob("*.json") if p.is_file())
+    for inbox in inboxes:
+        inbox = Path(inbox)
+        if not inbox.is_dir():
+            continue
+        missing = [p for p in local if not (inbox / DRILLS_FOLDER / p.name).exists()]
+        for path in missing:
+            try:
+                doc = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            done, _problems = drop_document([inbox], DRILLS_FOLDER, path.name, doc)
+            written += done
+    return written

@@ -370,6 +370,8 @@ class MainWindow(QMainWindow):
                      self.show_kit_check)
         self._action(None, "Type the passphrase", "Ctrl+U", lambda: self._ask_passphrase(""))
         self.menus = {"file": file, "find": find, "oncall": oncall, "view": view, "help": helpmenu}
+        from backup_operator.ui.outage import install as install_outage_tools
+        install_outage_tools(self)  # journal (Ctrl+J), what changed (badge, Ctrl+Shift+W), Help → Drill
 
     def actions_with_shortcuts(self) -> list[tuple[str, str]]:
         """(what it does, keys) for the Help screen — built from the real actions, so it cannot drift."""

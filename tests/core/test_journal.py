@@ -164,7 +164,7 @@ def test_kill_9_at_random_points_loses_no_saved_entry(journal, key, figures):
     """200 trials: a writer process saves entries as fast as it can; SIGKILL at a random moment."""
     rng = random.Random(20260307)
     acknowledged: list[str] = []
-    trials, killed_mid_run = 200, 0
+    trials, killed_mid_run, wanted_total = 200, 0, 0
     for trial in range(trials):
         read_end, write_end = os.pipe()
         pid = os.fork()
@@ -180,12 +180,17 @@ def test_kill_9_at_random_points_loses_no_saved_entry(journal, key, figures):
             finally:
                 os._exit(0)
         os.close(write_end)
-        deadline = time.monotonic() + rng.uniform(0.0, 0.04)
+        # A random point: after 0-3 entries were reported saved, then anywhere within the next few ms
+        # (mid-seal, mid-write, between write and fsync, or between fsync and the report).
+        wanted = rng.randint(0, 3)
+        wanted_total += wanted
         buffer = b""
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([read_end], [], [], max(0.0, deadline - time.monotonic()))
+        give_up = time.monotonic() + 30
+        while buffer.count(b"\n") < wanted and time.monotonic() < give_up:
+            ready, _, _ = select.select([read_end], [], [], 1.0)
             if ready:
                 buffer += os.read(read_end, 65536)
+        time.sleep(rng.uniform(0.0, 0.01))
         os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
         killed_mid_run += int(os.WIFSIGNALED(status))
@@ -203,7 +208,7 @@ def test_kill_9_at_random_points_loses_no_saved_entry(journal, key, figures):
                                        "entries acknowledged": len(acknowledged), "entries lost": len(lost),
                                        "entries on disk": len(on_disk)})
     assert killed_mid_run == trials
-    assert len(acknowledged) > trials  # the writers did get entries saved before being killed
+    assert len(acknowledged) >= wanted_total > 0  # the writers did get entries saved before being killed
     assert lost == []
     assert contents.problems == []
     seqs = sorted(r.seq for r in contents.revisions)
