@@ -59,6 +59,16 @@ def _json_text(value: str) -> str:
     return value
 
 
+def _name_rank(names: list[str]) -> np.ndarray:
+    """Each row's place in alphabetical order of names (case-insensitive; equal names by row), so that
+    equal scores list in name order."""
+    folded = [name.casefold() for name in names]
+    order = sorted(range(len(folded)), key=folded.__getitem__)
+    rank = np.empty(len(folded), dtype=np.uint32)
+    rank[np.array(order, dtype=np.int64)] = np.arange(len(folded), dtype=np.uint32)
+    return rank
+
+
 class _Vocab:
     def __init__(self) -> None:
         self.terms: list[str] = []
@@ -117,8 +127,11 @@ def build_arrays(conn: sqlite3.Connection) -> tuple[dict[str, np.ndarray], list[
 
     # per-row words: display names and schedule names
     (display,), _ = fetch_columns(conn, "listings", ["display_name"])
-    codes, rows, counted, words = bulk_words(display + S["name"])
+    names = display + S["name"]
     del display
+    codes, rows, counted, words = bulk_words(names)
+    name_rank = _name_rank(names)
+    del names
     gcodes = vocab.remap(words)[codes] if len(codes) else np.empty(0, np.int32)
     name_len = np.bincount(rows[counted], minlength=n).astype(np.float32)
 
@@ -174,7 +187,7 @@ def build_arrays(conn: sqlite3.Connection) -> tuple[dict[str, np.ndarray], list[
     if "error" in numbers_box:
         raise numbers_box["error"]  # type: ignore[misc]
     numbers = build_numbers(numbers_box["raw"], rowid[:n_l])
-    arrays = dict(kind=kind, rowid=rowid, name_len=name_len, rt_off=rt_off, rt_rows=rt_rows, rt_field=rt_field,
+    arrays = dict(kind=kind, rowid=rowid, name_len=name_len, name_rank=name_rank, rt_off=rt_off, rt_rows=rt_rows, rt_field=rt_field,
                   pt_off=pt_off, pt_phr=pt_phr_a, phrase_field=phrase_field_a, pr_off=pr_off, pr_rows=pr_rows_a,
                   **vocabulary_arrays(terms, df), **numbers)
     return arrays, terms, n_l

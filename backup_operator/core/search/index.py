@@ -16,9 +16,10 @@ import numpy as np
 
 from backup_operator.core.search.build import build_arrays
 from backup_operator.core.search.candidates import VOCABULARY_ARRAYS, Vocabulary
-from backup_operator.core.search.fields import KIND_PRIOR
+from backup_operator.core.search.fields import KIND_PRIOR, KIND_TIE_RANK
+from backup_operator.core.search.nicknames import Nicknames, default_nicknames
 from backup_operator.core.search.numbers import NUMBER_ARRAYS, NumberIndex
-from backup_operator.core.search.query import contains_run, parse
+from backup_operator.core.search.query import contains_run, family_first, parse
 from backup_operator.core.search.results import Hit, QueryContext, make_hits, row_texts
 from backup_operator.core.search.scoring import POSTING_ARRAYS, Postings, score_query, top
 from backup_operator.core.search.synonyms import Synonyms, default_synonyms
@@ -29,9 +30,9 @@ __all__ = ["SearchIndex", "store_index", "INDEX_FORMAT"]
 log = logging.getLogger(__name__)
 
 #: Version of the serialised index (``SearchIndex.to_bytes``); a snapshot carrying another is rebuilt.
-INDEX_FORMAT = "backup-operator/search-index/1"
+INDEX_FORMAT = "backup-operator/search-index/2"
 
-_ROW_ARRAYS = ("kind", "rowid", "name_len")
+_ROW_ARRAYS = ("kind", "rowid", "name_len", "name_rank")
 _ARRAYS = _ROW_ARRAYS + POSTING_ARRAYS + VOCABULARY_ARRAYS + NUMBER_ARRAYS
 
 
@@ -45,9 +46,10 @@ class SearchIndex:
     # ------------------------------------------------------------------------------------ opening
 
     def __init__(self, conn: sqlite3.Connection, arrays: dict[str, np.ndarray], terms: list[str],
-                 synonyms: Synonyms, n_listings: int):
+                 synonyms: Synonyms, n_listings: int, nicknames: Nicknames | None = None):
         self.conn = conn
         self.synonyms = synonyms
+        self.nicknames = nicknames if nicknames is not None else default_nicknames()
         self.n_listings = n_listings
         self._arrays = {name: arrays[name] for name in _ARRAYS}
         self.kind, self.rowid, self.name_len = arrays["kind"], arrays["rowid"], arrays["name_len"]
@@ -56,6 +58,7 @@ class SearchIndex:
         self.numbers = NumberIndex(arrays)
         self.prior = KIND_PRIOR[self.kind]
         self.inv_name_len = (1.0 / np.maximum(self.name_len, 1)).astype(np.float32)
+        self.tie_key = (KIND_TIE_RANK[self.kind] << 32) | arrays["name_rank"].astype(np.int64)
 
     @classmethod
     def open(cls, conn: sqlite3.Connection, *, synonyms: Synonyms | None = None) -> "SearchIndex":
@@ -136,14 +139,11 @@ class SearchIndex:
         if not parts or limit <= 0:
             return []
         ctx = QueryContext(self)
-        total, keep = score_query(self, parts, ctx)
-        if kinds is not None:
-            keep &= np.isin(self.kind, list(kinds))
-        candidates = np.flatnonzero(keep)
+        candidates, scores = score_query(self, parts, ctx, kinds, family_first(query))
         if not len(candidates):
             return []
         phrases = [p.phrase for p in parts if p.phrase and len(p.phrase) > 1]
-        rows, scores = top(candidates, total[candidates], limit if not phrases else max(limit * 4, 200))
+        rows, scores = top(candidates, scores, limit if not phrases else max(limit * 4, 200), self.tie_key)
         if phrases:
             good = self._phrase_filter(rows, phrases)
             rows, scores = rows[good][:limit], scores[good][:limit]
@@ -170,7 +170,7 @@ class SearchIndex:
         best = np.zeros(len(self), dtype=np.float32)
         np.maximum.at(best, rows, quals)
         candidates = np.flatnonzero(best)
-        rows, scores = top(candidates, best[candidates], limit)
+        rows, scores = top(candidates, best[candidates], limit, self.tie_key)
         return make_hits(self, rows, scores, ctx)
 
     def _phrase_filter(self, rows: np.ndarray, phrases: list[tuple[str, ...]]) -> np.ndarray:

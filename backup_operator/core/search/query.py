@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from backup_operator.core.search.fields import FIELD_CODE, KIND_CODE, LISTING_KINDS, NUMBER_KIND_CODE, NUMBER_KINDS
 from backup_operator.core.search.text import fold, query_words
 
-__all__ = ["Part", "parse", "contains_run", "PREFIXES"]
+__all__ = ["Part", "parse", "family_first", "contains_run", "PREFIXES"]
 
 #: prefix -> (fields it searches, number kinds it searches)
 PREFIXES: dict[str, tuple[frozenset[int], frozenset[int]]] = {}
@@ -101,6 +101,14 @@ def parse(query: str) -> tuple[list[Part], set[int] | None]:
     for w in query_words(fold(" ".join(free))):
         parts.append(Part(w))
     return parts, kinds
+
+
+_FAMILY_FIRST_RE = re.compile(r"^\s*(?:[A-Za-z]+\s+)?[^\s,:\"]+\s*,")
+
+
+def family_first(query: str) -> bool:
+    """Whether the operator wrote the surname first, with a comma ("smith, john", "dr smith, j")."""
+    return bool(_FAMILY_FIRST_RE.match(query))
 
 
 def contains_run(words: list[str], phrase: list[str]) -> bool:

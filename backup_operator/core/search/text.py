@@ -27,12 +27,15 @@ import numpy as np
 from backup_operator.core.search.arrays import dense_codes
 
 __all__ = ["fold", "fold_with_origins", "index_words", "query_words", "word_spans", "bulk_words", "JOINERS",
-           "HONORIFICS"]
+           "HONORIFICS", "TITLES"]
 
 JOINERS = "'-&/"
 
 #: Titles and post-nominals: they say little about who, and are no part of a name's length.
 HONORIFICS = frozenset("dr mr mrs ms miss mx prof md do rn phd np pa jr sr ii iii".split())
+#: The titles an operator types before a name ("dr smith"): a whisker of score. (Post-nominals are not
+#: treated so: "do" and "pa" are more often the start of Douglas and Patel.)
+TITLES = frozenset("dr mr mrs ms miss mx prof".split())
 
 _SPECIAL = {
     "ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i", "ħ": "h",
