@@ -494,8 +494,9 @@ def _on_call(session: Session, schedule_id: str, at: datetime) -> OnCallNow:
     if schedule is None:
         raise KeyError(schedule_id)
     status = oncall.on_call_at(session.conn, schedule_id, at)
-    ids = [e.listing_id for t in status.tiers for e in t.current] + \
-          [t.next.listing_id for t in status.tiers if t.next] + ([status.fallback.listing_id] if status.fallback else [])
+    ids = [e.listing_id for t in status.tiers for e in t.current] + [t.next.listing_id for t in status.tiers if t.next]
+    if status.fallback:
+        ids.append(status.fallback.listing_id)
     people = session.entries(ids)
     tiers: list[TierNow] = []
     for t in status.tiers:

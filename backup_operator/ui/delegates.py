@@ -37,12 +37,22 @@ def fit_segments(text: str, spans, x: int, limit: int, measure: Callable[[str, b
     and where the text ends. A piece that does not fit ends in "…" and nothing follows it, so a row
     never shows a stray character after its elided part ("Campus…", not "Campus1")."""
     out: list[tuple[str, bool, int, int]] = []
-    for piece, matched in segments(text, spans):
+    pieces = segments(text, spans)
+    for n, (piece, matched) in enumerate(pieces):
         width = measure(piece, matched)
         if x + width > limit:
-            piece = elide(piece, matched, max(0, limit - x))
-            if piece:
-                out.append((piece, matched, x, measure(piece, matched)))
+            short = elide(piece, matched, max(0, limit - x))
+            if short.strip("…") or not out:
+                if short:
+                    out.append((short, matched, x, measure(short, matched)))
+                return out, limit
+            # No room here even for a letter and "…": end the piece before in "…" instead, so the cut
+            # always shows ("— on ca…", never a name that just stops).
+            before, before_matched, bx, _ = out.pop()
+            rest = before + "".join(p for p, _ in pieces[n:])
+            short = elide(rest, before_matched, max(0, limit - bx))
+            if short:
+                out.append((short, before_matched, bx, measure(short, before_matched)))
             return out, limit
         out.append((piece, matched, x, width))
         x += width

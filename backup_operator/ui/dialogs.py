@@ -26,11 +26,11 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from backup_operator.core.wording import describe_counts
 from backup_operator.config import Desktop
-from backup_operator.core.session import Session
-from backup_operator.errors import BackupOperatorError
 from backup_operator.core.freshness import freshness
+from backup_operator.core.session import Session
+from backup_operator.core.wording import describe_counts
+from backup_operator.errors import BackupOperatorError
 from backup_operator.ui.models import SchedulesModel
 from backup_operator.ui.printing import MAX_HOURS, MIN_HOURS, footer_line, render, sheet_html, write_pdf
 from backup_operator.ui.settings import PAPER_SIZES, TEXT_SIZES, UiSettings

@@ -28,8 +28,8 @@ from PySide6.QtGui import (
     QTextTable,
 )
 
-from backup_operator.core.wording import describe_age
 from backup_operator.core.session import Session, wall_time, zone_offsets
+from backup_operator.core.wording import describe_age
 
 __all__ = ["MAX_HOURS", "MIN_HOURS", "footer_line", "page_size", "render", "sheet_html", "stamp_line", "write_pdf"]
 

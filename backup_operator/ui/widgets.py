@@ -13,9 +13,10 @@ import html
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from PySide6.QtCore import QDateTime, QEvent, Qt, QTime, QTimeZone, Signal
-from PySide6.QtGui import QKeyEvent, QKeySequence, QPalette
+from PySide6.QtCore import QDateTime, QEvent, Qt, QTime, QTimer, QTimeZone, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
+    QApplication,
     QDateTimeEdit,
     QFrame,
     QGridLayout,
@@ -25,18 +26,27 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
 from backup_operator.core.oncall import local_to_utc
-from backup_operator.core.session import Contact, Entry, OnCallNow, Schedule, ShiftRow, TierNow, wall_time, zone_offsets
+from backup_operator.core.session import (
+    Contact,
+    Entry,
+    OnCallNow,
+    Schedule,
+    ShiftRow,
+    TierNow,
+    wall_time,
+    zone_offsets,
+)
 from backup_operator.ui.messages import Explanation
 from backup_operator.ui.theme import BANNER_STYLES, banner_style, scaled_font
 
-__all__ = ["Banner", "ContactRow", "ContactRows", "DetailPane", "MessageScreen", "OnCallPage", "OpeningScreen", "SearchField",
-           "TierCard", "UnlockScreen", "rescale"]
+__all__ = ["AsOfEdit", "Banner", "ContactRow", "ContactRows", "DetailPane", "MessageScreen", "OnCallPage",
+           "OpeningScreen", "ScrollingPage", "SearchField", "TierCard", "UnlockScreen", "breakable", "ladder_html",
+           "rescale"]
 
 
 def _label(text: str = "", *, factor: float = 1.0, bold: bool = False, wrap: bool = True,
@@ -54,8 +64,6 @@ def _label(text: str = "", *, factor: float = 1.0, bold: bool = False, wrap: boo
 
 def rescale(widget: QWidget) -> None:
     """Re-derive every labelled font from the application font (after the text size changes)."""
-    from PySide6.QtWidgets import QApplication
-
     base = QApplication.font()
     for child in [widget, *widget.findChildren(QWidget)]:
         factor = child.property("factor")
@@ -63,15 +71,45 @@ def rescale(widget: QWidget) -> None:
             child.setFont(scaled_font(base, float(factor), bool(child.property("bold"))))
 
 
-def _scrolling(content: QWidget) -> QScrollArea:
-    """A page that scrolls down (never sideways) when its content is taller than the window."""
-    area = QScrollArea()
-    area.setWidget(content)
-    area.setWidgetResizable(True)
-    area.setFrameShape(QFrame.Shape.NoFrame)
-    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    area.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the search field keeps the keyboard
-    return area
+class ScrollingPage(QScrollArea):
+    """A page that scrolls down (never sideways) when its content is taller than the window.
+
+    Its content is at least as tall as its wrapped text needs at the page's width: a scroll area does
+    not always ask, and then squeezes rows of wrapped labels on top of each other.
+    """
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the search field keeps the keyboard
+        self._refit = QTimer(self, singleShot=True, interval=0)
+        self._refit.timeout.connect(self.refit)
+
+    def set_content(self, content: QWidget) -> None:
+        self.setWidget(content)
+        content.installEventFilter(self)
+
+    def refit(self) -> None:
+        content = self.widget()
+        if content is None or content.layout() is None:
+            return
+        # Lay the rows out first (their pending layout requests), so that their heights are current.
+        QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+        need = content.layout().totalHeightForWidth(self.viewport().width()) \
+            if content.layout().hasHeightForWidth() else content.layout().totalMinimumSize().height()
+        if need > 0 and content.minimumHeight() != need:
+            content.setMinimumHeight(need)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt's name
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self._refit.start()
+        return super().eventFilter(watched, event)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self.refit()
 
 
 def _clear(layout) -> None:
@@ -182,6 +220,16 @@ class Banner(QFrame):
         self.setVisible(level != "ok" and bool(full))
 
 
+LONG_VALUE = 22  # characters: a longer value (an email address) may wrap, at its punctuation
+_BREAK_AFTER = "@._-/"
+
+
+def breakable(value: str) -> str:
+    """``value`` with invisible break opportunities after its punctuation, so that a long email address
+    wraps inside a narrow pane instead of running off its edge (what is copied is the value itself)."""
+    return "".join(ch + "\u200b" if ch in _BREAK_AFTER else ch for ch in value)
+
+
 class ContactRow(QFrame):
     """One contact method: "1.  4471  Pager", its instructions wrapped underneath."""
 
@@ -190,7 +238,9 @@ class ContactRow(QFrame):
         self.setObjectName("contact")
         self.contact = contact
         self.index = _label(f"{n}.", factor=factor, wrap=False)
-        self.value = _label(contact.value, factor=factor * 1.15, bold=True, wrap=False, selectable=True)
+        long = len(contact.value) > LONG_VALUE
+        self.value = _label(breakable(contact.value) if long else contact.value, factor=factor * 1.15, bold=True,
+                            wrap=long, selectable=True)
         self.caption = _label(contact.caption, factor=factor)
         self.notes = _label(contact.instructions, factor=factor * 0.95)
         self.setAccessibleName(f"{n}. {contact.caption}: {contact.value}"
@@ -202,7 +252,8 @@ class ContactRow(QFrame):
         box.addLayout(line)
         line.setSpacing(10)
         line.addWidget(self.index, 0, Qt.AlignmentFlag.AlignBaseline)
-        line.addWidget(self.value, 0, Qt.AlignmentFlag.AlignBaseline)
+        # A long value (an email address) gets the room and wraps only if it must; a number never wraps.
+        line.addWidget(self.value, 3 if long else 0, Qt.AlignmentFlag.AlignBaseline)
         line.addWidget(self.caption, 1, Qt.AlignmentFlag.AlignBaseline)
         indent = QHBoxLayout()
         box.addLayout(indent)
@@ -214,14 +265,16 @@ class ContactRow(QFrame):
     def labels(self) -> list[QLabel]:
         return [self.index, self.value, self.caption, self.notes]
 
-    def set_selected(self, on: bool) -> None:
-        if self.property("selected") == on:
+    def set_selected(self, on: bool, *, again: bool = False) -> None:
+        """Highlight the row (or not). ``again``: the colours changed (high contrast), paint it anew."""
+        if self.property("selected") == on and not (on and again):
             return
         self.setProperty("selected", on)
         # The palette, not a style sheet: re-styling a row costs a style pass over its labels on every key.
+        # The application's palette is the source: it is the one the theme has just set.
         self.setAutoFillBackground(on)
         if on:
-            palette = QPalette(self.palette())
+            palette = QPalette(QApplication.palette())
             palette.setColor(QPalette.ColorRole.Window, palette.color(QPalette.ColorRole.Highlight))
             palette.setColor(QPalette.ColorRole.WindowText, palette.color(QPalette.ColorRole.HighlightedText))
             self.setPalette(palette)
@@ -256,6 +309,7 @@ class ContactRows(QWidget):
         for row in self.rows:
             rescale(row)
             self.box.addWidget(row)
+            row.show()  # at once (it has a parent: shown with it, never as a window of its own)
         self.select(selected if selected >= 0 else (0 if self.rows else -1))
 
     def count(self) -> int:
@@ -276,6 +330,11 @@ class ContactRows(QWidget):
         self.active = on
         self.select(self._selected)
 
+    def recolour(self) -> None:
+        """The theme changed (high contrast on or off): highlight the selected method in the new colours."""
+        for n, row in enumerate(self.rows):
+            row.set_selected(self.active and n == self._selected, again=True)
+
     def move(self, step: int) -> None:
         if self.rows:
             self.select(max(0, min(len(self.rows) - 1, (self._selected if self._selected >= 0 else 0) + step)))
@@ -284,7 +343,7 @@ class ContactRows(QWidget):
         return [label for row in self.rows for label in row.labels()]
 
 
-class DetailPane(QScrollArea):
+class DetailPane(ScrollingPage):
     """Everything about the selected result: who or what it is, and every way to reach it, in order."""
 
     def __init__(self, parent=None):
@@ -307,11 +366,7 @@ class DetailPane(QScrollArea):
         layout.addWidget(self.extra)
         layout.addWidget(self.empty)
         layout.addStretch(1)
-        self.setWidget(content)
-        self.setWidgetResizable(True)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.set_content(content)
         self.entry: Entry | None = None
         self.show_nothing()
 
@@ -396,7 +451,7 @@ class TierCard(QFrame):
         super().__init__(parent)
         self.tier = tier
         self.setObjectName("tier")
-        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setFrameShape(QFrame.Shape.NoFrame)
         zone = now.schedule.zone
         self.role = _label(f"Tier {tier.tier}" + (f" · {tier.role}" if tier.role else ""), factor=0.9, bold=True)
         who = tier.who
@@ -447,9 +502,22 @@ class TierCard(QFrame):
 
     def set_selected(self, on: bool) -> None:
         self.setProperty("selected", on)
-        self.setStyleSheet("QFrame#tier { border: 3px solid palette(highlight); }" if on else
-                           "QFrame#tier { border: 1px solid palette(mid); }")
         self.contacts.set_active(on)
+        self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        # The border is painted, not styled: a style sheet here would re-polish the contact rows and put
+        # back their old colours after a switch to or from high contrast.
+        super().paintEvent(event)
+        selected = bool(self.property("selected"))
+        palette = QApplication.palette()
+        painter = QPainter(self)
+        pen = QPen(palette.color(QPalette.ColorRole.Highlight if selected else QPalette.ColorRole.Mid))
+        pen.setWidth(3 if selected else 1)
+        painter.setPen(pen)
+        inset = pen.width() // 2
+        painter.drawRect(self.rect().adjusted(inset, inset, -inset - 1, -inset - 1))
+        painter.end()
 
 
 def _week_html(rows: Sequence[ShiftRow], zone, at: datetime) -> str:
@@ -517,7 +585,7 @@ class AsOfEdit(QDateTimeEdit):
         super().focusInEvent(event)
 
 
-class OnCallPage(QScrollArea):
+class OnCallPage(ScrollingPage):
     """One schedule: who is on call at the chosen instant, the ladder, and the next seven days."""
 
     as_of_changed = Signal(object)  # datetime (aware, UTC) or None for "now"
@@ -584,11 +652,7 @@ class OnCallPage(QScrollArea):
         layout.addWidget(self.week_title)
         layout.addWidget(self.week_table)
         layout.addStretch(1)
-        self.setWidget(content)
-        self.setWidgetResizable(True)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.set_content(content)
         self._updating = False
 
     def _typed(self, value: QDateTime) -> None:
@@ -623,6 +687,7 @@ class OnCallPage(QScrollArea):
         for card in self.cards:
             rescale(card)
             self.tiers.addWidget(card)
+            card.show()  # now, not on a later turn of the event loop: no frame without the tiers
         self.select(min(keep, len(self.cards) - 1))
         if now.nobody:
             fallback = now.fallback
@@ -635,6 +700,7 @@ class OnCallPage(QScrollArea):
         self.instructions.setText(f"Instructions: {now.schedule.escalation}" if now.schedule.escalation else "")
         self.instructions.setVisible(bool(now.schedule.escalation))
         self.week_table.setText(_week_html(self.week, zone, now.at))
+        self.refit()
 
     def tier_count(self) -> int:
         return len(self.cards)
@@ -707,7 +773,7 @@ class OpeningScreen(QWidget):
         self.elapsed.setText(f"{seconds:.0f} s so far. Large directories take a few seconds." if seconds >= 1 else "")
 
 
-class MessageScreen(QScrollArea):
+class MessageScreen(ScrollingPage):
     """Shown instead of the directory when it cannot be opened: what is wrong and what to do."""
 
     retry = Signal()
@@ -742,11 +808,7 @@ class MessageScreen(QScrollArea):
         inner.addLayout(buttons)
         content = QWidget()
         _centre(content, box)
-        self.setWidget(content)
-        self.setWidgetResizable(True)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.set_content(content)
 
     def show_explanation(self, e: Explanation) -> None:
         self.explanation = e

@@ -134,6 +134,7 @@ class MainWindow(QMainWindow):
         self._manual_check = False
         self._opening_started = 0.0
         self._detail_for: tuple[str, str] | None = None
+        self._framed = False
 
         self.setWindowTitle("Backup Operator — hospital directory")
         self._build()
@@ -273,14 +274,38 @@ class MainWindow(QMainWindow):
         """Add a page beside the results and the on-call view; returns its index for ``views``."""
         return self.views.addWidget(widget)
 
-    def fit_to_screen(self, size: tuple[int, int] = DEFAULT_SIZE) -> None:
-        """Start at a comfortable size, but never larger than the screen (a 1024×768 laptop included)."""
+    def fit_to_screen(self, size: tuple[int, int] | None = None) -> None:
+        """Start at a comfortable size, but never larger than the screen (a 1024×768 laptop included):
+        the window manager's frame (title bar, borders) counts too."""
         screen = self.screen() or QGuiApplication.primaryScreen()
-        width, height = size
+        width, height = size or DEFAULT_SIZE
         if screen is not None:
             room = screen.availableGeometry()
-            width, height = min(width, room.width()), min(height, room.height() - 40)  # 40: title bar
+            frame, inner = self.frameGeometry(), self.geometry()
+            extra_w, extra_h = frame.width() - inner.width(), frame.height() - inner.height()
+            if not self.isVisible() or extra_h <= 0:
+                extra_w, extra_h = 0, 40  # not framed yet: leave room for a title bar
+            width, height = min(width, room.width() - extra_w), min(height, room.height() - extra_h)
+            if self.isVisible() and not self.isMaximized() and not self.isFullScreen():
+                x = max(room.left(), min(frame.left(), room.right() - width - extra_w + 1))
+                y = max(room.top(), min(frame.top(), room.bottom() - height - extra_h + 1))
+                self.move(x, y)
         self.resize(width, height)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        if not self._framed:
+            self._framed = True
+            # Once the window manager has framed the window, make sure the frame fits the screen too.
+            QTimer.singleShot(200, self._fit_frame)
+
+    def _fit_frame(self) -> None:
+        screen = self.screen()
+        if screen is None or self.isMaximized() or self.isFullScreen():
+            return
+        room, frame = screen.availableGeometry(), self.frameGeometry()
+        if frame.width() > room.width() or frame.height() > room.height() or not room.contains(frame):
+            self.fit_to_screen((min(self.width(), DEFAULT_SIZE[0]), min(self.height(), DEFAULT_SIZE[1])))
 
     def _update_hint(self, *_):
         if self.views.currentIndex() == self.VIEW_ONCALL:
@@ -375,7 +400,8 @@ class MainWindow(QMainWindow):
         self.results.layoutAboutToBeChanged.emit()
         self.results.layoutChanged.emit()
         self.results_view.doItemsLayout()
-        self.detail.contacts.select(self.detail.contacts.selected_row())  # re-derive the highlight colours
+        for rows in [self.detail.contacts, *(card.contacts for card in self.oncall.cards)]:
+            rows.recolour()  # the highlight in the new colours; what is selected stays selected
         self.oncall.select(self.oncall.current_tier_row())
 
     def step_text(self, step: int) -> None:
@@ -572,7 +598,7 @@ class MainWindow(QMainWindow):
             return
         if self.views.currentIndex() != self.VIEW_RESULTS:
             self.views.setCurrentIndex(self.VIEW_RESULTS)  # typing searches (docs/OPERATOR.md)
-            self.oncall_schedule = None
+            self._leave_oncall()
         self._run_search(keep_selection=False)
 
     def _run_search(self, keep_selection: bool) -> None:
@@ -709,7 +735,7 @@ class MainWindow(QMainWindow):
             return
         if self.views.currentIndex() != self.VIEW_RESULTS:
             self.views.setCurrentIndex(self.VIEW_RESULTS)
-            self.oncall_schedule = None
+            self._leave_oncall()
             self.focus_search()
             return
         if self.search.text():
@@ -785,9 +811,16 @@ class MainWindow(QMainWindow):
 
     # --- on call ---------------------------------------------------------------------------------
 
+    def _leave_oncall(self) -> None:
+        """Back from the on-call view: the next one opens at "now", not at a time chosen for another."""
+        self.oncall_schedule = None
+        self.as_of = None
+
     def open_oncall(self, schedule_id: str) -> None:
         if self.session is None or self.session.schedule(schedule_id) is None:
             return
+        if schedule_id != self.oncall_schedule:
+            self.as_of = None
         self.oncall_schedule = schedule_id
         self.views.setCurrentIndex(self.VIEW_ONCALL)
         self.oncall.schedule = None  # opened afresh: tier 1 is chosen (a refresh keeps the chosen tier)

@@ -7,6 +7,7 @@ inbox folder and a fixed clock, so nothing depends on today's date.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -16,6 +17,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+# The offscreen platform's screen is 800×600 unless told otherwise; the window fits itself to its screen,
+# so the tests give it the 1366×768 of a common laptop (each test sizes the window as it needs).
+if os.environ.get("QT_QPA_PLATFORM", "offscreen") == "offscreen":
+    os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={Path(__file__).parent / 'offscreen-screen.json'}"
 
 from sample_hospital import records
 

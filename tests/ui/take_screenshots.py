@@ -1,6 +1,7 @@
-"""Take the README's screenshots of the window under a real X server (Xvfb), on the sample hospital.
+"""Take the README's screenshots of the window under a real X server (Xvfb), on the sample hospital,
+at the size of a small laptop (1024×768) with a window manager, as an operator would see it.
 
-    Xvfb :99 -screen 0 1400x900x24 &
+    Xvfb :99 -screen 0 1024x768x24 &  DISPLAY=:99 openbox &
     DISPLAY=:99 python3 tests/ui/take_screenshots.py docs/screenshots
 
 Not a test: it drives the window through its scenes with a fixed clock and captures the whole screen
@@ -74,7 +75,8 @@ def main(out: Path) -> None:
         desktop, _ = make_home(root)
         clock = {"now": fx.NOW}
         w = MainWindow(desktop, clock=lambda: clock["now"], poll_ms=3_600_000)
-        w.setGeometry(0, 0, 1400, 900)
+        w.fit_to_screen()
+        w.move(0, 0)
         w.show()
         wait_for(lambda: w.session is not None and not w.watcher.busy)
         w.activateWindow()
@@ -90,6 +92,8 @@ def main(out: Path) -> None:
         w.escape()
         w.search.setText("4471")
         shoot(out, "number")
+        w.search.setText("ED on call")
+        shoot(out, "oncall-question")
         clock["now"] = fx.CREATED + timedelta(hours=7)
         w.refresh_clock()
         w.search.setText("pharm")
@@ -97,6 +101,11 @@ def main(out: Path) -> None:
         clock["now"] = fx.CREATED + timedelta(hours=30)
         w.refresh_clock()
         shoot(out, "stale-red")
+        w.acknowledge_banner()
+        shoot(out, "stale-ack")
+        clock["now"] = fx.CREATED - timedelta(hours=3)
+        w.refresh_clock()
+        shoot(out, "clock-behind")
         clock["now"] = fx.NOW
         w.refresh_clock()
         w.settings.high_contrast = True
@@ -114,7 +123,8 @@ def main(out: Path) -> None:
             path.unlink()
         (desktop.snapshots_dir / "high-water-mark").unlink()
         e = MainWindow(Desktop(desktop.home), clock=lambda: clock["now"], poll_ms=3_600_000, watch=False)
-        e.setGeometry(0, 0, 1400, 900)
+        e.fit_to_screen()
+        e.move(0, 0)
         e.show()
         wait_for(lambda: e.pages.currentIndex() == e.PAGE_ERROR)
         shoot(out, "error-no-data")
@@ -123,7 +133,8 @@ def main(out: Path) -> None:
 
         os.environ.pop("BACKUP_OPERATOR_PASSPHRASE")
         u = MainWindow(Desktop(desktop.home), clock=lambda: clock["now"], poll_ms=3_600_000, watch=False)
-        u.setGeometry(0, 0, 1400, 900)
+        u.fit_to_screen()
+        u.move(0, 0)
         u.show()
         u.activateWindow()
         settle()
@@ -162,7 +173,8 @@ def demo(home: Path, out: Path, queries=(("search", "cardiology"), ("typo", "gib
     from backup_operator.ui.window import MainWindow
 
     w = MainWindow(Desktop(home), poll_ms=3_600_000, watch=False)
-    w.setGeometry(0, 0, 1400, 900)
+    w.fit_to_screen()
+    w.move(0, 0)
     w.show()
     wait_for(lambda: w.session is not None)
     w.activateWindow()

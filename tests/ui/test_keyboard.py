@@ -239,3 +239,19 @@ def test_opening_shows_what_it_is_doing(qtbot, env):
     assert w.pages.currentIndex() == w.PAGE_MAIN
     w.close()
     QThreadPool.globalInstance().waitForDone(10_000)
+
+
+def test_a_chosen_time_does_not_follow_into_the_next_schedule(qtbot, window):
+    window.open_oncall("cardio-attending")
+    qtbot.keyClick(window.search, Qt.Key.Key_T, CTRL)
+    _type(qtbot, window.oncall.as_of, "21")
+    with qtbot.waitSignal(window.oncall.as_of_changed):
+        qtbot.keyClick(window.oncall.as_of, Qt.Key.Key_Return)
+    assert "chosen time" in window.oncall.mode.text()
+    qtbot.keyClick(window.search, Qt.Key.Key_Escape)  # back to the results
+    window.open_oncall("pharmacy")
+    assert window.oncall.mode.text() == "(now)", "another schedule opens at now"
+    window.set_as_of(datetime(2026, 3, 7, 20, 0, tzinfo=UTC))
+    _type(qtbot, window.search, "x")  # typing goes back to the results, and forgets the chosen time
+    window.open_oncall("pharmacy")
+    assert window.oncall.mode.text() == "(now)"

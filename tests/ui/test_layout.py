@@ -9,46 +9,13 @@ wide as its text (a label that does not wrap) or as tall as its wrapped text nee
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QPoint, QRect
-from PySide6.QtWidgets import QApplication, QLabel, QScrollArea
+from layout_checks import no_overlap, only_window, rect_in, rows_have_room, shown_in_full
+from PySide6.QtWidgets import QApplication
 
 from backup_operator.ui.widgets import ContactRow
 
 TITLE_BAR = 40  # what a window manager's title bar takes from the screen's height
 SCREENS = [(1024, 768), (1366, 768)]
-
-
-def _rect_in(widget, ancestor) -> QRect:
-    return QRect(widget.mapTo(ancestor, QPoint(0, 0)), widget.size())
-
-
-def _shown_in_full(label: QLabel, window, area: QScrollArea | None = None, *, in_view: bool = True) -> None:
-    assert label.isVisible(), f"{label.text()!r} is hidden"
-    rect = _rect_in(label, window)
-    assert rect.left() >= 0 and rect.right() < window.width(), f"{label.text()!r} sticks out sideways: {rect}"
-    if label.wordWrap():
-        need = label.heightForWidth(label.width())
-        assert label.height() >= need, f"{label.text()!r} is cut off: {label.height()} px of {need}"
-    else:
-        need = label.fontMetrics().horizontalAdvance(label.text()) + label.contentsMargins().left() \
-            + label.contentsMargins().right()
-        assert label.width() >= need - 1, f"{label.text()!r} is elided: {label.width()} px of {need}"
-    if area is not None and in_view:
-        view = _rect_in(area.viewport(), window)
-        assert view.contains(rect), f"{label.text()!r} is scrolled out of sight ({rect} not in {view})"
-
-
-def _no_overlap(widgets) -> None:
-    shown = [w for w in widgets if w.isVisible()]
-    for i, a in enumerate(shown):
-        for b in shown[i + 1:]:
-            ra, rb = _rect_in(a, a.window()), _rect_in(b, b.window())
-            assert not ra.intersects(rb), f"{type(a).__name__} {ra} overlaps {type(b).__name__} {rb}"
-
-
-def _only_window(window) -> None:
-    stray = [w for w in QApplication.topLevelWidgets() if w.isVisible() and w is not window]
-    assert stray == [], f"widgets shown as windows of their own: {stray}"
 
 
 def _type(qtbot, w, text: str) -> None:
@@ -83,13 +50,14 @@ def test_a_persons_every_number_and_instruction_is_shown(qtbot, sized):
     assert [r.value.text() for r in rows] == [c.value for c in entry.contacts]
     for row, contact in zip(rows, entry.contacts, strict=True):
         for label in (row.value, row.caption):
-            _shown_in_full(label, w, w.detail)
+            shown_in_full(label, w, w.detail)
         if contact.instructions:
             assert row.notes.text() == contact.instructions
-            _shown_in_full(row.notes, w, w.detail)
-    _shown_in_full(w.detail.title, w, w.detail)
-    _no_overlap([w.detail.title, w.detail.subtitle, w.detail.heading, *rows, w.detail.extra])
-    _only_window(w)
+            shown_in_full(row.notes, w, w.detail)
+    shown_in_full(w.detail.title, w, w.detail)
+    rows_have_room(w)
+    no_overlap([w.detail.title, w.detail.subtitle, w.detail.heading, *rows, w.detail.extra])
+    only_window(w)
 
 
 def test_every_tier_with_every_method_until_and_next(qtbot, sized):
@@ -100,22 +68,24 @@ def test_every_tier_with_every_method_until_and_next(qtbot, sized):
     assert len(page.cards) == 2
     for card in page.cards:
         who = card.who
-        _shown_in_full(card.name, w, page)
+        shown_in_full(card.name, w, page)
         assert [r.value.text() for r in card.contacts.rows] == [c.value for c in who.contacts], "no method dropped"
         for row, contact in zip(card.contacts.rows, who.contacts, strict=True):
-            _shown_in_full(row.value, w, page)
-            _shown_in_full(row.caption, w, page)
+            shown_in_full(row.value, w, page)
+            shown_in_full(row.caption, w, page)
             if contact.instructions:
                 assert row.notes.text() == contact.instructions
-                _shown_in_full(row.notes, w, page)
-        _shown_in_full(card.until, w, page)
-        _shown_in_full(card.next, w, page)
+                shown_in_full(row.notes, w, page)
+        shown_in_full(card.until, w, page)
+        shown_in_full(card.next, w, page)
     assert "Pager" in page.cards[0].contacts.rows[0].caption.text()
     assert page.cards[0].contacts.rows[0].notes.text() == "Page, then wait 5 minutes before trying the mobile"
-    _shown_in_full(page.ladder, w, page, in_view=False)
-    _no_overlap([page.title, page.subtitle, page.nobody, *page.cards, page.ladder, page.instructions,
+    shown_in_full(page.ladder, w, page, in_view=False)
+    rows_have_room(w)
+    assert page.widget().height() >= page.widget().layout().totalHeightForWidth(page.viewport().width())
+    no_overlap([page.title, page.subtitle, page.nobody, *page.cards, page.ladder, page.instructions,
                  page.week_title, page.week_table])
-    _only_window(w)
+    only_window(w)
 
 
 def test_nobody_on_call_shows_the_department_line_in_full(qtbot, sized):
@@ -123,12 +93,12 @@ def test_nobody_on_call_shows_the_department_line_in_full(qtbot, sized):
     w.open_oncall("ir")  # weekdays only; Saturday
     qtbot.wait(50)
     page = w.oncall
-    _shown_in_full(page.nobody, w, page)
+    shown_in_full(page.nobody, w, page)
     card = page.cards[0]
     assert card.name.text().startswith("NOBODY")
     assert [r.value.text() for r in card.contacts.rows] == ["5500", "608-555-5500"]
     for row in card.contacts.rows:
-        _shown_in_full(row.value, w, page)
+        shown_in_full(row.value, w, page)
 
 
 @pytest.mark.parametrize("size", ["extra large", "huge"])
@@ -144,16 +114,16 @@ def test_larger_text_scrolls_down_and_never_sideways(qtbot, window, size):
     assert page.widget().width() <= page.viewport().width()
     for card in page.cards:
         for row in card.contacts.rows:
-            _shown_in_full(row.value, window, page, in_view=False)
+            shown_in_full(row.value, window, page, in_view=False)
             if row.notes.text():
-                _shown_in_full(row.notes, window, page, in_view=False)
+                shown_in_full(row.notes, window, page, in_view=False)
     # Down moves to the backup tier and scrolls it into view.
     window._navigate(1)
     qtbot.wait(30)
-    _shown_in_full(page.cards[1].name, window, page)
+    shown_in_full(page.cards[1].name, window, page)
     _type(qtbot, window, "amelia hart")
     for row in window.detail.contacts.rows:
-        _shown_in_full(row.value, window, window.detail, in_view=False)
+        shown_in_full(row.value, window, window.detail, in_view=False)
     assert not window.detail.horizontalScrollBar().isVisible()
 
 
@@ -165,13 +135,27 @@ def test_the_banner_fits_and_its_short_form_is_one_line(qtbot, sized, env):
     w = sized
     env.now = CREATED + timedelta(hours=13)
     w.refresh_clock()
-    _shown_in_full(w.banner.text_label, w)
+    shown_in_full(w.banner.text_label, w)
     w.acknowledge_banner()
     label = w.banner.text_label
     assert w.banner.isVisible() and w.banner.compact
-    _shown_in_full(label, w)
+    shown_in_full(label, w)
     assert label.heightForWidth(label.width()) <= label.fontMetrics().lineSpacing() * 1.5, "one line"
     assert "13 h 0 min ago" in label.text() and "department line" in label.text()
+
+
+def test_the_highlight_follows_high_contrast(qtbot, window):
+    from PySide6.QtGui import QPalette
+
+    _type(qtbot, window, "amelia hart")
+    window.open_oncall("cardio-attending")
+    for contrast in (True, False):
+        window.settings.high_contrast = contrast
+        window.apply_display_settings()
+        wanted = QApplication.palette().color(QPalette.ColorRole.Highlight)
+        for rows in (window.detail.contacts, window.oncall.cards[0].contacts):
+            row = rows.rows[rows.selected_row()]
+            assert row.palette().color(QPalette.ColorRole.Window) == wanted, contrast
 
 
 def test_contact_rows_are_children_never_windows(qtbot, window):
@@ -182,5 +166,22 @@ def test_contact_rows_are_children_never_windows(qtbot, window):
     assert not row.notes.isWindow() and not row.value.isWindow()
     window.open_oncall("cardio-attending")
     qtbot.wait(50)
-    _only_window(window)
+    only_window(window)
     assert window.isActiveWindow()
+
+
+@pytest.mark.parametrize("size", ["large", "huge"])
+def test_a_long_email_address_wraps_inside_the_pane(qtbot, window, size):
+    window.resize(1024, 768 - TITLE_BAR)
+    window.settings.text_size = size
+    window.apply_display_settings()
+    _type(qtbot, window, "alsayed")
+    rows = window.detail.contacts.rows
+    email = next(r for r in rows if r.contact.kind == "email")
+    assert email.value.text().replace("\u200b", "") == "m.alsayed@stmarys.example"
+    shown_in_full(email.value, window, window.detail, in_view=False)
+    shown_in_full(email.caption, window, window.detail, in_view=False)
+    assert email.value.wordWrap()
+    right = rect_in(email, window).right()
+    viewport = rect_in(window.detail.viewport(), window)
+    assert right <= viewport.right(), "the row stays inside the pane"

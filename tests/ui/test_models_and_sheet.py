@@ -102,3 +102,38 @@ def test_page_breaks_never_cut_through_a_table_row(qtbot, points, page):
         bottom = max(layout.blockBoundingRect(c.lastCursorPosition().block()).bottom() for c in cells)
         for _, cut in slices[:-1]:
             assert not (top < cut < bottom), f"row {row} ({top:.0f}–{bottom:.0f}) is cut at {cut:.0f}"
+
+
+def test_the_sheet_has_every_contact_method_and_its_instructions(qtbot, session, tmp_path):
+    from backup_operator.ui.printing import sheet_html
+
+    html_text = sheet_html(session, ["cardio-attending"], 24, NOW)
+    # Amelia Hart's shift row: pager first, with its instructions, then the mobile and the office line.
+    for text in ("Pager <b>4471</b>", "Page, then wait 5 minutes before trying the mobile",
+                 "Mobile <b>608-555-0147</b>", "Text only while in the cath lab", "Extension (Office) <b>4402</b>",
+                 "Staffed 07:00–19:00; after hours it rings the ward"):
+        assert text in html_text, text
+
+
+@pytest.mark.parametrize("paper, locale, expected", [
+    ("letter", None, "letter"), ("a4", None, "A4"), ("auto", ("en", "US"), "letter"), ("auto", ("en", "CA"), "letter"),
+    ("auto", ("de", "DE"), "A4"), ("auto", ("en", "GB"), "A4"),
+])
+def test_the_paper_size(qtbot, session, tmp_path, paper, locale, expected):
+    if shutil.which("pdfinfo") is None:
+        pytest.skip("pdfinfo (poppler-utils) is not installed")
+    from PySide6.QtCore import QLocale
+
+    from backup_operator.ui.printing import write_pdf
+
+    before = QLocale()
+    if locale:
+        QLocale.setDefault(QLocale(f"{locale[0]}_{locale[1]}"))
+    try:
+        target = tmp_path / "sheet.pdf"
+        write_pdf(session, ["pharmacy"], 24, target, NOW, paper=paper)
+    finally:
+        QLocale.setDefault(before)
+    info = subprocess.run(["pdfinfo", str(target)], capture_output=True, text=True, check=True).stdout
+    size = next(line for line in info.splitlines() if line.startswith("Page size:"))
+    assert f"({expected})" in size, size

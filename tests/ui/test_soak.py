@@ -242,7 +242,7 @@ def test_a_shift_of_typing(qtbot, env):
                 op.key(*keys)
                 back_to(qtbot, w)
             target = env.home.parent / "soak-sheet.pdf"
-            close_modal_soon(qtbot, lambda d: (dialogs_seen.add("pdf"), d.save_pdf(str(target))))
+            close_modal_soon(qtbot, lambda d, target=target: (dialogs_seen.add("pdf"), d.save_pdf(str(target))))
             op.key(Qt.Key.Key_S, CTRL | SHIFT)
             back_to(qtbot, w)
             assert target.exists(), dialogs_seen
