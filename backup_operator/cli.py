@@ -61,8 +61,30 @@ def cmd_trust(desktop: Desktop, args: argparse.Namespace) -> int:
     text = args.key
     if not text.startswith("bo-signer-") and Path(text).is_file():
         text = Path(text).read_text(encoding="utf-8").strip().splitlines()[-1]
-    key = desktop.trust(text)
-    print(f"This desktop now trusts snapshots signed by {key.to_text()}.")
+    key = desktop.trust(text, only=args.only)
+    if args.only:
+        withdrawn = len(desktop.config.untrusted_signers)
+        print(f"This desktop now trusts snapshots signed by {key.to_text()} only; every other exporter key "
+              f"({withdrawn} withdrawn in all) is refused from now on, even when endorsed.")
+    else:
+        print(f"This desktop now trusts snapshots signed by {key.to_text()}.")
+    return 0
+
+
+def cmd_untrust(desktop: Desktop, args: argparse.Namespace) -> int:
+    text = args.key
+    if not text.startswith("bo-signer-") and Path(text).is_file():
+        text = Path(text).read_text(encoding="utf-8").strip().splitlines()[-1]
+    key = desktop.untrust(text)
+    print(f"This desktop no longer trusts {key.to_text()}: snapshots it signs or endorses are refused, and "
+          "no sync pins it again.")
+    try:
+        left = desktop.trusted()
+    except BackupOperatorError:
+        left = []
+    if not left:
+        print("No exporter key is trusted now: nothing new installs until IT runs "
+              "'backup-operator trust bo-signer-…' with the exporter's current key.", file=sys.stderr)
     return 0
 
 
@@ -104,7 +126,7 @@ def cmd_sync(desktop: Desktop, args: argparse.Namespace) -> int:
     report = store.sync(inboxes)
     for web in web_inboxes:
         pulled = pull(store, web, cache_root=desktop.home / "downloads", desktop=desktop.name,
-                      public_key=desktop.config.public_key)
+                      public_key=desktop.config.public_key, key=desktop.key_without_asking)
         if pulled.unreachable:
             print(f"The inbox {web.url} cannot be reached right now ({pulled.unreachable}).", file=sys.stderr)
         elif pulled.via in ("deltas", "full"):
@@ -122,8 +144,9 @@ def cmd_sync(desktop: Desktop, args: argparse.Namespace) -> int:
         elif report.problem is None and pulled.problem is not None and not report.installed:
             report.problem = pulled.problem
     for signer in report.new_signers:
-        desktop.trust(signer.to_text())  # a rotation endorsed by a key we already trusted
-        print(f"Now also trusting the exporter's new signing key {signer.to_text()}.")
+        # A rotation: endorsed by a key this desktop trusts, unexpired; a withdrawn key is never pinned.
+        if desktop.pin_endorsed(signer):
+            print(f"Now also trusting the exporter's new signing key {signer.to_text()}.")
     for path, exc in report.refused:
         print(f"Refused {path}: {exc}", file=sys.stderr)
     if report.installed:
@@ -138,7 +161,8 @@ def cmd_sync(desktop: Desktop, args: argparse.Namespace) -> int:
             if inbox.is_dir():
                 try:
                     write_receipt(inbox, desktop=desktop.name, public_key=desktop.config.public_key,
-                                  version=report.current, installed_at=at)
+                                  version=report.current, installed_at=at, key=desktop.key_without_asking(),
+                                  keep_in=store.folder)
                 except BackupOperatorError as exc:
                     print(f"Could not leave a receipt in {inbox}: {exc}", file=sys.stderr)
     from backup_operator.cli_outage import drop_journals_after_sync
@@ -165,7 +189,7 @@ def cmd_verify(desktop: Desktop, args: argparse.Namespace) -> int:
         step("format", f"version {header.format}, snapshot version {header.snapshot_version}, "
              f"created {header.created_at}, expires {header.expires_at}")
         store = desktop.store()
-        header = envelope.verify(sealed, store.trusted)
+        header = envelope.verify(sealed, store.trusted, revoked=store.revoked)
         step("signature", f"signed by {header.signer.to_text()}")
         mark = store.high_water()
         if header.snapshot_version <= mark:
@@ -240,6 +264,11 @@ def cmd_status(desktop: Desktop, args: argparse.Namespace) -> int:
         print("Not enrolled: run 'backup-operator enroll'.")
         return 0
     print(f"Key kept in: {'the OS key store' if desktop.config.key_store == 'keyring' else 'a key file'}")
+    if not desktop.can_sign:
+        print("Note: this desktop's key has no signing key yet, so IT cannot verify its receipts or journals; "
+              "run 'backup-operator enroll --upgrade' and give IT the line it prints.")
+    if desktop.config.untrusted_signers:
+        print(f"Exporter keys withdrawn here (never trusted again): {len(desktop.config.untrusted_signers)}")
     print(f"Inboxes: {', '.join(desktop.inbox_texts()) or 'none'}")
     snapshot = _open(desktop)
     try:
@@ -372,7 +401,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("trust", help="pin the exporter's public signing key (bo-signer-…)")
     p.add_argument("key", help="the key text, or a file that holds it")
+    p.add_argument("--only", action="store_true",
+                   help="trust this key alone: every other pinned key is withdrawn (after a stolen key)")
     p.set_defaults(func=cmd_trust)
+
+    p = sub.add_parser("untrust", help="withdraw an exporter signing key (stolen or retired): it is refused "
+                                       "from now on, even when endorsed")
+    p.add_argument("key", help="the key text, or a file that holds it")
+    p.set_defaults(func=cmd_untrust)
 
     p = sub.add_parser("inbox", help="list, add or remove the folders this desktop takes snapshots from")
     inbox = p.add_subparsers(dest="inbox_command", metavar="ACTION")

@@ -275,7 +275,7 @@ def changes_between(desktop: Desktop, since: int | None, now: datetime) -> core_
             raise VersionNotAvailable(f"Version {since} is no longer on this desktop (it holds {held}); "
                                       "choose one of those.")
         sealed = envelope.read_capped(store.path_of(since), store.size_cap)
-        header = envelope.verify(sealed, store.trusted)
+        header = envelope.verify(sealed, store.trusted, revoked=store.revoked)
         old = envelope.decrypt(sealed, header, desktop.key())
         open_database(old).close()  # the same integrity check as any snapshot that is opened
         return core_changes.diff_databases(snapshot.conn.serialize(), old, version=snapshot.version,

@@ -30,7 +30,7 @@ import tomli_w
 from backup_operator.core.fetch import check_inbox_url
 from backup_operator.core.pull import HttpInbox
 from backup_operator.core.store import SnapshotStore
-from backup_operator.errors import ConfigError, NoDesktopKey, NotTrusted, WrongPassphrase
+from backup_operator.errors import BackupOperatorError, ConfigError, NoDesktopKey, NotTrusted, WrongPassphrase
 from backup_operator.fsutil import atomic_write
 from backup_operator.paths import portable_root
 from backup_operator.snapshot import format as F
@@ -58,6 +58,9 @@ class DesktopConfig:
     public_key: str = ""
     inboxes: list[str] = field(default_factory=list)
     trusted_signers: list[str] = field(default_factory=list)
+    # Exporter keys IT withdrew (untrust, trust --only): never trusted again from any source, never re-pinned
+    # by a sync, never accepted through an endorsement. Only 'backup-operator trust KEY' takes one back.
+    untrusted_signers: list[str] = field(default_factory=list)
     size_cap_mb: int = F.DEFAULT_SIZE_CAP // (1024 * 1024)
     keep: int = 3
     # Per http(s) inbox: {"receipts": URL to PUT receipts under, "ca_file": CA bundle to trust}.
@@ -190,6 +193,17 @@ class Desktop:
         self._key = upgraded
         return upgraded.public, True
 
+    def key_without_asking(self) -> keys.DesktopKey | None:
+        """The private key if it opens without a prompt (already open, OS key store, passphrase in the
+        environment), else None: a receipt must never make a scheduled sync wait for a passphrase."""
+        if self._key is None and (self.config.key_store == "keyring" or
+                                  (self.config.key_store == "file" and os.environ.get(PASSPHRASE_ENV))):
+            try:
+                self.key(interactive=False)
+            except BackupOperatorError:
+                return None
+        return self._key
+
     @property
     def can_sign(self) -> bool:
         """Whether this desktop's enrolled key text carries a signing key (no key store is opened)."""
@@ -229,7 +243,7 @@ class Desktop:
               trusted: list[keys.SignerPublicKey] | None = None) -> SnapshotStore:
         """The snapshot store of this desktop, with its trusted keys, key and limits."""
         return SnapshotStore(self.snapshots_dir, trusted=self.trusted() if trusted is None else trusted,
-                             key=lambda: self.key(interactive=interactive),
+                             revoked=self.revoked(), key=lambda: self.key(interactive=interactive),
                              size_cap=self.config.size_cap_mb * 1024 * 1024, keep=self.config.keep)
 
     @staticmethod
@@ -247,23 +261,66 @@ class Desktop:
 
     # --- trust -------------------------------------------------------------------------------
 
-    def trust(self, text: str) -> keys.SignerPublicKey:
+    def trust(self, text: str, *, only: bool = False) -> keys.SignerPublicKey:
+        """Pin an exporter key (IT's deliberate step; it also takes back an earlier 'untrust').
+
+        ``only``: replace every pinned key by this one, and withdraw the others (from this desktop's
+        settings, the site file and the installer's key file alike), as after a stolen signing key.
+        """
         key = keys.SignerPublicKey.from_text(text)
-        if key.to_text() not in self.config.trusted_signers:
-            self.config.trusted_signers.append(key.to_text())
-            self.save()
+        if only:
+            others = [k.to_text() for k in self._pinned() if k != key]
+            self.config.trusted_signers = [key.to_text()]
+            self.config.untrusted_signers = list(dict.fromkeys(
+                [t for t in self.config.untrusted_signers if t != key.to_text()] + others))
+        else:
+            if key.to_text() not in self.config.trusted_signers:
+                self.config.trusted_signers.append(key.to_text())
+            self.config.untrusted_signers = [t for t in self.config.untrusted_signers if t != key.to_text()]
+        self.save()
         return key
 
-    def trusted(self) -> list[keys.SignerPublicKey]:
+    def untrust(self, text: str) -> keys.SignerPublicKey:
+        """Withdraw an exporter key: it is refused from now on, whoever pinned or endorses it."""
+        key = keys.SignerPublicKey.from_text(text)
+        self.config.trusted_signers = [t for t in self.config.trusted_signers if t != key.to_text()]
+        if key.to_text() not in self.config.untrusted_signers:
+            self.config.untrusted_signers.append(key.to_text())
+        self.save()
+        return key
+
+    def pin_endorsed(self, key: keys.SignerPublicKey) -> bool:
+        """Pin a signer a sync accepted through a valid endorsement; never a withdrawn key. True if pinned."""
+        if key in self.revoked() or key.to_text() in self.config.trusted_signers:
+            return False
+        self.config.trusted_signers.append(key.to_text())
+        self.save()
+        return True
+
+    def revoked(self) -> list[keys.SignerPublicKey]:
+        out = []
+        for text in self.config.untrusted_signers:
+            try:
+                out.append(keys.SignerPublicKey.from_text(text))
+            except BackupOperatorError:
+                continue  # a damaged entry withdraws nothing, and must not stop the desktop
+        return out
+
+    def _pinned(self) -> list[keys.SignerPublicKey]:
         texts = list(self.config.trusted_signers) + self.site.get("trusted_signers", [])
         dropped = self.home / INSTALLER_TRUST_FILE
         if dropped.exists():
             texts += [line.strip() for line in dropped.read_text(encoding="utf-8").splitlines()
                       if line.strip() and not line.lstrip().startswith("#")]
-        if not texts:
+        return list(dict.fromkeys(keys.SignerPublicKey.from_text(t) for t in texts))
+
+    def trusted(self) -> list[keys.SignerPublicKey]:
+        revoked = set(self.revoked())
+        pinned = [k for k in self._pinned() if k not in revoked]
+        if not pinned:
             raise NotTrusted("No exporter key is pinned on this desktop, so no snapshot can be trusted; IT runs "
                              "'backup-operator trust bo-signer-…' with the key from 'backup-operator-export init'.")
-        return list(dict.fromkeys(keys.SignerPublicKey.from_text(t) for t in texts))
+        return pinned
 
     # --- inboxes ------------------------------------------------------------------------------
 

@@ -69,12 +69,14 @@ def cmd_rotate_key(args) -> int:
     from exporter.signing import rotate_signing_key
 
     home = _home(args)
-    old, new = rotate_signing_key(home)
+    old, new, until = rotate_signing_key(home, valid_days=args.valid_days)
     print(f"The signing key is now {new.to_text()}")
-    print(f"It is endorsed by the previous key {old.to_text()}: desktops that trust the previous key accept "
-          "the next snapshot and then trust the new key by themselves.")
+    print(f"It is endorsed by the previous key {old.to_text()} until {until}: desktops that trust the "
+          "previous key and sync before then accept the next snapshot and then trust the new key by "
+          "themselves; any other desktop needs 'backup-operator trust' with the new key.")
     print("Give the new key to new installs (site.toml, backup-operator trust). The old key is kept in "
-          f"{home.retired_keys}. After a suspected key theft, do not rotate: re-pin every desktop instead.")
+          f"{home.retired_keys}. After a suspected key theft, do not rotate: follow docs/DESIGN.md §6 "
+          "('backup-operator trust --only NEW' on every desktop).")
     return 0
 
 
@@ -390,7 +392,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rotate-key", help="replace the signing key by a new one the old key endorses",
                        description="Planned signing-key rotation: create a new signing key, endorsed by the "
                                    "current one, so desktops move to it without reinstalling (the endorsement "
-                                   "travels in every snapshot). Not for a stolen key: re-pin desktops then.")
+                                   "travels in every snapshot, valid for --valid-days). Not for a stolen key: "
+                                   "re-pin desktops then (backup-operator trust --only).")
+    p.add_argument("--valid-days", type=int, default=30, metavar="DAYS",
+                   help="how long desktops accept the endorsement (1 to 366, default 30)")
     p.set_defaults(func=cmd_rotate_key)
 
     p = sub.add_parser("recipients", help="enrol, revoke and list desktops",

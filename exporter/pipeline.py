@@ -37,7 +37,7 @@ from backup_operator.core.search import store_index_in
 from backup_operator.errors import BackupOperatorError, ConfigError, ExportError, ExporterBusy, ExportRefused, \
     ExportTimedOut, ValidationError
 from backup_operator.snapshot import envelope
-from backup_operator.snapshot.keys import DesktopPublicKey, SignerKey
+from backup_operator.snapshot.keys import DesktopPublicKey, SignerKey, SignerPublicKey
 
 from exporter import changes as exporter_changes
 from exporter.checks import CheckReport, explain_validation, run_checks
@@ -51,7 +51,8 @@ from exporter.recipients import Recipient, load_recipients
 from exporter.repair import drop_broken_references, tidy
 from exporter.signing import load_endorsements, load_signing_key
 from exporter.sources import DirectoryData, ReadWindow, read_sources
-from exporter.state import ReceiptRecord, State
+from exporter.receipts import verify_receipts
+from exporter.state import State
 
 __all__ = [
     "read",
@@ -178,14 +179,25 @@ def refusal_message(report: CheckReport) -> str:
             "dropped and counted).")
 
 
-def next_version(state: State, destinations) -> int:
+def next_version(state: State, destinations, signed_by=()) -> int:
     """The version this export will carry: the next free number, read but not yet taken.
 
     It is taken (committed to the state) only once the snapshot is sealed and about to be published,
-    so a refused or failed run never uses a number up.
+    so a refused or failed run never uses a number up. It comes from the state, raised only by a snapshot
+    in an inbox that this exporter's own keys signed (a lost or restored state); never by a file name or
+    a receipt, which anyone with write access to a share could plant (issue 10).
     """
-    floor = highest_published_version(destinations, 10.0) if destinations else 0
-    return max(state.last_version(), floor) + 1
+    counter = state.last_version()
+    signed, named = highest_published_version(destinations, 10.0, own_keys=list(signed_by), above=counter) \
+        if destinations else (0, 0)
+    version = max(counter, signed) + 1
+    if signed > counter:
+        log.warning("the state's version counter (%d) is behind snapshot %d that this exporter signed and "
+                    "published (was state.sqlite lost or restored?): continuing from %d", counter, signed, version)
+    if named >= version:
+        log.warning("an inbox holds a file named for snapshot version %d that this exporter's keys did not "
+                    "sign (planted or damaged); it is ignored and the next version is %d", named, version)
+    return version
 
 
 def prepare(config: Config, outcome: ExportOutcome, *, now: datetime, baseline: dict[str, int] | None,
@@ -286,6 +298,14 @@ def _read_within_deadline(config: Config, now: datetime) -> DirectoryData:
     return box["data"]  # type: ignore[return-value]
 
 
+def own_keys(needs: "Prerequisites") -> list[SignerPublicKey]:
+    """Every signing key this exporter has used: the current one and those in its endorsement chain."""
+    out = [needs.signer.public]
+    for e in needs.endorsements:
+        out += [e.by_signer, e.new_signer]
+    return list(dict.fromkeys(out))
+
+
 @dataclass
 class Prerequisites:
     """What a run needs besides the data: desktops to seal for, inboxes to write to, the signing key."""
@@ -324,7 +344,7 @@ def check_only(home: ExporterHome, *, now: datetime | None = None, force: bool =
     except BackupOperatorError as exc:
         needs, missing = None, exc
     outcome = outcome if outcome is not None else ExportOutcome(run_id=None)
-    outcome.version = next_version(state, needs.destinations if needs else [])
+    outcome.version = next_version(state, needs.destinations if needs else [], own_keys(needs) if needs else ())
     baseline = state.last_published()
     with export_deadline(config.export.deadline_minutes * 60):
         prepare(config, outcome, now=now, baseline=baseline.counts if baseline else None, force=force,
@@ -388,7 +408,7 @@ def _run_locked(home: ExporterHome, *, force: bool, trigger: str, now: datetime 
     taken: int | None = None  # the version, once committed: only then may a snapshot carry it out
     try:
         baseline = state.last_published()
-        outcome.version = next_version(state, needs.destinations)
+        outcome.version = next_version(state, needs.destinations, own_keys(needs))
         # Web folders get deltas, sealed to a group key that travels inside the full snapshot.
         web = any(d.kind == "web" for d in needs.destinations)
         group_key = group_key_for(home, [r.key for r in needs.recipients]) if web else None
@@ -434,8 +454,8 @@ def _run_locked(home: ExporterHome, *, force: bool, trigger: str, now: datetime 
     for dest in outcome.destinations:
         state.record_destination(outcome.run_id, dest.destination, dest.ok, dest.attempts, dest.message,
                                  round(dest.seconds, 3))
-        state.save_receipts([ReceiptRecord(r.public_key or f"name:{r.desktop}", r.desktop, r.destination,
-                                           r.snapshot_version, r.installed_at, read_at) for r in dest.receipts])
+        state.save_receipts(verify_receipts(dest.receipts, needs.recipients, latest=state.last_version(),
+                                            read_at=read_at))
     failed = outcome.failed_destinations
     outcome.result = "published" if not failed else "partial" if len(failed) < len(outcome.destinations) \
         else "failed"

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from backup_operator.errors import ConfigError, KeyProblem
 from backup_operator.fsutil import atomic_write
+from backup_operator.snapshot import format as F
 from backup_operator.snapshot.envelope import Endorsement
 from backup_operator.snapshot.keys import SignerKey, SignerPublicKey
 
@@ -70,16 +71,21 @@ def load_endorsements(home: ExporterHome) -> list[Endorsement]:
                           "the current key on every desktop (backup-operator trust).") from exc
 
 
-def rotate_signing_key(home: ExporterHome) -> tuple[SignerPublicKey, SignerPublicKey]:
-    """Replace the signing key by a new one that the old one endorses; return (old, new) public keys.
+def rotate_signing_key(home: ExporterHome, *, valid_days: int = F.ENDORSEMENT_DEFAULT_DAYS,
+                       ) -> tuple[SignerPublicKey, SignerPublicKey, str]:
+    """Replace the signing key by a new one that the old one endorses; return (old, new, expiry).
 
-    Desktops that pinned any earlier key accept snapshots signed by the new key through the chain of
-    endorsements carried in every snapshot (docs/FORMAT.md §9), and then pin the new key themselves.
-    Planned rotation only: a stolen key could endorse too, so after a compromise re-pin every desktop.
+    Desktops that trust the old key accept snapshots signed by the new key through the endorsement carried
+    in every snapshot (docs/FORMAT.md §9), until it expires, and then pin the new key themselves. A desktop
+    that does not sync before then needs 'backup-operator trust NEW'. Earlier endorsements that have
+    expired are dropped from the chain. Planned rotation only: after a stolen key, see docs/DESIGN.md §6.
     """
+    if not 1 <= valid_days <= 366:
+        raise ConfigError("An endorsement is valid for 1 to 366 days.")
     old = load_signing_key(home)
     new = SignerKey.generate()
-    chain = load_endorsements(home) + [Endorsement.make(old, new.public)]
+    endorsement = Endorsement.make(old, new.public, valid_for=timedelta(days=valid_days))
+    chain = [e for e in load_endorsements(home) if e.is_valid()] + [endorsement]
     home.retired_keys.mkdir(mode=0o700, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     # Order matters for a crash: keep the old key and the endorsement before the new key replaces it.
@@ -87,4 +93,4 @@ def rotate_signing_key(home: ExporterHome) -> tuple[SignerPublicKey, SignerPubli
     atomic_write(home.endorsements, (json.dumps([e.to_json() for e in chain], indent=2) + "\n").encode(),
                  mode=0o600)
     atomic_write(home.signing_key, new.to_pem(_passphrase()), mode=0o600)
-    return old.public, new.public
+    return old.public, new.public, endorsement.expires_at

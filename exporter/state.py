@@ -53,9 +53,13 @@ CREATE TABLE IF NOT EXISTS receipts (
     snapshot_version INTEGER NOT NULL,
     installed_at TEXT NOT NULL,
     read_at TEXT NOT NULL,
+    verified TEXT NOT NULL DEFAULT 'unsigned',
     PRIMARY KEY (public_key, destination)
 );
 """
+
+# Versions travel as JSON numbers (headers, receipts, manifests): exact up to 2^53, and far from int64.
+MAX_VERSION = 2**53
 
 # Results of a run, in operator words: published everywhere, published to some, refused by a check,
 # failed before publishing, only checked (``check`` command), or skipped (another export held the lock,
@@ -86,6 +90,7 @@ class ReceiptRecord:
     snapshot_version: int
     installed_at: str
     read_at: str
+    verified: str = "signed"  # exporter/receipts.py: "signed", or why it is not trusted
 
 
 def _now() -> str:
@@ -99,6 +104,9 @@ class State:
         try:
             with closing(self._connect()) as conn:
                 conn.executescript(_SCHEMA)
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(receipts)")}
+                if "verified" not in columns:  # a state from before receipts were signed: none is trusted
+                    conn.execute("ALTER TABLE receipts ADD COLUMN verified TEXT NOT NULL DEFAULT 'unsigned'")
         except sqlite3.Error as exc:
             raise StorageError(f"The exporter state {path} cannot be opened ({exc}); check the disk and "
                                "the folder's permissions.") from None
@@ -129,12 +137,18 @@ class State:
         return int(row[0]) if row else 0
 
     def allocate_version(self, floor: int = 0) -> int:
-        """The next snapshot version, committed before it is used; above ``floor`` (seen elsewhere)."""
+        """The next snapshot version, committed before it is used; above ``floor`` (this run's own number
+        less one: the pipeline passes the number it read, never one from an inbox or a receipt)."""
         try:
             with closing(self._connect()) as conn:
                 conn.execute("BEGIN IMMEDIATE")
                 row = conn.execute("SELECT value FROM counters WHERE name = 'snapshot_version'").fetchone()
                 version = max(int(row[0]) if row else 0, floor) + 1
+                if not 0 < version <= MAX_VERSION:
+                    conn.execute("ROLLBACK")
+                    raise StorageError(f"The snapshot version counter in {self.path} is out of range ({version}); "
+                                       "it only ever counts up from 1 by one per export. Restore the state from a "
+                                       "backup, or ask for help.")
                 conn.execute("INSERT INTO counters(name, value) VALUES ('snapshot_version', ?) "
                              "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (version,))
                 conn.execute("COMMIT")
@@ -206,12 +220,12 @@ class State:
             with closing(self._connect()) as conn:
                 conn.execute("BEGIN IMMEDIATE")
                 conn.executemany(
-                    "INSERT INTO receipts VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(public_key, destination) "
+                    "INSERT INTO receipts VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(public_key, destination) "
                     "DO UPDATE SET desktop = excluded.desktop, snapshot_version = excluded.snapshot_version, "
-                    "installed_at = excluded.installed_at, read_at = excluded.read_at "
-                    "WHERE excluded.snapshot_version >= receipts.snapshot_version",
-                    [(r.public_key, r.desktop, r.destination, r.snapshot_version, r.installed_at, r.read_at)
-                     for r in receipts])
+                    "installed_at = excluded.installed_at, read_at = excluded.read_at, "
+                    "verified = excluded.verified",
+                    [(r.public_key, r.desktop, r.destination, min(r.snapshot_version, MAX_VERSION), r.installed_at,
+                      r.read_at, r.verified) for r in receipts])
                 conn.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StorageError(f"The exporter state {self.path} cannot be written ({exc}).") from None

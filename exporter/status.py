@@ -2,9 +2,11 @@
 
 Receipts are read back from every destination (each desktop writes ``receipts/<name>.json`` into its
 inbox after installing) and remembered in the state, so status still answers when a share is down.
-A desktop is matched to its receipt by public key (names can be reused), else by name. A desktop is
-flagged BEHIND when it confirmed an older version than the last one published, and NO RECEIPT when it
-never confirmed one.
+A receipt counts only when it is signed by the enrolled key of its desktop (exporter/receipts.py): a
+desktop is flagged BEHIND when it confirmed an older version than the last one published, NO RECEIPT
+when it never confirmed one, and UNVERIFIED when the only receipts giving its name are unsigned, badly
+signed, or claim a version this exporter never published (a forgery, or a desktop enrolled before
+desktops signed: ``backup-operator enroll --upgrade``).
 
 This module must never change a destination; it only reads receipts.
 """
@@ -19,6 +21,8 @@ from backup_operator.core.model import format_utc, parse_utc
 from exporter.config import Config
 from exporter.publish import open_destination, resolve_destinations
 from exporter.recipients import Recipient
+from exporter.receipts import AHEAD, BAD_SIGNATURE, SIGNED, UNSIGNED, verify_receipts
+from exporter.receipts import mine as receipts_of
 from exporter.state import ReceiptRecord, RunRecord, State
 
 __all__ = ["DesktopStatus", "desktop_statuses", "refresh_receipts", "format_age", "render_status"]
@@ -30,8 +34,13 @@ class DesktopStatus:
     confirmed_version: int | None
     installed_at: str | None
     age_s: float | None
-    flag: str  # "ok", "BEHIND", "NO RECEIPT"
+    flag: str  # "ok", "BEHIND", "NO RECEIPT", "UNVERIFIED"
     where: str = ""
+    claim: str = ""  # for UNVERIFIED: what the untrusted receipt says, and why it is not trusted
+
+
+_WHY = {UNSIGNED: "unsigned receipt", BAD_SIGNATURE: "receipt with a bad signature",
+        AHEAD: "signed receipt for a version never published"}
 
 
 def format_age(seconds: float | None) -> str:
@@ -55,9 +64,8 @@ def refresh_receipts(config: Config, recipients: list[Recipient], state: State) 
         target = None
         try:
             target = open_destination(dest, min(config.publish.timeout_s, 10.0))
-            state.save_receipts([ReceiptRecord(r.public_key or f"name:{r.desktop}", r.desktop, dest.label,
-                                               r.snapshot_version, r.installed_at, read_at)
-                                 for r in target.read_receipts()])
+            state.save_receipts(verify_receipts(target.read_receipts(), recipients, latest=state.last_version(),
+                                                read_at=read_at))
         except Exception as exc:
             problems.append(f"{dest.label}: {exc}")
         finally:
@@ -70,13 +78,17 @@ def desktop_statuses(recipients: list[Recipient], receipts: list[ReceiptRecord],
                      now: datetime) -> list[DesktopStatus]:
     out = []
     for recipient in recipients:
-        key = recipient.key.to_text()
-        mine = [r for r in receipts if r.public_key == key] or \
-               [r for r in receipts if r.public_key in ("", f"name:{recipient.name}") and r.desktop == recipient.name]
-        if not mine:
+        signed, claims = receipts_of(receipts, recipient)
+        if not signed and claims:
+            worst = max(claims, key=lambda r: r.snapshot_version)
+            out.append(DesktopStatus(recipient.name, None, None, None, "UNVERIFIED", worst.destination,
+                                     f"{_WHY.get(worst.verified, 'unverified receipt')} claims version "
+                                     f"{worst.snapshot_version}"))
+            continue
+        if not signed:
             out.append(DesktopStatus(recipient.name, None, None, None, "NO RECEIPT"))
             continue
-        best = max(mine, key=lambda r: (r.snapshot_version, r.installed_at))
+        best = max(signed, key=lambda r: (r.snapshot_version, r.installed_at))
         try:
             age = (now - parse_utc(best.installed_at)).total_seconds()
         except ValueError:
@@ -124,7 +136,14 @@ def render_status(state: State, recipients: list[Recipient], *, now: datetime, r
             confirmed = str(s.confirmed_version) if s.confirmed_version is not None else "—"
             lines.append(f"{s.name:<{width}}  {confirmed:>9}  {s.installed_at or 'never':<20}  "
                          f"{format_age(s.age_s):>12}  {s.flag}"
-                         + (f" (latest is {latest})" if s.flag == "BEHIND" else ""))
+                         + (f" (latest is {latest})" if s.flag == "BEHIND" else "")
+                         + (f" ({s.claim}; not counted)" if s.claim else ""))
+    enrolled = {r.name for r in recipients}
+    strays = [r for r in state.receipts() if r.verified != SIGNED and r.desktop not in enrolled]
+    if strays:
+        shown = ", ".join(sorted({repr(r.desktop) for r in strays})[:5])
+        lines.append(f"{len(strays)} unverified receipt{'s' if len(strays) != 1 else ''} from no enrolled desktop "
+                     f"(ignored): {shown}")
     for problem in unreachable or []:
         lines.append(f"receipts could not be read from {problem}")
     return "\n".join(lines), statuses

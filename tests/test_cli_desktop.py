@@ -507,3 +507,51 @@ def test_enrol_makes_a_signing_key_in_the_same_key_file(tmp_path, monkeypatch, c
     key = keys.open_key_file((tmp_path / "new-desk" / KEY_FILE).read_bytes(), "pw for the new desk")
     assert key.can_sign and key.public == public
     assert public.verify("receipt", key.sign("receipt", b"m"), b"m")
+
+
+# --- receipts (issue 10, items 1 and 9) -------------------------------------------------------------------
+
+
+def test_a_receipts_link_in_the_inbox_is_never_written_through(desk, capsys, tmp_path):
+    target = tmp_path / "where-the-link-points"
+    target.mkdir()
+    (desk.inbox / "receipts").symlink_to(target)
+    desk.drop(3)
+    code, out, err = run(capsys, "sync")
+    assert code == 0 and "Installed snapshot version 3" in out
+    assert list(target.iterdir()) == []
+    assert "is a link, not a folder, so no receipt was left there" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_receipts_entry_that_is_a_file_or_a_dangling_link_gives_one_sentence(desk, capsys, tmp_path):
+    for n, make in enumerate((lambda p: p.write_text("not a folder"), lambda p: p.symlink_to(tmp_path / "gone"))):
+        entry = desk.inbox / "receipts"
+        if entry.is_symlink() or entry.exists():
+            entry.unlink()
+        make(entry)
+        desk.drop(3 + n)
+        code, out, err = run(capsys, "sync")
+        assert code == 0 and f"Installed snapshot version {3 + n}" in out
+        assert "Traceback" not in err and "FileExistsError" not in err
+        assert "no receipt was left there" in err and len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "gone").exists()
+
+
+def test_the_receipt_is_signed_and_a_sync_without_the_passphrase_sends_the_signed_one_again(desk, capsys,
+                                                                                             monkeypatch):
+    from backup_operator.snapshot.sealed import document_parts
+
+    desk.drop(3)
+    assert run(capsys, "sync")[0] == 0
+    path = desk.inbox / "receipts" / "desk-a.json"
+    doc = json.loads(path.read_text())
+    key_text, message, signature = document_parts(doc)
+    assert doc["snapshot_version"] == 3 and keys.DesktopPublicKey.from_text(key_text) == desk.key.public
+    assert desk.key.public.verify("receipt", signature, message)
+    assert not desk.key.public.verify("journal", signature, message)
+    first = path.read_bytes()
+    path.unlink()
+    monkeypatch.delenv(PASSPHRASE_ENV)  # a scheduled task: the key file cannot be opened
+    code, out, err = run(capsys, "sync")
+    assert code == 0 and "Up to date" in out
+    assert path.read_bytes() == first

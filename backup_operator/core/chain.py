@@ -63,7 +63,7 @@ class Link:
 
 
 def read_link(store, sealed: bytes, path: Path | None = None) -> Link:
-    header = deltafile.verify_delta(sealed, store.trusted)
+    header = deltafile.verify_delta(sealed, store.trusted, store.revoked)
     if path is not None and header.snapshot_version != int(path.name.split(".")[0]):
         raise CorruptSnapshot(f"{path.name} holds version {header.snapshot_version}, not what its name says.")
     return Link(path, header, sealed)

@@ -93,7 +93,7 @@ def run_kit_checks(
     opened: OpenSnapshot | None = None
     try:
         sealed = envelope.read_capped(path, store.size_cap)
-        header = envelope.verify(sealed, trusted)
+        header = envelope.verify(sealed, store.trusted, revoked=store.revoked)
         results.append(KitCheck("signature", True, f"version {newest} is signed by the pinned exporter key"))
     except BackupOperatorError as exc:
         fail("signature", exc)

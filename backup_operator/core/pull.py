@@ -20,6 +20,7 @@ This module must never install anything the store has not verified, and never im
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from backup_operator.core.store import SnapshotStore, SyncReport, receipt_bytes,
 from backup_operator.errors import BackupOperatorError, DownloadFailed, RollbackRefused, SnapshotError, TooLarge
 from backup_operator.fsutil import atomic_write
 from backup_operator.snapshot import format as F
+from backup_operator.snapshot.keys import DesktopKey
 from backup_operator.snapshot.manifest import Manifest, verify_manifest
 
 __all__ = ["HttpInbox", "PullReport", "pull", "DELTA_SHARE_LIMIT", "MAX_CHAIN"]
@@ -77,11 +79,12 @@ def _manifest(client: HttpClient, inbox: HttpInbox, folder: Path, store: Snapsho
     else:
         data = response.body or b""
         state = {"etag": response.etag, "last_modified": response.last_modified}
-    return verify_manifest(data, store.trusted), data, state
+    return verify_manifest(data, store.trusted, store.revoked), data, state
 
 
 def pull(store: SnapshotStore, inbox: HttpInbox, *, cache_root: Path, desktop: str = "", public_key: str = "",
-         settings: FetchSettings | None = None, client: HttpClient | None = None) -> PullReport:
+         settings: FetchSettings | None = None, client: HttpClient | None = None,
+         key: Callable[[], DesktopKey | None] | None = None) -> PullReport:
     """Bring the store up to the inbox's manifest. Never raises for a refused file or an outage: the
     report says what happened (``problem``, ``refused``, ``unreachable``)."""
     settings = settings or FetchSettings(ca_file=inbox.ca_file)
@@ -98,7 +101,7 @@ def pull(store: SnapshotStore, inbox: HttpInbox, *, cache_root: Path, desktop: s
             raise RollbackRefused(f"The inbox's manifest offers version {manifest.snapshot_version}, older than "
                                   f"version {mark} already installed; an older snapshot is never installed over "
                                   "a newer one. Tell IT: the web server may serve an old copy.")
-        if manifest.signer not in store.trusted:
+        if manifest.signer not in store.trusted and manifest.signer not in store.revoked:
             report.new_signers.append(manifest.signer)
         current = store.current_version()
         if manifest.snapshot_version <= max(mark, current):
@@ -123,7 +126,7 @@ def pull(store: SnapshotStore, inbox: HttpInbox, *, cache_root: Path, desktop: s
         report.problem = None
     report.requests, report.bytes_downloaded = client.requests, client.bytes_received
     if inbox.receipts_url and report.current and desktop:
-        _put_receipt(client, inbox, store, report, desktop, public_key)
+        _put_receipt(client, inbox, store, report, desktop, public_key, key() if key else None)
     return report
 
 
@@ -170,7 +173,7 @@ def _installed_chain_bytes(store: SnapshotStore) -> tuple[int, int]:
 
 
 def _put_receipt(client: HttpClient, inbox: HttpInbox, store: SnapshotStore, report: PullReport,
-                 desktop: str, public_key: str) -> None:
+                 desktop: str, public_key: str, key: DesktopKey | None = None) -> None:
     at: datetime | None = None
     try:
         at = store.installed_at(report.current)
@@ -180,7 +183,7 @@ def _put_receipt(client: HttpClient, inbox: HttpInbox, store: SnapshotStore, rep
                receipt_name(desktop))
     try:
         client.put(url, receipt_bytes(desktop=desktop, public_key=public_key, version=report.current,
-                                      installed_at=at))
+                                      installed_at=at, key=key, keep_in=store.folder))
     except BackupOperatorError as exc:
         report.receipt_problem = f"the receipt could not be sent to {url} ({exc})"
 

@@ -715,7 +715,7 @@ def sync_and_open(desktop: Desktop, showing_version: int = 0) -> SyncOutcome:
     outcome.inboxes = len(inboxes)
     for web in desktop.http_inboxes():  # http(s) inboxes: manifest, then deltas or the full snapshot
         pulled = pull(store, web, cache_root=desktop.home / "downloads", desktop=desktop.name,
-                      public_key=desktop.config.public_key)
+                      public_key=desktop.config.public_key, key=desktop.key_without_asking)
         outcome.inboxes += 1
         if pulled.unreachable:
             outcome.unreachable.append(web.url)  # the web server is down: an outage, shown as one
@@ -731,7 +731,8 @@ def sync_and_open(desktop: Desktop, showing_version: int = 0) -> SyncOutcome:
                 try:
                     write_receipt(inbox, desktop=desktop.name, public_key=desktop.config.public_key,
                                   version=report.current, installed_at=store.installed_at(report.current)
-                                  if report.current in store.installed_versions() else None)
+                                  if report.current in store.installed_versions() else None,
+                                  key=desktop.key_without_asking(), keep_in=store.folder)
                 except (BackupOperatorError, OSError) as exc:
                     outcome.receipt_problems.append(f"{inbox}: {exc}")
     if report.current > showing_version:

@@ -18,8 +18,10 @@ import Qt.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -36,6 +38,7 @@ from backup_operator.errors import (
 )
 from backup_operator.fsutil import atomic_write, clean_temp_files
 from backup_operator.snapshot import envelope
+from backup_operator.snapshot import sealed as sealed_files
 from backup_operator.snapshot import format as F
 from backup_operator.snapshot.keys import DesktopKey, SignerPublicKey
 
@@ -97,9 +100,11 @@ class SnapshotStore:
     """
 
     def __init__(self, folder: Path, *, trusted: Iterable[SignerPublicKey], key: Callable[[], DesktopKey],
-                 size_cap: int = F.DEFAULT_SIZE_CAP, keep: int = 3):
+                 size_cap: int = F.DEFAULT_SIZE_CAP, keep: int = 3, revoked: Iterable[SignerPublicKey] = ()):
         self.folder = Path(folder)
-        self.trusted = list(trusted)
+        # Keys IT withdrew (untrust, trust --only): never a signer, never endorsed into trust again.
+        self.revoked = list(revoked)
+        self.trusted = [k for k in trusted if k not in self.revoked]
         self._key = key
         self.size_cap = size_cap
         self.keep = max(1, keep)
@@ -132,7 +137,7 @@ class SnapshotStore:
         for version in self.installed_versions():
             try:
                 header = envelope.verify(envelope.read_capped(self.path_of(version), self.size_cap),
-                                         self.trusted)
+                                         self.trusted, revoked=self.revoked)
             except SnapshotError:
                 continue
             if header.snapshot_version == version:
@@ -161,7 +166,7 @@ class SnapshotStore:
     # --- checking a file ---------------------------------------------------------------------------
 
     def check_bytes(self, sealed: bytes, *, high_water: int | None = None) -> Verified:
-        header = envelope.verify(sealed, self.trusted)
+        header = envelope.verify(sealed, self.trusted, revoked=self.revoked)
         mark = self.high_water() if high_water is None else high_water
         if header.snapshot_version <= mark:
             raise RollbackRefused(
@@ -222,7 +227,7 @@ class SnapshotStore:
         for version in self.installed_versions():
             try:
                 sealed = envelope.read_capped(self.path_of(version), self.size_cap)
-                header = envelope.verify(sealed, self.trusted)
+                header = envelope.verify(sealed, self.trusted, revoked=self.revoked)
             except SnapshotError:
                 continue
             if header.snapshot_version == version:
@@ -291,8 +296,8 @@ class SnapshotStore:
                 continue
             self._install_verified(verified)
             report.installed.append(verified.version)
-            if verified.header.signer not in self.trusted:
-                report.new_signers.append(verified.header.signer)
+            if verified.header.signer not in self.trusted and verified.header.signer not in self.revoked:
+                report.new_signers.append(verified.header.signer)  # endorsed by a trusted key, unexpired
             break
         report.current = max([mark, *report.installed])
         if report.installed:
@@ -310,7 +315,7 @@ class SnapshotStore:
             path = self.path_of(version)
             try:
                 sealed = envelope.read_capped(path, self.size_cap)
-                header = envelope.verify(sealed, self.trusted)
+                header = envelope.verify(sealed, self.trusted, revoked=self.revoked)
                 if header.snapshot_version != version:
                     raise CorruptSnapshot(f"{path.name} holds version {header.snapshot_version}, not {version}.")
                 # The deltas installed after this full snapshot are applied in memory (core/chain.py).
@@ -326,27 +331,81 @@ class SnapshotStore:
 
 def receipt_name(desktop: str) -> str:
     """The receipt's file name in an inbox's receipts/ folder (or at an http inbox's receipts URL)."""
-    return (re.sub(r"[^A-Za-z0-9._-]", "_", desktop) or "desktop") + ".json"
+    return (re.sub(r"[^A-Za-z0-9._-]", "_", desktop)[:80] or "desktop") + ".json"
 
 
-def receipt_bytes(*, desktop: str, public_key: str, version: int, installed_at: datetime | None = None) -> bytes:
+RECEIPT_FORMAT = 1
+SIGNED_RECEIPT_FILE = "last-receipt.json"  # in the store folder: the last receipt this desktop signed
+
+
+def receipt_bytes(*, desktop: str, public_key: str, version: int, installed_at: datetime | None = None,
+                  key: DesktopKey | None = None, keep_in: Path | None = None) -> bytes:
+    """The receipt for ``version``: signed with the desktop's key (purpose "receipt") when it can sign.
+
+    Without a key at hand (a key file and no passphrase in a scheduled sync), the last signed receipt kept
+    in ``keep_in`` is sent again when it names the same version; only otherwise does an unsigned receipt
+    go out, and the exporter shows it as unverified.
+    """
     receipt = {
+        "kind": "receipt",
+        "format": RECEIPT_FORMAT,
         "desktop": desktop,
         "snapshot_version": version,
         "installed_at": format_utc(installed_at or _now()),
         "checked_at": format_utc(_now()),
         "public_key": public_key,
     }
+    if key is not None and key.can_sign:
+        doc = sealed_files.sign_document(receipt, lambda message: key.sign("receipt", message), key.public)
+        data = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+        if keep_in is not None:
+            try:
+                atomic_write(Path(keep_in) / SIGNED_RECEIPT_FILE, data, mode=0o600)
+            except StorageError:
+                pass  # only a convenience for the next sync without a key
+        return data
+    if keep_in is not None:
+        try:
+            kept = (Path(keep_in) / SIGNED_RECEIPT_FILE).read_bytes()[:16384]
+            if json.loads(kept).get("snapshot_version") == version:
+                return kept
+        except (OSError, ValueError, AttributeError):
+            pass
     return (json.dumps(receipt, indent=2) + "\n").encode()
 
 
-def write_receipt(inbox: Path, *, desktop: str, public_key: str, version: int,
-                  installed_at: datetime | None = None) -> Path:
-    """Tell the exporter which version this desktop has (IT's 'who is behind' view reads these)."""
-    folder = Path(inbox) / "receipts"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / receipt_name(desktop)
-    atomic_write(path, receipt_bytes(desktop=desktop, public_key=public_key, version=version,
-                                     installed_at=installed_at), mode=0o644)
-    return path
+def receipts_folder(inbox: Path) -> Path:
+    """``<inbox>/receipts``, made if missing; refused (one sentence) if a link or a file is in its place.
 
+    The inbox is writable by others: a ``receipts`` link must never make this desktop write where it points.
+    """
+    folder = Path(inbox) / "receipts"
+    try:
+        info = os.lstat(folder)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise StorageError(f"{folder} cannot be read ({exc.strerror or exc}); no receipt was left there.") from None
+    if info is not None and not stat.S_ISDIR(info.st_mode):
+        what = "a link" if stat.S_ISLNK(info.st_mode) else "a file"
+        raise StorageError(f"{folder} is {what}, not a folder, so no receipt was left there (nothing is written "
+                           "through it); tell IT to remove it.")
+    if info is None:
+        try:
+            folder.mkdir()
+        except OSError as exc:
+            raise StorageError(f"{folder} cannot be made ({exc.strerror or exc}); no receipt was left there.") from None
+    return folder
+
+
+def write_receipt(inbox: Path, *, desktop: str, public_key: str, version: int,
+                  installed_at: datetime | None = None, key: DesktopKey | None = None,
+                  keep_in: Path | None = None) -> Path:
+    """Tell the exporter which version this desktop has (IT's 'who is behind' view reads these).
+
+    The file is replaced with a rename, so a link put where the receipt goes is replaced, not followed.
+    """
+    path = receipts_folder(inbox) / receipt_name(desktop)
+    atomic_write(path, receipt_bytes(desktop=desktop, public_key=public_key, version=version,
+                                     installed_at=installed_at, key=key, keep_in=keep_in), mode=0o644)
+    return path

@@ -44,9 +44,10 @@ def seal_delta(rows: bytes, *, base_version: int, base_content: bytes, content: 
                          delta_of=(base_version, base_content, content), group_key=group_key)
 
 
-def verify_delta(blob: bytes, trusted: Iterable[SignerPublicKey]) -> envelope.Header:
+def verify_delta(blob: bytes, trusted: Iterable[SignerPublicKey],
+                 revoked: Iterable[SignerPublicKey] = ()) -> envelope.Header:
     """Magic, signature and header of a delta, exactly as ``envelope.verify`` checks a snapshot."""
-    return envelope.verify(blob, trusted, kind="delta")
+    return envelope.verify(blob, trusted, kind="delta", revoked=revoked)
 
 
 def peek_delta(blob: bytes) -> envelope.Header:

@@ -25,7 +25,7 @@ import struct
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -54,33 +54,61 @@ _KINDS = {"snapshot": (F.MAGIC, F.MAGIC_PREFIX, frozenset()),
 _SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
 
 
+def format_utc(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_utc(text: str) -> datetime:
+    """A time written ``YYYY-MM-DDTHH:MM:SSZ`` (FORMAT.md §2), exactly; ValueError otherwise."""
+    if not isinstance(text, str) or len(text) != 20 or not text.endswith("Z"):
+        raise ValueError("not a UTC time")
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+
 @dataclass(frozen=True)
 class Endorsement:
-    """A new signing key vouched for by an older one (planned key rotation, docs/FORMAT.md §6)."""
+    """A new signing key vouched for by an older one, until ``expires_at`` (planned key rotation, FORMAT.md §9).
+
+    The expiry is inside what the old key signs, so an endorsement replayed from an old header stops working
+    when it expires, and a desktop accepts it only while the endorsing key is trusted there.
+    """
 
     new_signer: SignerPublicKey
     by_signer: SignerPublicKey
     signature: bytes
+    expires_at: str = ""
 
     @staticmethod
-    def message(new_signer: SignerPublicKey) -> bytes:
-        return F.ENDORSEMENT_CONTEXT + new_signer.to_text().encode()
+    def message(new_signer: SignerPublicKey, expires_at: str) -> bytes:
+        return F.ENDORSEMENT_CONTEXT + new_signer.to_text().encode() + b"\n" + expires_at.encode()
 
     @classmethod
-    def make(cls, old: SignerKey, new: SignerPublicKey) -> "Endorsement":
-        return cls(new, old.public, old.sign(cls.message(new)))
+    def make(cls, old: SignerKey, new: SignerPublicKey, *, expires_at: datetime | None = None,
+             valid_for: timedelta = timedelta(days=F.ENDORSEMENT_DEFAULT_DAYS)) -> "Endorsement":
+        until = format_utc(expires_at or datetime.now(timezone.utc) + valid_for)
+        return cls(new, old.public, old.sign(cls.message(new, until)), until)
 
-    def is_valid(self) -> bool:
-        return self.by_signer.verify(self.signature, self.message(self.new_signer))
+    def is_valid(self, now: datetime | None = None) -> bool:
+        """The signature holds and the endorsement has not expired (at ``now``, the desktop's clock)."""
+        try:
+            until = parse_utc(self.expires_at)
+        except ValueError:
+            return False
+        if (now or datetime.now(timezone.utc)) > until:
+            return False
+        return self.by_signer.verify(self.signature, self.message(self.new_signer, self.expires_at))
 
     def to_json(self) -> dict:
         return {"new_signer": self.new_signer.to_text(), "by_signer": self.by_signer.to_text(),
-                "signature": base64.b64encode(self.signature).decode()}
+                "expires_at": self.expires_at, "signature": base64.b64encode(self.signature).decode()}
 
     @classmethod
     def from_json(cls, doc: dict) -> "Endorsement":
+        expires_at = doc.get("expires_at", "")
+        if not isinstance(expires_at, str):
+            raise ValueError("an endorsement's expires_at is not a time")
         return cls(SignerPublicKey.from_text(doc["new_signer"]), SignerPublicKey.from_text(doc["by_signer"]),
-                   base64.b64decode(doc["signature"]))
+                   base64.b64decode(doc["signature"]), expires_at)
 
 
 @dataclass(frozen=True)
@@ -320,11 +348,13 @@ def peek_header(blob: bytes, *, kind: str = "snapshot") -> Header:
     return _parse_header(header_bytes, kind)
 
 
-def verify(blob: bytes, trusted: Iterable[SignerPublicKey], *, kind: str = "snapshot") -> Header:
+def verify(blob: bytes, trusted: Iterable[SignerPublicKey], *, kind: str = "snapshot",
+           revoked: Iterable[SignerPublicKey] = (), now: datetime | None = None) -> Header:
     """Check magic, signature and header; return the header. Refuses anything a pinned key did not sign.
 
-    A signer that is not pinned is accepted only through an endorsement chain that starts at a pinned
-    key (planned rotation); the caller then pins the new signer.
+    A signer that is not pinned is accepted only through a chain of unexpired endorsements that starts at
+    a pinned key (planned rotation); the caller then pins the new signer. A ``revoked`` key (withdrawn by
+    IT with ``backup-operator untrust`` or ``trust --only``) is refused as signer and as endorsed key.
     """
     trusted = list(trusted)
     prefix, header_bytes, payload, signature = _split(blob, kind)
@@ -336,19 +366,29 @@ def verify(blob: bytes, trusted: Iterable[SignerPublicKey], *, kind: str = "snap
             raise CorruptSnapshot("The snapshot's header names the wrong signer; it was altered.")
         raise UntrustedSignature("This snapshot's signature does not match its contents: it was altered or "
                                  "damaged; the previous snapshot stays in use.")
-    if header.signer not in trusted and not _endorsed(header, trusted):
+    revoked = set(revoked)
+    if header.signer in revoked:
+        raise UntrustedSignature("This snapshot is signed by an exporter key that IT withdrew on this desktop "
+                                 "(backup-operator untrust); it was not installed and the previous snapshot "
+                                 "stays in use. Tell IT.")
+    if header.signer not in trusted and not _endorsed(header, trusted, revoked, now):
         raise UntrustedSignature("This snapshot was not signed by your hospital's exporter key; it was "
                                  "not installed and the previous snapshot stays in use. Tell IT.")
     return header
 
 
-def _endorsed(header: Header, trusted: list[SignerPublicKey]) -> bool:
-    vouched = set(trusted)
+def _endorsed(header, trusted: Iterable[SignerPublicKey], revoked: Iterable[SignerPublicKey] = (),
+              now: datetime | None = None) -> bool:
+    """Whether ``header.signer`` is reached from a trusted key through endorsements that are all unexpired,
+    each made by a key already reached, none of them a key IT withdrew (``revoked``)."""
+    revoked = set(revoked)
+    vouched = {k for k in trusted if k not in revoked}
     changed = True
     while changed:
         changed = False
         for e in header.endorsements:
-            if e.by_signer in vouched and e.new_signer not in vouched and e.is_valid():
+            if e.by_signer in vouched and e.new_signer not in vouched and e.new_signer not in revoked \
+                    and e.is_valid(now):
                 vouched.add(e.new_signer)
                 changed = True
     return header.signer in vouched

@@ -46,6 +46,9 @@ PAYLOAD_KEY_INFO = b"backup-operator/v1 payload"
 HPKE_INFO = b"backup-operator/v1 file key"
 SIGNATURE_CONTEXT = b"backup-operator/v1 signature\n"
 ENDORSEMENT_CONTEXT = b"backup-operator/v1 endorse signer\n"
+# An endorsement signs ENDORSEMENT_CONTEXT || new key text || "\n" || expires_at (FORMAT.md §9); rotate-key
+# makes one valid this many days unless told otherwise.
+ENDORSEMENT_DEFAULT_DAYS = 30
 SIGNATURE_SIZE = 64
 RECIPIENT_ID_BYTES = 8
 

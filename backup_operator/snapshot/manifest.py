@@ -173,13 +173,15 @@ def _parse(body: bytes) -> Manifest:
                               "installed snapshot stays in use.") from exc
 
 
-def verify_manifest(data: bytes, trusted: Iterable[SignerPublicKey]) -> Manifest:
+def verify_manifest(data: bytes, trusted: Iterable[SignerPublicKey],
+                    revoked: Iterable[SignerPublicKey] = ()) -> Manifest:
     """Check a manifest's size, magic and signature by a pinned (or endorsed) key; return it parsed.
 
     Refused exactly as a snapshot would be: another signer gives ``UntrustedSignature``, damage
     ``CorruptSnapshot``; the anti-rollback check against the store's high-water mark is the caller's.
     """
-    trusted = list(trusted)
+    revoked = set(revoked)
+    trusted = [k for k in trusted if k not in revoked]
     if len(data) > F.MAX_MANIFEST_BYTES:
         raise TooLarge(f"The inbox's manifest is larger than {F.MAX_MANIFEST_BYTES // 1024} KiB; it was refused.")
     if not data.startswith(F.MANIFEST_MAGIC):
@@ -204,7 +206,7 @@ def verify_manifest(data: bytes, trusted: Iterable[SignerPublicKey]) -> Manifest
         if not manifest.signer.verify(signature, message):
             raise UntrustedSignature("The inbox's manifest does not match its signature: it was altered or "
                                      "damaged; the installed snapshot stays in use.")
-        if not envelope._endorsed(manifest, trusted):
+        if manifest.signer in set(revoked) or not envelope._endorsed(manifest, trusted, revoked):
             raise UntrustedSignature("The inbox's manifest was not signed by your hospital's exporter key; "
                                      "nothing was installed from it. Tell IT.")
         return manifest

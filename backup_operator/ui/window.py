@@ -892,7 +892,7 @@ class MainWindow(QMainWindow):
         manual, self._manual_check = self._manual_check, False
         for signer in outcome.new_signers:
             try:
-                self.desktop.trust(signer.to_text())
+                self.desktop.pin_endorsed(signer)  # never a key IT withdrew
             except Exception as exc:  # noqa: BLE001 - a settings write failing must not stop the window
                 log.warning("could not pin a new signer: %s", exc)
         for path, exc in outcome.refused:

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import stat
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import PureWindowsPath
+from pathlib import Path, PureWindowsPath
 from typing import Callable, Protocol
 from urllib.parse import unquote, urlsplit
 
@@ -42,12 +44,20 @@ __all__ = [
     "publish_all",
     "parse_receipt",
     "highest_published_version",
+    "prunable",
+    "read_plain_file",
+    "MAX_VERSION",
+    "MAX_RECEIPT_BYTES",
 ]
 
 log = logging.getLogger("exporter.publish")
 
-_NAME_RE = re.compile(r"^snapshot-(\d{12})" + re.escape(FILE_SUFFIX) + "$")
+# Any width of digits (a version past 10^12 has 13), never more than 16: versions stay within 2^53.
+_NAME_RE = re.compile(r"^snapshot-(\d{1,16})" + re.escape(FILE_SUFFIX) + "$")
 MAX_BACKOFF_S = 60.0
+MAX_VERSION = 2**53  # a version is a JSON number everywhere it travels: exact up to here, and nowhere near int64
+MAX_RECEIPT_BYTES = 16 * 1024
+MAX_RECEIPT_TEXT = 256
 
 
 def snapshot_filename(version: int) -> str:
@@ -56,26 +66,96 @@ def snapshot_filename(version: int) -> str:
 
 def version_of(filename: str) -> int | None:
     match = _NAME_RE.match(filename)
-    return int(match.group(1)) if match else None
+    if not match:
+        return None
+    version = int(match.group(1))
+    return version if 0 < version <= MAX_VERSION else None
+
+
+def prunable(names: list[str], keep: int, protect: str) -> list[str]:
+    """The snapshot files to delete after writing ``protect``: this exporter's older ones beyond ``keep``.
+
+    Files of any name width count by their version. A name claiming a version above the one just written
+    was not written by this exporter (a stray or planted file): it is left alone, and it never pushes this
+    exporter's own newest files out of the ``keep`` window.
+    """
+    current = version_of(protect)
+    if current is None:
+        return []
+    ours = sorted(((v, n) for n in names if (v := version_of(n)) is not None and v <= current), reverse=True)
+    return [n for _v, n in ours[max(1, keep):] if n != protect]
 
 
 @dataclass
 class Receipt:
+    """A receipt as the file states it. Nothing here is trusted until exporter/receipts.py checks it."""
+
     desktop: str
     snapshot_version: int
     installed_at: str
     public_key: str
     destination: str
+    signed: tuple[str, bytes, bytes] | None = None  # (desktop key text, signed message, signature)
+
+
+def _no_floats(text: str) -> None:
+    raise ValueError(f"{text[:20]} is not a whole number")
 
 
 def parse_receipt(text: bytes | str, destination: str) -> Receipt | None:
-    """A desktop's receipt, or None if it is not one (a receipt must never stop a publish)."""
-    try:
-        doc = json.loads(text)
-        return Receipt(str(doc["desktop"]), int(doc["snapshot_version"]), str(doc["installed_at"]),
-                       str(doc.get("public_key", "")), destination)
-    except (ValueError, KeyError, TypeError):
+    """A desktop's receipt, or None if it is not one (a receipt must never stop a publish or a status).
+
+    Bounded and validated: at most MAX_RECEIPT_BYTES; a JSON object with no fractions, infinities or NaN;
+    a version that is a whole number from 1 to 2^53; short texts; a time that is a time.
+    """
+    from backup_operator.core.model import parse_utc
+    from backup_operator.snapshot.sealed import document_parts
+
+    if len(text) > MAX_RECEIPT_BYTES:
         return None
+    try:
+        doc = json.loads(text, parse_float=_no_floats, parse_constant=_no_floats)
+        if not isinstance(doc, dict):
+            return None
+        version = doc["snapshot_version"]
+        if type(version) is not int or not 0 < version <= MAX_VERSION:
+            return None
+        texts = [doc["desktop"], doc["installed_at"], doc.get("public_key", "")]
+        if not all(isinstance(t, str) and len(t) <= MAX_RECEIPT_TEXT for t in texts) or not texts[0]:
+            return None
+        parse_utc(texts[1])
+        return Receipt(texts[0], version, texts[1], texts[2], destination, document_parts(doc))
+    except (ValueError, KeyError, TypeError, RecursionError, OverflowError):
+        return None
+
+
+def read_plain_file(path: Path, cap: int) -> bytes | None:
+    """The bytes of ``path`` if it is a plain file of at most ``cap`` bytes; None for anything else.
+
+    A link is never followed (O_NOFOLLOW), a FIFO or device never blocks (O_NONBLOCK, then fstat), and at
+    most ``cap + 1`` bytes are read.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > cap:
+            return None
+        chunks, size = [], 0
+        while size <= cap:
+            chunk = os.read(fd, cap + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks) if size <= cap else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 class Destination(Protocol):
@@ -85,6 +165,7 @@ class Destination(Protocol):
     def prune(self, keep: int, protect: str) -> list[str]: ...
     def read_receipts(self) -> list[Receipt]: ...
     def snapshot_versions(self) -> list[int]: ...
+    def read_snapshot(self, version: int, cap: int) -> bytes | None: ...
     def close(self) -> None: ...
 
 
@@ -231,26 +312,44 @@ def publish_all(data: bytes, version: int, destinations: list[DestinationConfig]
         return list(pool.map(one, destinations))
 
 
+SIGNED_FLOOR_CANDIDATES = 3  # per inbox: the highest names above the counter whose signature is checked
+
+
 def highest_published_version(destinations: list[DestinationConfig], timeout_s: float,
                               opener: Callable[[DestinationConfig, float], Destination] = open_destination,
-                              ) -> int:
-    """The highest snapshot version already sitting in any reachable inbox (0 if none or unreachable).
+                              *, own_keys: list = (), above: int = 0, cap: int = 512 * 1024 * 1024,
+                              ) -> tuple[int, int]:
+    """(highest version this exporter signed that sits in a reachable inbox, highest version any name claims).
 
-    Used as a floor for the next version, so a lost or restored exporter state can never make the
-    exporter reuse a number that desktops have already seen (they would refuse it as a rollback).
+    Names and receipts are not authenticated (anyone who can write to a share can plant one), so neither
+    sets a version. Only a snapshot whose signature verifies with one of this exporter's own keys
+    (``own_keys``) counts: after a lost or restored state the next version still goes above what desktops
+    hold. For each inbox only the few highest names above ``above`` are read (each at most ``cap`` bytes),
+    so planted names cost little; the second number is only for a warning.
     """
-    highest = 0
+    from backup_operator.errors import SnapshotError
+    from backup_operator.snapshot import envelope
 
-    def one(dest: DestinationConfig) -> int:
+    def one(dest: DestinationConfig) -> tuple[int, int]:
         target = None
         try:
             target = opener(dest, timeout_s)
-            seen = target.snapshot_versions()
-            receipts = [r.snapshot_version for r in target.read_receipts()]
-            return max(seen + receipts + [0])
+            versions = sorted(target.snapshot_versions(), reverse=True)
+            named = versions[0] if versions else 0
+            for version in [v for v in versions if v > above][:SIGNED_FLOOR_CANDIDATES]:
+                blob = target.read_snapshot(version, cap)
+                if blob is None:
+                    continue
+                try:
+                    header = envelope.verify(blob, own_keys)
+                except SnapshotError:
+                    continue
+                if header.snapshot_version == version:
+                    return version, named
+            return 0, named
         except Exception as exc:
             log.info("%s: could not look for earlier snapshots (%s)", dest.label, _describe(exc))
-            return 0
+            return 0, 0
         finally:
             if target is not None:
                 try:
@@ -258,7 +357,8 @@ def highest_published_version(destinations: list[DestinationConfig], timeout_s: 
                 except Exception:
                     pass
 
-    if destinations:
-        with ThreadPoolExecutor(max_workers=min(8, len(destinations)), thread_name_prefix="scan") as pool:
-            highest = max(pool.map(one, destinations))
-    return highest
+    if not destinations or not own_keys:
+        return 0, 0
+    with ThreadPoolExecutor(max_workers=min(8, len(destinations)), thread_name_prefix="scan") as pool:
+        found = list(pool.map(one, destinations))
+    return max(f[0] for f in found), max(f[1] for f in found)

@@ -17,7 +17,7 @@ from backup_operator.fsutil import atomic_write, clean_temp_files
 
 from exporter.config import DestinationConfig
 from backup_operator.errors import PublishFailed
-from exporter.publish import Receipt, parse_receipt, snapshot_filename, version_of
+from exporter.publish import MAX_RECEIPT_BYTES, Receipt, parse_receipt, prunable, read_plain_file, version_of
 
 __all__ = ["FolderDestination"]
 
@@ -38,13 +38,18 @@ class FolderDestination:
     def snapshot_versions(self) -> list[int]:
         return sorted(v for v in (version_of(p.name) for p in self.folder.iterdir()) if v is not None)
 
+    def read_snapshot(self, version: int, cap: int) -> bytes | None:
+        """A plain file named for ``version`` (any width), at most ``cap`` bytes, never through a link."""
+        for path in self.folder.iterdir():
+            if version_of(path.name) == version:
+                data = read_plain_file(path, cap)
+                if data is not None:
+                    return data
+        return None
+
     def prune(self, keep: int, protect: str) -> list[str]:
-        versions = self.snapshot_versions()
-        doomed = [snapshot_filename(v) for v in versions[:-keep]] if len(versions) > keep else []
         removed = []
-        for name in doomed:
-            if name == protect:
-                continue
+        for name in prunable([p.name for p in self.folder.iterdir()], keep, protect):
             try:
                 os.unlink(self.folder / name)
                 removed.append(name)
@@ -53,15 +58,14 @@ class FolderDestination:
         return removed
 
     def read_receipts(self) -> list[Receipt]:
+        """Every receipt in ``receipts/``: plain files only, never through a link, each one bounded."""
         folder = self.folder / "receipts"
-        if not folder.is_dir():
+        if folder.is_symlink() or not folder.is_dir():
             return []
         out = []
-        for path in sorted(folder.glob("*.json")):
-            try:
-                receipt = parse_receipt(path.read_bytes()[:65536], self.label)
-            except OSError:
-                continue
+        for path in sorted(folder.glob("*.json"))[:100_000]:
+            data = read_plain_file(path, MAX_RECEIPT_BYTES)
+            receipt = parse_receipt(data, self.label) if data is not None else None
             if receipt is not None:
                 out.append(receipt)
         return out

@@ -27,7 +27,7 @@ from backup_operator.fsutil import TEMP_PREFIX
 
 from exporter.config import DestinationConfig
 from backup_operator.errors import PublishFailed
-from exporter.publish import Receipt, parse_receipt, snapshot_filename, version_of
+from exporter.publish import MAX_RECEIPT_BYTES, Receipt, parse_receipt, prunable, version_of
 
 __all__ = ["SftpDestination"]
 
@@ -161,6 +161,17 @@ class SftpDestination:
     def snapshot_versions(self) -> list[int]:
         return sorted(v for v in (version_of(n) for n in self._sftp.listdir(self.path)) if v is not None)
 
+    def read_snapshot(self, version: int, cap: int) -> bytes | None:
+        """A plain file named for ``version`` (any width), at most ``cap`` bytes (lstat: no link followed)."""
+        for attrs in self._sftp.listdir_attr(self.path):
+            if version_of(attrs.filename) == version and stat.S_ISREG(attrs.st_mode or 0) \
+                    and (attrs.st_size or 0) <= cap:
+                with self._sftp.open(posixpath.join(self.path, attrs.filename), "rb") as handle:
+                    data = handle.read(cap + 1)
+                if len(data) <= cap:
+                    return data
+        return None
+
     def prune(self, keep: int, protect: str) -> list[str]:
         names = self._sftp.listdir(self.path)
         for name in names:
@@ -169,31 +180,34 @@ class SftpDestination:
                     self._sftp.remove(posixpath.join(self.path, name))
                 except IOError:
                     pass
-        versions = sorted(v for v in (version_of(n) for n in names) if v is not None)
         removed = []
-        for version in versions[:-keep] if len(versions) > keep else []:
-            name = snapshot_filename(version)
-            if name != protect:
-                try:
-                    self._sftp.remove(posixpath.join(self.path, name))
-                    removed.append(name)
-                except IOError:
-                    pass
+        for name in prunable(names, keep, protect):
+            try:
+                self._sftp.remove(posixpath.join(self.path, name))
+                removed.append(name)
+            except IOError:
+                pass
         return removed
 
     def read_receipts(self) -> list[Receipt]:
+        """Every receipt in ``receipts/``: plain files only (lstat: no link is followed), each bounded."""
         folder = posixpath.join(self.path, "receipts")
         try:
-            names = [n for n in self._sftp.listdir(folder) if n.endswith(".json")]
+            if not stat.S_ISDIR(self._sftp.lstat(folder).st_mode or 0):
+                return []
+            entries = [a for a in self._sftp.listdir_attr(folder) if a.filename.endswith(".json")]
         except IOError:
             return []
         out = []
-        for name in sorted(names):
+        for attrs in sorted(entries, key=lambda a: a.filename)[:100_000]:
+            if not stat.S_ISREG(attrs.st_mode or 0) or (attrs.st_size or 0) > MAX_RECEIPT_BYTES:
+                continue
             try:
-                with self._sftp.open(posixpath.join(folder, name), "rb") as handle:
-                    receipt = parse_receipt(handle.read(65536), self.label)
+                with self._sftp.open(posixpath.join(folder, attrs.filename), "rb") as handle:
+                    data = handle.read(MAX_RECEIPT_BYTES + 1)
             except IOError:
                 continue
+            receipt = parse_receipt(data, self.label) if len(data) <= MAX_RECEIPT_BYTES else None
             if receipt is not None:
                 out.append(receipt)
         return out

@@ -467,7 +467,9 @@ def test_endorsement_not_made_by_a_pinned_key_is_refused(desk, kit, signer, atta
     new = keys.SignerKey.from_raw(kit.fixed_bytes("attacker's rotated key"))
     store = desk.store()
     store.install(desk.drop(5))
-    forged = envelope.Endorsement(new.public, signer.public, attacker.sign(envelope.Endorsement.message(new.public)))
+    until = "2099-01-01T00:00:00Z"
+    forged = envelope.Endorsement(new.public, signer.public, attacker.sign(envelope.Endorsement.message(new.public, until)),
+                                  until)
     for endorsements in ([envelope.Endorsement.make(attacker, new.public)], [forged]):
         path = desk.drop(6, signer=new, endorsements=endorsements, name="rotated.bosnap")
         with pytest.raises(UntrustedSignature):

@@ -19,11 +19,13 @@ from exporter_support import enrol
 
 
 def receipt(inbox, name, version, key, *, ago=timedelta(minutes=3)):
+    """The receipt a desktop leaves, signed with its enrolment key (an unsigned one is only 'unverified')."""
+    from backup_operator.core.store import receipt_bytes
+
     folder = inbox / "receipts"
     folder.mkdir(exist_ok=True)
-    (folder / f"{name}.json").write_text(json.dumps({
-        "desktop": name, "snapshot_version": version,
-        "installed_at": format_utc(datetime.now(timezone.utc) - ago), "public_key": key.public.to_text()}))
+    (folder / f"{name}.json").write_bytes(receipt_bytes(desktop=name, public_key=key.public.to_text(), version=version,
+                                                        installed_at=datetime.now(timezone.utc) - ago, key=key))
 
 
 def test_one_failing_inbox_never_blocks_the_others(demo_exporter, cli, tmp_path):

@@ -250,11 +250,14 @@ def test_endorsement_not_made_by_a_pinned_key_is_refused(kit, signer, attacker, 
     # The attacker endorses its own second key.
     by_attacker = [envelope.Endorsement.make(attacker, new.public)]
     # The attacker claims the pinned key endorsed it, with a signature of its own.
-    claimed = [envelope.Endorsement(new.public, signer.public, attacker.sign(envelope.Endorsement.message(new.public)))]
+    until = "2099-01-01T00:00:00Z"
+    claimed = [envelope.Endorsement(new.public, signer.public,
+                                    attacker.sign(envelope.Endorsement.message(new.public, until)), until)]
     # A real endorsement by the pinned key, but of some other key, replayed next to the attacker's.
     other = keys.SignerKey.from_raw(kit.fixed_bytes("legit rotated"))
     replayed = [envelope.Endorsement.make(signer, other.public),
-                envelope.Endorsement(new.public, other.public, attacker.sign(envelope.Endorsement.message(new.public)))]
+                envelope.Endorsement(new.public, other.public,
+                                     attacker.sign(envelope.Endorsement.message(new.public, until)), until)]
     for endorsements in (by_attacker, claimed, replayed, []):
         blob = kit.seal_snapshot(6, signer=new, recipients=[desktop_key.public], endorsements=endorsements)
         with pytest.raises(UntrustedSignature):

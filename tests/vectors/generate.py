@@ -35,6 +35,8 @@ from backup_operator.snapshot import format as F
 
 VERSION = 7
 CREATED = datetime(2026, 3, 7, 11, 0, tzinfo=timezone.utc)
+# Endorsements in the vectors expire long after anyone runs them (they must verify on today's clock).
+ENDORSED_UNTIL = datetime(2099, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
 EXPIRES = CREATED + timedelta(days=3)
 SMALL_CHUNK = 1024  # the smallest the format allows: the small database spans several chunks
 
@@ -139,7 +141,7 @@ def generate(out: Path) -> list[dict]:
     (out / "database.sqlite3").write_bytes(db)
     good = seal(db)
     good_default_chunk = seal(db, chunk_size=F.CHUNK_SIZE, file_key=FILE_KEY_2, nonce=PAYLOAD_NONCE_2)
-    endorse = envelope.Endorsement.make(SIGNERS["signer"], SIGNERS["rotated signer"].public)
+    endorse = envelope.Endorsement.make(SIGNERS["signer"], SIGNERS["rotated signer"].public, expires_at=ENDORSED_UNTIL)
     rotated = seal(db, signer="rotated signer", endorsements=[endorse])
     doc, payload, signature = split(good)
     sealed_chunk = SMALL_CHUNK + F.TAG_SIZE
@@ -160,7 +162,8 @@ def generate(out: Path) -> list[dict]:
         "signature-bit-flipped.bosnap": good[:-1] + bytes([good[-1] ^ 0x80]),
         "signed-by-another-key.bosnap": seal(db, signer="attacker"),
         "endorsed-by-another-key.bosnap": seal(db, signer="attacker", endorsements=[
-            envelope.Endorsement.make(SIGNERS["rotated signer"], SIGNERS["attacker"].public)]),
+            envelope.Endorsement.make(SIGNERS["rotated signer"], SIGNERS["attacker"].public,
+                                      expires_at=ENDORSED_UNTIL)]),
         "header-names-another-signer.bosnap": reseal(good, header_edit=lambda d: d.update(
             signer=SIGNERS["attacker"].public.to_text()), inner=inner_of(db)),
         "header-not-canonical.bosnap": reseal(good, header_bytes=lambda h: h.replace(b'","', b'", "', 1),
