@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from backup_operator.core.model import format_utc, parse_utc
+from backup_operator.textsafe import shown
 
 from exporter.config import Config
 from exporter.publish import open_destination, resolve_destinations
@@ -130,20 +131,20 @@ def render_status(state: State, recipients: list[Recipient], *, now: datetime, r
     if not recipients:
         lines.append("No desktops are enrolled.")
     else:
-        width = max(len("DESKTOP"), *(len(s.name) for s in statuses))
+        width = max(len("DESKTOP"), *(len(shown(s.name)) for s in statuses))
         lines.append(f"{'DESKTOP':<{width}}  {'CONFIRMED':>9}  {'INSTALLED AT':<20}  {'AGE':>12}  STATE")
         for s in statuses:
             confirmed = str(s.confirmed_version) if s.confirmed_version is not None else "—"
-            lines.append(f"{s.name:<{width}}  {confirmed:>9}  {s.installed_at or 'never':<20}  "
+            lines.append(f"{shown(s.name):<{width}}  {confirmed:>9}  {shown(s.installed_at or 'never'):<20}  "
                          f"{format_age(s.age_s):>12}  {s.flag}"
                          + (f" (latest is {latest})" if s.flag == "BEHIND" else "")
                          + (f" ({s.claim}; not counted)" if s.claim else ""))
     enrolled = {r.name for r in recipients}
     strays = [r for r in state.receipts() if r.verified != SIGNED and r.desktop not in enrolled]
     if strays:
-        shown = ", ".join(sorted({repr(r.desktop) for r in strays})[:5])
+        names = ", ".join(sorted({shown(repr(r.desktop)) for r in strays})[:5])
         lines.append(f"{len(strays)} unverified receipt{'s' if len(strays) != 1 else ''} from no enrolled desktop "
-                     f"(ignored): {shown}")
+                     f"(ignored): {names}")
     for problem in unreachable or []:
-        lines.append(f"receipts could not be read from {problem}")
+        lines.append(f"receipts could not be read from {shown(problem)}")
     return "\n".join(lines), statuses
