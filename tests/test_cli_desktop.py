@@ -429,14 +429,15 @@ def test_sync_with_the_inbox_offline(desk, capsys, tmp_path):
 
 # --- hostile key files (issue 10, item 5) -------------------------------------------------------------
 
-_PEAK_RSS = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1:]); "
-             "print('peak-rss-kib', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
-             "sys.exit(done.returncode)")
+# The command's own peak RSS (VmHWM; ru_maxrss would carry a parent's over fork and exec).
+_PEAK_RSS = ("import re, sys\nfrom backup_operator.cli import main\ncode = main(sys.argv[1:])\n"
+             "peak = re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1)\n"
+             "sys.stderr.write(f'\\npeak-rss-kib {peak}\\n')\nsys.exit(code)\n")
 HOSTILE_KDF = [{"n": 2**40}, {"n": -1}, {"n": 2**24}, {"p": 2**20}, {"r": 2**31}, {"r": 2**62}, {"n": "big"},
                {"n": 1.5}, {"p": None}, {"r": False}, {"name": ["scrypt"]}, {"salt": {"x": 1}}]
 
 
-def test_hostile_key_files_give_one_sentence_fast_with_little_memory(desk, tmp_path, figures):
+def test_hostile_key_files_give_one_sentence_fast_with_little_memory(desk, tmp_path, figures, adversary):
     """Each damaged or hostile key file: exit code of NoDesktopKey, one line, no traceback, fast, small RSS."""
     snapshot = desk.drop(3)
     good = json.loads((desk.home / KEY_FILE).read_text())
@@ -451,8 +452,8 @@ def test_hostile_key_files_give_one_sentence_fast_with_little_memory(desk, tmp_p
         (desk.home / KEY_FILE).write_text(json.dumps(doc))
         started = time.monotonic()
         # A small parent reports its one child's peak RSS (RUSAGE_CHILDREN holds only that child).
-        done = subprocess.run([sys.executable, "-c", _PEAK_RSS, sys.executable, "-m", "backup_operator", "verify",
-                               str(snapshot)], env=env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run([sys.executable, "-c", _PEAK_RSS, "verify", str(snapshot)], env=env,
+                              capture_output=True, text=True, timeout=120)
         seconds = time.monotonic() - started
         err, rss_line = done.stderr.rsplit("peak-rss-kib ", 1)
         seen["tried"] += 1
@@ -462,6 +463,10 @@ def test_hostile_key_files_give_one_sentence_fast_with_little_memory(desk, tmp_p
             seen["refused"] += 1
         elif done.returncode == 0:
             seen["accepted wrongly"] += 1
+        adversary.record("key files (damaged or hostile KDF parameters)",
+                         "traceback" if "Traceback" in err else
+                         "refused" if done.returncode == NoDesktopKey.exit_code and seconds < 20 else "accepted wrongly",
+                         json.dumps(doc)[:80])
         worst_seconds = max(worst_seconds, seconds)
         worst_rss_mb = max(worst_rss_mb, int(rss_line) / 1024)
     figures("hostile key files (verify): cases", seen)
@@ -512,25 +517,33 @@ def test_enrol_makes_a_signing_key_in_the_same_key_file(tmp_path, monkeypatch, c
 # --- receipts (issue 10, items 1 and 9) -------------------------------------------------------------------
 
 
-def test_a_receipts_link_in_the_inbox_is_never_written_through(desk, capsys, tmp_path):
+def test_a_receipts_link_in_the_inbox_is_never_written_through(desk, capsys, tmp_path, adversary):
     target = tmp_path / "where-the-link-points"
     target.mkdir()
     (desk.inbox / "receipts").symlink_to(target)
     desk.drop(3)
     code, out, err = run(capsys, "sync")
     assert code == 0 and "Installed snapshot version 3" in out
+    adversary.record("receipts (desktop writes)", "refused" if not list(target.iterdir()) else "accepted wrongly",
+                     "receipts link followed")
     assert list(target.iterdir()) == []
     assert "is a link, not a folder, so no receipt was left there" in err and len(err.strip().splitlines()) == 1
 
 
-def test_a_receipts_entry_that_is_a_file_or_a_dangling_link_gives_one_sentence(desk, capsys, tmp_path):
+def test_a_receipts_entry_that_is_a_file_or_a_dangling_link_gives_one_sentence(desk, capsys, tmp_path, adversary):
     for n, make in enumerate((lambda p: p.write_text("not a folder"), lambda p: p.symlink_to(tmp_path / "gone"))):
         entry = desk.inbox / "receipts"
         if entry.is_symlink() or entry.exists():
             entry.unlink()
         make(entry)
         desk.drop(3 + n)
-        code, out, err = run(capsys, "sync")
+        try:
+            code, out, err = run(capsys, "sync")
+        except Exception:
+            adversary.record("receipts (desktop writes)", "traceback", f"receipts entry {n}")
+            raise
+        adversary.record("receipts (desktop writes)", "refused" if "no receipt was left there" in err else
+                         "accepted wrongly", f"receipts entry {n}")
         assert code == 0 and f"Installed snapshot version {3 + n}" in out
         assert "Traceback" not in err and "FileExistsError" not in err
         assert "no receipt was left there" in err and len(err.strip().splitlines()) == 1

@@ -51,7 +51,7 @@ def pinned(desk) -> list[str]:
     return Desktop(desk.home).config.trusted_signers
 
 
-def test_after_trust_only_the_stolen_key_never_gets_a_snapshot_installed(desk, capsys, figures):
+def test_after_trust_only_the_stolen_key_never_gets_a_snapshot_installed(desk, capsys, figures, adversary):
     d = Desktop(desk.home)
     d.config.trusted_signers = [K0.public.to_text()]
     d.save()
@@ -76,6 +76,7 @@ def test_after_trust_only_the_stolen_key_never_gets_a_snapshot_installed(desk, c
         code, out, err = attempt(desk, capsys, 99 + n, signer, chain)
         if code != UntrustedSignature.exit_code or "Installed" in out:
             installed.append(what)
+        adversary.record("stolen signing key", "accepted wrongly" if what in installed else "refused", what)
         assert "Now also trusting" not in out
     figures("stolen key after 'trust --only': attacks tried / installed", f"{len(tries)} / {len(installed)}")
     assert installed == []
@@ -86,7 +87,7 @@ def test_after_trust_only_the_stolen_key_never_gets_a_snapshot_installed(desk, c
     assert code == 0 and "Installed snapshot version 3" in out
 
 
-def test_untrust_withdraws_a_key_even_when_a_trusted_key_endorsed_it(desk, capsys):
+def test_untrust_withdraws_a_key_even_when_a_trusted_key_endorsed_it(desk, capsys, adversary):
     d = Desktop(desk.home)
     d.config.trusted_signers = [K0.public.to_text()]
     d.save()
@@ -99,12 +100,13 @@ def test_untrust_withdraws_a_key_even_when_a_trusted_key_endorsed_it(desk, capsy
     code, out, err = attempt(desk, capsys, 3, K1, [old_rotation])
     assert code == UntrustedSignature.exit_code and "withdrew" in err
     assert K1.public.to_text() not in pinned(desk)
+    adversary.record("stolen signing key", "refused", "old endorsement replayed after untrust")
     # IT can take it back deliberately, and only deliberately.
     assert run(capsys, "trust", K1.public.to_text())[0] == 0
     assert attempt(desk, capsys, 3, K1)[0] == 0
 
 
-def test_endorsements_expire_and_count_only_from_a_trusted_key(desk, capsys):
+def test_endorsements_expire_and_count_only_from_a_trusted_key(desk, capsys, adversary):
     new = keys.SignerKey.from_raw(fixed_bytes("stolen story planned"))
     expired = envelope.Endorsement.make(desk.signer, new.public,
                                         expires_at=datetime.now(timezone.utc) - timedelta(minutes=1))
@@ -120,6 +122,8 @@ def test_endorsements_expire_and_count_only_from_a_trusted_key(desk, capsys):
     assert attempt(desk, capsys, 2, new, [moved])[0] == UntrustedSignature.exit_code
     # By a key this desktop does not trust: refused.
     assert attempt(desk, capsys, 2, new, [endorse(THIEF, new)])[0] == UntrustedSignature.exit_code
+    for what in ("expired endorsement", "endorsement without expiry", "expiry moved later", "untrusted endorser"):
+        adversary.record("stolen signing key", "refused", what)  # each asserted above
     # Valid and unexpired, by the trusted key: accepted, and then pinned.
     code, out, err = attempt(desk, capsys, 2, new, [good])
     assert code == 0 and new.public.to_text() in pinned(desk)

@@ -41,7 +41,7 @@ def rows(out):
     return {line.split()[0]: line for line in out.splitlines() if line.startswith("desk-")}
 
 
-def test_a_receipt_claiming_2_63_never_sets_the_version(demo_exporter, cli):
+def test_a_receipt_claiming_2_63_never_sets_the_version(demo_exporter, cli, adversary):
     inbox = demo_exporter.inboxes["desk-a"]
     unsigned(inbox, "desk-a", 9223372036854775806, public_key=demo_exporter.keys["desk-a"].public.to_text())
     signed(inbox, "desk-b", 9223372036854775806, DesktopKey.generate())
@@ -54,9 +54,11 @@ def test_a_receipt_claiming_2_63_never_sets_the_version(demo_exporter, cli):
     assert code == 0 and "Traceback" not in err
     # Above 2^53 it is not even a receipt: ignored, and the desktop has confirmed nothing.
     assert "NO RECEIPT" in rows(out)["desk-a"] and "9223372036854775806" not in out
+    adversary.record("receipts and inbox names (exporter versions, status)", "refused", 'receipt claiming 2^63-2 (unsigned)')
+    adversary.record("receipts and inbox names (exporter versions, status)", "refused", 'receipt claiming 2^63-2 (signed by an unknown key)')
 
 
-def test_a_planted_snapshot_name_never_sets_the_version_and_pruning_keeps_working(demo_exporter, cli):
+def test_a_planted_snapshot_name_never_sets_the_version_and_pruning_keeps_working(demo_exporter, cli, adversary):
     inbox = demo_exporter.inboxes["desk-a"]
     home = demo_exporter.home
     home.config.write_text(home.config.read_text().replace("[publish]\n", "[publish]\nkeep_snapshots = 2\n"))
@@ -69,6 +71,8 @@ def test_a_planted_snapshot_name_never_sets_the_version_and_pruning_keeps_workin
     assert names == sorted([snapshot_filename(3), snapshot_filename(4), "snapshot-999999999999.bosnap",
                             "snapshot-99999999999999999999.bosnap"])
     assert State(home.state).last_version() == 4
+    adversary.record("receipts and inbox names (exporter versions, status)", "refused", 'empty snapshot-999999999999.bosnap')
+    adversary.record("receipts and inbox names (exporter versions, status)", "refused", 'snapshot name of 20 digits')
 
 
 def test_names_of_any_width_are_versions_and_pruning_counts_them_by_number():
@@ -80,7 +84,7 @@ def test_names_of_any_width_are_versions_and_pruning_counts_them_by_number():
     assert prunable(names, 2, snapshot_filename(10**12 + 2)) == ["snapshot-000000000002.bosnap", "snapshot-1.bosnap"]
 
 
-def test_a_receipt_of_1e400_hides_nothing(demo_exporter, cli, tmp_path):
+def test_a_receipt_of_1e400_hides_nothing(demo_exporter, cli, tmp_path, adversary):
     enrol(cli, demo_exporter, "desk-b", tmp_path / "inbox-a")  # both desktops read the same inbox
     assert cli("run")[0] == 0
     inbox = demo_exporter.inboxes["desk-a"]
@@ -91,9 +95,10 @@ def test_a_receipt_of_1e400_hides_nothing(demo_exporter, cli, tmp_path):
     assert code == 0, err
     assert rows(out)["desk-b"].split()[1] == "1" and rows(out)["desk-b"].rstrip().endswith("ok")
     assert "NO RECEIPT" in rows(out)["desk-a"]
+    adversary.record("receipts and inbox names (exporter versions, status)", "refused", 'receipt with version 1e400')
 
 
-def test_a_forged_receipt_never_shows_a_desktop_ok(demo_exporter, cli, tmp_path):
+def test_a_forged_receipt_never_shows_a_desktop_ok(demo_exporter, cli, tmp_path, adversary):
     enrol(cli, demo_exporter, "desk-b", tmp_path / "inbox-b")
     enrol(cli, demo_exporter, "desk-c", tmp_path / "inbox-c")
     assert cli("run")[0] == 0
@@ -126,9 +131,14 @@ def test_a_forged_receipt_never_shows_a_desktop_ok(demo_exporter, cli, tmp_path)
     unsigned(demo_exporter.inboxes["desk-c"], "desk-c", 1000000)
     code, out, err = cli("status")
     assert rows(out)["desk-c"].split()[1] == "1" and rows(out)["desk-c"].rstrip().endswith("ok")
+    adversary.record("receipts and inbox names (exporter versions, status)", "refused", 'unsigned receipt claiming ok at 1000000')
+    adversary.record("receipts and inbox names (exporter versions, status)", "refused", 'receipt signed by a key IT never enrolled')
+    adversary.record("receipts and inbox names (exporter versions, status)", "refused", 'genuine receipt altered after signing')
+    adversary.record("receipts and inbox names (exporter versions, status)", "refused", 'signed receipt ahead of the exporter')
+    adversary.record("receipts and inbox names (exporter versions, status)", "refused", 'forgery written over a genuine receipt')
 
 
-def test_receipts_are_bounded_and_never_read_through_links(demo_exporter, cli, tmp_path, figures):
+def test_receipts_are_bounded_and_never_read_through_links(demo_exporter, cli, tmp_path, figures, adversary):
     assert cli("run")[0] == 0
     inbox = demo_exporter.inboxes["desk-a"]
     key = demo_exporter.keys["desk-a"]
@@ -160,11 +170,15 @@ def test_receipts_are_bounded_and_never_read_through_links(demo_exporter, cli, t
                      + b"a" * 20000 + b'"}',
     }
     accepted = [name for name, data in cases.items() if parse_receipt(data, "inbox") is not None]
+    for name in cases:
+        adversary.record("receipts (exporter reads)", "accepted wrongly" if name in accepted else "refused", name)
+    for name in ("receipts folder is a link", "receipt is a link", "link to /dev/zero", "FIFO", "1 MiB receipt"):
+        adversary.record("receipts (exporter reads)", "refused", name)  # each asserted above: NO RECEIPT
     figures("untrusted receipts: malformed cases tried / accepted", f"{len(cases)} / {len(accepted)}")
     assert accepted == []
 
 
-def test_a_lost_state_continues_above_its_own_signed_snapshots_but_never_above_a_planted_one(demo_exporter, cli):
+def test_a_lost_state_continues_above_its_own_signed_snapshots_but_never_above_a_planted_one(demo_exporter, cli, adversary):
     inbox = demo_exporter.inboxes["desk-a"]
     for _ in range(2):
         assert cli("run")[0] == 0
@@ -175,6 +189,7 @@ def test_a_lost_state_continues_above_its_own_signed_snapshots_but_never_above_a
     demo_exporter.home.state.unlink()
     code, out, err = cli("run")
     assert code == 0 and "Snapshot 3:" in out, out  # above its own signed snapshot 2, ignoring 40 and 50
+    adversary.record("receipts and inbox names (exporter versions, status)", "refused", "planted names above a lost state's counter")
 
 
 def test_the_version_counter_never_passes_2_53(tmp_path):
