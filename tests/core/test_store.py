@@ -22,11 +22,11 @@ import os
 import random
 import shutil
 import time
-import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from backup_operator.core import ramdb
 from backup_operator.core.store import HIGH_WATER_FILE, SnapshotStore, write_receipt
@@ -409,13 +409,15 @@ def test_other_signer_and_re_sealing_recipient_are_refused(desk, make_desk, kit,
     file_key = envelope._SUITE.decrypt(header6.recipients[insider.key.public.recipient_id],
                                        insider.key._x25519(), info=F.HPKE_INFO)
     payload = envelope.encrypt_payload(file_key, header6.payload_nonce, kit.header_prefix(doc),
-                                       hashlib.sha256(database).digest() + zlib.compress(database, 1), 1024)
+                                       hashlib.sha256(database).digest()
+                                       + zstandard.ZstdCompressor(level=1).compress(database), 1024)
     forgeries["real header, new payload, re-signed"] = kit.assemble_snapshot(doc, payload, sign_with=attacker)
     forgeries["real header, new payload, old signature"] = kit.assemble_snapshot(doc, payload,
                                                                                  signature=old_signature)
     named = dict(doc, signer=attacker.public.to_text())
     named_payload = envelope.encrypt_payload(file_key, header6.payload_nonce, kit.header_prefix(named),
-                                             hashlib.sha256(database).digest() + zlib.compress(database), 1024)
+                                             hashlib.sha256(database).digest()
+                                             + zstandard.ZstdCompressor(level=2).compress(database), 1024)
     forgeries["real wrapped keys, header names the attacker"] = kit.assemble_snapshot(
         named, named_payload, sign_with=attacker)
     refused = collections.Counter()
