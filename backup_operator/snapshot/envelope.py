@@ -49,7 +49,8 @@ from backup_operator.errors import (
 from backup_operator.snapshot import format as F
 from backup_operator.snapshot.keys import DesktopKey, DesktopPublicKey, SignerKey, SignerPublicKey
 
-__all__ = ["Header", "Endorsement", "seal", "read_capped", "verify", "decrypt", "peek_header"]
+__all__ = ["Header", "Endorsement", "seal", "read_capped", "verify", "decrypt", "peek_header", "prefix_of",
+           "trusted_prefix"]
 
 _HEADER_FIELDS = {"format", "snapshot_version", "created_at", "expires_at", "signer", "payload_nonce",
                   "chunk_size", "compression", "recipients", "endorsements"}
@@ -348,6 +349,28 @@ def _delta_fields(header: Header, doc: dict) -> Header:
             raise ValueError("content hashes are 64 lowercase hex digits")
         hashes.append(bytes.fromhex(text))
     return replace(header, base_version=base, base_content=hashes[0], content=hashes[1])
+
+
+def prefix_of(blob: bytes, *, kind: str = "snapshot") -> bytes:
+    """The magic line, header length and header of a file (what the desktop's open copy keeps)."""
+    return _split(blob, kind)[0]
+
+
+def trusted_prefix(prefix: bytes, trusted: Iterable[SignerPublicKey], *, kind: str = "snapshot") -> Header:
+    """The header of a file this desktop verified whole when it installed it, from its ``prefix`` as kept
+    in the desktop's own authenticated open copy (snapshot/opencopy.py): parsed as strictly as ``verify``
+    does, and its signer still trusted now (pinned, or endorsed by a pinned key), so that a key removed
+    since is not trusted through an old copy. The signature itself was checked at install."""
+    magic = _KINDS[kind][0][_magic_format(prefix, kind)]
+    start = len(magic) + F.HEADER_LENGTH_BYTES
+    if len(prefix) < start or struct.unpack(">I", prefix[len(magic):start])[0] != len(prefix) - start:
+        raise CorruptSnapshot("The kept header is damaged; the snapshot is opened from its signed file.")
+    header = _parse_header(prefix[start:], kind, _magic_format(prefix, kind))
+    trusted = list(trusted)
+    if header.signer not in trusted and not _endorsed(header, trusted):
+        raise UntrustedSignature("This snapshot was not signed by a key this desktop trusts now; it is not "
+                                 "opened. Tell IT.")
+    return header
 
 
 def peek_header(blob: bytes, *, kind: str = "snapshot") -> Header:
