@@ -522,18 +522,20 @@ def _inflate_zstd(compressed: memoryview, max_database: int) -> bytearray:
             raise _too_large(max_database)
         if _zstd_frame_length(compressed) != len(compressed):
             raise ValueError("data after the frame, or the frame is cut short")
-        out = bytearray()
+        # The stated size (within the bound) is the output's exact size: unpacked in place, a piece at a
+        # time, never past it (growing a buffer piece by piece copied the database again and again).
+        out = bytearray(size)
+        view, filled = memoryview(out), 0
         reader = zstandard.ZstdDecompressor().stream_reader(compressed, read_across_frames=False)
         with reader:
-            while True:
-                piece = reader.read(min(F.DECOMPRESS_PIECE, size + 1 - len(out)))
-                if not piece:
-                    break
-                out += piece
-                if len(out) > size:
-                    raise ValueError("the frame holds more than it states")
-        if len(out) != size:
-            raise ValueError("the frame holds less than it states")
+            while filled < size:
+                got = reader.readinto(view[filled:filled + F.DECOMPRESS_PIECE])
+                if not got:
+                    raise ValueError("the frame holds less than it states")
+                filled += got
+            if reader.read(1):
+                raise ValueError("the frame holds more than it states")
+        view.release()
         return out
     except CorruptSnapshot:
         raise
