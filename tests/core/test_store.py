@@ -247,7 +247,7 @@ class Mutator:
         return self._resign(self.header, self.payload[:cut], "payload truncated")
 
 
-def test_a_thousand_mutations_are_all_refused(desk, kit, signer, attacker, desktop_key, figures):
+def test_a_thousand_mutations_are_all_refused(desk, kit, signer, attacker, desktop_key, figures, adversary):
     good_old = desk.seal(5)
     good = desk.seal(6)
     donor = desk.seal(7)
@@ -293,6 +293,13 @@ def test_a_thousand_mutations_are_all_refused(desk, kit, signer, attacker, deskt
             sync_outcomes["ignored as not newer"] += 1
     elapsed = time.perf_counter() - started
 
+    area = "envelope mutations (install, then sync)"
+    for _ in range(sum(by_error.values()) + sum(sync_outcomes.values())):
+        adversary.record(area, "refused")
+    for _n, kind in accepted:
+        adversary.record(area, "accepted wrongly", kind)
+    for _n, kind, _exc in unexpected:
+        adversary.record(area, "traceback", kind)
     figures("mutations: tried / accepted / other exception types", f"{MUTATIONS} / {len(accepted)} / "
             f"{len(unexpected)} (seed {MUTATION_SEED}, {elapsed:.1f} s for install + sync of each)")
     figures("mutations: refusals by error (install)", dict(by_error))
