@@ -26,7 +26,7 @@ PROGRAM = [sys.executable, "-m", "backup_operator"]
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if k not in (PASSPHRASE_ENV, "BACKUP_OPERATOR_SITE", "PYTHONPATH")}
+           if k not in (PASSPHRASE_ENV, "BACKUP_OPERATOR_SITE")}
     # No OS key store on this machine: the keyring library finds no backend.
     env.update(BACKUP_OPERATOR_HOME=str(home), PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring", **extra)
     return env
@@ -133,8 +133,9 @@ def test_kit_check_without_qt_says_the_window_is_not_installed(tmp_path, desk, k
         "        if name == 'PySide6' or name.startswith('PySide6.'):\n"
         "            raise ModuleNotFoundError(f\"No module named {name!r}\", name=name)\n"
         "sys.meta_path.insert(0, _NoQt())\n")
-    env = _env(desk.home, PYTHONPATH=str(blocker), **{PASSPHRASE_ENV: os.environ.get(PASSPHRASE_ENV, "")})
+    env = _env(desk.home, **{PASSPHRASE_ENV: os.environ.get(PASSPHRASE_ENV, "")})
     env = {k: v for k, v in env.items() if v != ""}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(blocker), os.environ.get("PYTHONPATH")]))
     probe = subprocess.run([sys.executable, "-c", "import PySide6"], env=env, capture_output=True, text=True,
                            timeout=60)
     assert probe.returncode != 0, "the blocker did not hide Qt"
