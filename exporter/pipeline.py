@@ -206,6 +206,8 @@ def prepare(config: Config, outcome: ExportOutcome, *, now: datetime, baseline: 
     with timer("read"):
         data = _read_within_deadline(config, now)
     outcome.counts = data.counts
+    # What sources left out or added on their own (zero-length calendar events, a feed read as Latin-1…).
+    outcome.changes += [w.removeprefix("note:").strip() for w in data.warnings if w.startswith("note:")]
     outcome.changes += tidy(data, config.checks)
     with timer("check"):
         report = check(data, config, now, baseline)

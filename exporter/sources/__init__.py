@@ -242,13 +242,19 @@ def validate_sources(config) -> None:
                           "(see resources/examples/exporter.toml).")
     for spec in config.sources:
         where = f"{config.path} source {source_name(spec)!r}"
-        check_keys(spec, _keys(str(spec.get("type"))), where)
+        check_keys(spec, _keys(str(spec.get("type"))) | COMMON_KEYS, where)
+        if not isinstance(spec.get("allow_overlaps", False), bool):
+            raise ConfigError(f"{where}: allow_overlaps must be true or false, not {spec['allow_overlaps']!r}.")
         if "naive_times" in spec and spec["naive_times"] not in NAIVE_TIMES:
             raise ConfigError(f"{where}: naive_times must be \"local\" (wall time in the schedule's zone) or "
                               f"\"utc\", not {spec['naive_times']!r}.")
 
 
 NAIVE_TIMES = ("local", "utc")
+# Keys every source kind takes. allow_overlaps: shifts of this source may overlap each other at one tier
+# (a feed that lists a primary and a shadowing colleague both as tier 1): reported, not refused.
+COMMON_KEYS = {"allow_overlaps"}
+OVERLAPS_ALLOWED = "_overlaps_allowed"  # set on a shift dict from such a source; the build ignores it
 
 
 def read_sources(config, window: ReadWindow) -> DirectoryData:
@@ -274,6 +280,9 @@ def read_sources(config, window: ReadWindow) -> DirectoryData:
                               "was published.") from exc
         log.info("source %s: %s", name, ", ".join(f"{len(part.table(t))} {t}" for t in TABLES
                                                   if part.table(t)) or "nothing")
+        if spec.get("allow_overlaps"):
+            for shift in part.shifts:
+                shift[OVERLAPS_ALLOWED] = True
         before = len(data.shifts)
         data.extend(part)
         naive_rules.append((before, len(data.shifts), spec.get("naive_times"), name))
