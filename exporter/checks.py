@@ -147,9 +147,17 @@ def check_references(data: DirectoryData) -> CheckResult:
 
 def _spans(data: DirectoryData) -> dict[tuple[str, int], list[tuple[datetime, datetime, dict]]]:
     spans: dict[tuple[str, int], list[tuple[datetime, datetime, dict]]] = defaultdict(list)
+    parsed: dict[str, datetime] = {}  # a shift's end is usually the next one's start: parse each once
+
+    def instant(text: str) -> datetime:
+        moment = parsed.get(text)
+        if moment is None:
+            moment = parsed[text] = parse_utc(text)
+        return moment
+
     for row in data.shifts:
         try:
-            start, end = parse_utc(str(row.get("start_utc"))), parse_utc(str(row.get("end_utc")))
+            start, end = instant(str(row.get("start_utc"))), instant(str(row.get("end_utc")))
             tier = int(row.get("tier") or 1)
         except (TypeError, ValueError):
             continue  # the model's validation names malformed rows

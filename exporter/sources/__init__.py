@@ -305,12 +305,23 @@ def _finish_shifts(data: DirectoryData, naive_rules: list[tuple[int, int, str | 
             zones[str(schedule.get("id"))] = None  # the model's validation names this schedule
     rules = naive_rules if naive_rules is not None else [(0, len(data.shifts), None, "the sources")]
     for first, end, naive, source in rules:
+        # One shift's end is usually the next one's start: each distinct time is converted once.
+        done: dict[tuple[Any, Any], str] = {}
         for n in range(first, end):
             shift = data.shifts[n]
             tz = zones.get(str(shift.get("schedule_id")))
             for key in ("start_utc", "end_utc"):
+                value = shift.get(key)
                 try:
-                    shift[key] = instant_text(shift.get(key), tz, naive)
+                    known = done.get((value, tz))
+                except TypeError:  # a value that cannot be a key (the conversion names it)
+                    known = None
+                if known is not None:
+                    shift[key] = known
+                    continue
+                try:
+                    shift[key] = instant_text(value, tz, naive)
+                    done[(value, tz)] = shift[key]
                 except NaiveTime:
                     sid = shift.get("schedule_id")
                     zone_name = tz.key if tz is not None else "its schedule's zone"
@@ -346,7 +357,7 @@ def instant_text(value: Any, tz: ZoneInfo | None, naive: str | None = "local") -
         except ValueError:
             raise ValueError("write it like 2026-11-01T05:00:00Z or 2026-11-01 01:00") from None
     if moment.tzinfo is not None:
-        return format_utc(moment.astimezone(timezone.utc))
+        return format_utc(moment)
     if naive is None:
         raise NaiveTime("no UTC offset")
     if naive == "utc":
