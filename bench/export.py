@@ -105,7 +105,7 @@ def main() -> int:
                   f"{have['shifts']:,} shifts for {args.desktops} desktops: snapshot {outcome.version}, "
                   f"{outcome.result}; load average {load}")
             for stage, seconds in outcome.timer.seconds.items():
-                print(f"  {stage:8} {seconds:6.2f} s")
+                print(f"  {stage:8} {seconds:6.2f} s  ({outcome.timer.cpu.get(stage, 0.0):5.2f} s CPU)")
             overhead = total - sum(outcome.timer.seconds.values())
             print(f"  {'other':8} {overhead:6.2f} s  (config, keys, version floor, state)")
             print(f"  {'total':8} {total:6.2f} s  {goal}; {cpu:.1f} s CPU in this process (all threads)")

@@ -184,14 +184,15 @@ def _whole(raw: Any, minimum: int) -> int | None:
 
 _ASCII_NON_DIGITS = {code: None for code in range(128) if not 48 <= code <= 57}
 _NONE = type(None)
+_NONE_AS_EMPTY = {None: ""}
 
 
 def _text_column(values: Sequence[Any]) -> list[str]:
     kinds = set(map(type, values))
     if kinds <= {str}:
         return list(map(str.strip, values))
-    if kinds <= {str, _NONE}:
-        return ["" if value is None else value.strip() for value in values]
+    if kinds <= {str, _NONE}:  # NULL columns: None -> "" and strip, both in C (dict.get(v, v) keeps v)
+        return list(map(str.strip, map(_NONE_AS_EMPTY.get, values, values)))
     return list(map(_text, values))
 
 
