@@ -41,6 +41,7 @@ from backup_operator.core.model import format_utc
 from backup_operator.errors import ConfigError
 
 from backup_operator.errors import SourceError
+from backup_operator.textsafe import shown
 from exporter.sources import DirectoryData, ReadWindow, source_name
 from exporter.sources.localtime import wall_to_utc, zone
 from exporter.sources.files import DEFAULT_TIMEOUT_S, fetch, read_bytes
@@ -229,7 +230,8 @@ def name_key(name: str) -> str:
 
 
 def _label(where: str, event) -> str:
-    return f"{where}, event {str(event.get('SUMMARY', '') or '')!r}"
+    # Feed text reaches the console and the log: escape codes, bidi overrides and newlines shown, not obeyed.
+    return f"{where}, event {shown(str(event.get('SUMMARY', '') or ''))!r}"
 
 
 def _end_value(event, start_value):
@@ -408,6 +410,7 @@ def events_to_shifts(calendar, *, schedule_id: str, tz_name: str, window: ReadWi
     if feed_zone and feed_zone != tz_name and any(
             isinstance(getattr(event.get("DTSTART"), "dt", None), datetime) and event["DTSTART"].dt.tzinfo is None
             for event in calendar.walk("VEVENT")):
+        feed_zone = shown(feed_zone)
         notes.append(f"note: {where}: the feed's floating times were read in the schedule's zone {tz_name}, "
                      f"not in the feed's X-WR-TIMEZONE {feed_zone}; set timezone = \"{feed_zone}\" on this "
                      "source if the feed means its own zone")
@@ -459,14 +462,14 @@ def events_to_shifts(calendar, *, schedule_id: str, tz_name: str, window: ReadWi
     warnings = []
     for name, why, starts in sorted(unmatched.values(), key=lambda item: min(item[2])):
         first = min(starts).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
-        warnings.append(f"unmatched: {where}: {name!r} {why} ({len(starts)} events, first {first}); those "
+        warnings.append(f"unmatched: {where}: {shown(name)!r} {why} ({len(starts)} events, first {first}); those "
                         "shifts were left out")
     if zero_length:
-        examples = ", ".join(repr(s) for s in list(dict.fromkeys(zero_length))[:3])
+        examples = ", ".join(repr(shown(s)) for s in list(dict.fromkeys(zero_length))[:3])
         notes.append(f"note: {where}: left out {len(zero_length)} zero-length events (they end when they start: "
                      f"markers, not shifts), e.g. {examples}")
     if created:
-        names = ", ".join(repr(r["display_name"]) for r in list(created.values())[:3])
+        names = ", ".join(repr(shown(r["display_name"])) for r in list(created.values())[:3])
         notes.append(f"note: {where}: created {len(created)} listings for calendar names that are not in the "
                      f"directory (unknown_names = \"create\"), e.g. {names}")
     shifts.sort(key=lambda s: (s["tier"], s["start_utc"]))

@@ -86,6 +86,14 @@ def test_a_feed_with_too_many_events_is_refused(tmp_path):
             shifts_from(tmp_path, calendar(*events), **WINDOW, max_shifts=bad)
 
 
+def test_feed_text_in_messages_is_shown_not_obeyed(tmp_path):
+    ics = calendar("SUMMARY:Zed\x1b[2J\u202eUnknown\nDTSTART:20260602T080000Z\nDTEND:20260602T200000Z",
+                   "SUMMARY:Marker\x07\nDTSTART:20260603T080000Z")
+    _, warnings = shifts_from(tmp_path, ics, **WINDOW)
+    assert all("\x1b" not in w and "\u202e" not in w and "\x07" not in w for w in warnings), warnings
+    assert any("Zed\\\\x1b[2J<U+202E>Unknown" in w for w in warnings), warnings
+
+
 def test_dtend_before_dtstart_is_refused_not_swapped(tmp_path):
     ics = calendar("SUMMARY:Alice Smith\nDTSTART:20260602T200000Z\nDTEND:20260602T080000Z")
     with pytest.raises(SourceError, match="'Alice Smith' ends before it starts"):
