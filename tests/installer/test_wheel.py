@@ -2,8 +2,8 @@
 
 The documented ``pip install`` line is read from docs/EXPORTER.md itself and run in a new virtual
 environment, with only two changes so that it works offline: ``--no-index`` (no package index is asked),
-and a venv that sees this interpreter's installed packages (``--system-site-packages``), where the
-dependencies pinned in constraints.txt already are. Then both programs run from that venv — not from this
+and a venv that sees the packages this test runs with (their site-packages folders as path entries),
+where the dependencies pinned in constraints.txt already are. Then both programs run from that venv — not from this
 checkout — through the whole demo chain (export, seal, publish, sync, search), which needs the packaged
 resources too. The wheel is built from a copy of the tree, so the checkout is left as it was.
 """
@@ -72,7 +72,12 @@ def test_the_documented_wheel_install_works_in_a_clean_venv(tmp_path):
 
     venv = tmp_path / "venv"
     base = getattr(sys, "_base_executable", sys.executable)
-    subprocess.run([base, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=300)
+    subprocess.run([base, "-m", "venv", str(venv)], check=True, timeout=300)
+    # The packages this test runs with (constraint-pinned), visible to the new venv as plain path entries:
+    # their .pth files are not run, so an editable install of this checkout stays out of it.
+    [venv_site] = (venv / "lib").glob("python3*/site-packages")
+    (venv_site / "installed-here.pth").write_text(
+        "\n".join(p for p in sys.path if p.endswith(("site-packages", "dist-packages"))) + "\n", encoding="utf-8")
     args = [str(REPO / "constraints.txt") if arg == "constraints.txt" else
             f"{wheel}{extras}" if arg == documented_wheel else arg for arg in rest]
     home = tmp_path / "exporter-home"
