@@ -226,7 +226,8 @@ def _stream(result, mapping: ColumnMapping, where: str, *, into) -> None:
     """
     columns = list(result.keys())
     bound = mapping.bind(columns, where)
-    fast = not mapping.values and not mapping.constants and all(k == v for k, v in bound.items())
+    fast = not mapping.values and not mapping.constants and not mapping.templates and \
+        all(k == v for k, v in bound.items())
     target = into.table(mapping.table)
     for batch in _prefetched(lambda: result.fetchmany(_BATCH)):
         if fast and hasattr(target, "add_rows"):
