@@ -36,12 +36,18 @@ def _home(args) -> ExporterHome:
 
 def _config(home: ExporterHome):
     from exporter.config import load_config
-    return load_config(home.config)
+    config = load_config(home.config)
+    for warning in config.warnings:  # inline secrets: said on every command, logged by _logging
+        print(f"warning: {warning}", file=sys.stderr)
+    return config
 
 
 def _logging(args, home: ExporterHome, config=None, *, console=logging.WARNING) -> None:
     from exporter.logs import setup_logging
     setup_logging(home, config, console_level=logging.DEBUG if args.verbose else console)
+    for warning in getattr(config, "warnings", ()):
+        # Already said on the console by _config; the log keeps it for the service's history.
+        logging.getLogger("exporter.config").warning("%s", warning, extra={"raised": True})
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -56,7 +62,8 @@ def cmd_init(args) -> int:
     from exporter.changes import receiving_key
     receiving_key(home)  # desktops seal their outage journals to it; snapshots carry its public half
     if not home.config.exists():
-        home.config.write_text(STARTER_CONFIG, encoding="utf-8")
+        from exporter.config import write_new_config
+        write_new_config(home.config, STARTER_CONFIG)
         print(f"Wrote a starter config to {home.config}; add your sources and destinations there.")
     protected = (f"protected by the passphrase in {PASSPHRASE_ENV}" if os.environ.get(PASSPHRASE_ENV)
                  else f"not passphrase-protected (set {PASSPHRASE_ENV} before init to protect it)")
