@@ -63,7 +63,8 @@ def load_endorsements(home: ExporterHome) -> list[Endorsement]:
     """The chain from every earlier signing key to the current one (empty before the first rotation)."""
     try:
         doc = json.loads(home.endorsements.read_text(encoding="utf-8"))
-        return [Endorsement.from_json(item) for item in doc]
+        # Endorsements made before they expired (no expires_at) are no longer valid anywhere: left out.
+        return [Endorsement.from_json(item) for item in doc if not isinstance(item, dict) or "expires_at" in item]
     except FileNotFoundError:
         return []
     except (ValueError, KeyError, TypeError) as exc:
