@@ -90,6 +90,26 @@ def test_every_tier_with_every_method_until_and_next(qtbot, sized):
     only_window(w)
 
 
+def test_the_schedules_name_is_in_view_when_it_opens(qtbot, sized):
+    """Opened again after the backup tier was shown (the page is reused), the view starts at the top."""
+    w = sized
+    w.resize(w.width(), 520)  # a page that scrolls, as with the demo hospital's longer tiers and a banner
+    w.open_oncall("cardio-attending")
+    settle(qtbot, w)
+    w._navigate(1)  # the backup tier, further down the page
+    settle(qtbot, w)
+    assert w.oncall.verticalScrollBar().value() > 0, "the page scrolled down to the backup tier"
+    settle(qtbot, w)
+    w.escape()
+    _type(qtbot, w, "ED on call")
+    w.activate_selection()
+    settle(qtbot, w)
+    page = w.oncall
+    assert page.title.text().startswith("Emergency")
+    for label in (page.title, page.subtitle, page.cards[0].name):
+        shown_in_full(label, w, page)
+
+
 def test_nobody_on_call_shows_the_department_line_in_full(qtbot, sized):
     w = sized
     w.open_oncall("ir")  # weekdays only; Saturday
