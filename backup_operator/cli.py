@@ -36,6 +36,17 @@ _STARTED = time.perf_counter()  # as early as this program can know: the self-te
 
 
 def cmd_enroll(desktop: Desktop, args: argparse.Namespace) -> int:
+    if args.upgrade:
+        public, changed = desktop.upgrade_key()
+        if changed:
+            print(f"Desktop {desktop.name!r} now has a signing key beside its key (same store); snapshots "
+                  "open as before.")
+        else:
+            print(f"Desktop {desktop.name!r} already has a signing key; nothing was changed.")
+        print("Give IT this line; they run: backup-operator-export recipients add "
+              f"{desktop.name} <the key below> --replace")
+        print(public.to_text())
+        return 0
     use_file = True if args.key_file else (False if args.keyring else None)
     public = desktop.enroll(args.name, use_key_file=use_file, replace=args.replace)
     where = "the OS key store" if desktop.config.key_store == "keyring" else "a passphrase-protected key file"
@@ -355,6 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="keep the key in a passphrase-protected file (portable kits)")
     how.add_argument("--keyring", action="store_true", help="keep the key in the OS key store")
     p.add_argument("--replace", action="store_true", help="replace an existing key (IT must re-add it)")
+    p.add_argument("--upgrade", action="store_true",
+                   help="add a signing key to a key enrolled without one (same store; IT re-adds the new line)")
     p.set_defaults(func=cmd_enroll)
 
     p = sub.add_parser("trust", help="pin the exporter's public signing key (bo-signer-…)")

@@ -164,6 +164,40 @@ class Desktop:
         self._key = key
         return key.public
 
+    def upgrade_key(self, passphrase: str | None = None) -> tuple[keys.DesktopPublicKey, bool]:
+        """Give this desktop's key an Ed25519 signing key if it has none (enrolled before issue 10).
+
+        The X25519 key stays, so snapshots still open; the new key text (which now carries the signing
+        key too) must reach IT (``recipients add NAME KEY --replace``). Returns (public key, changed).
+        """
+        if not self.config.public_key:
+            raise NoDesktopKey("This desktop is not enrolled yet; run 'backup-operator enroll' and send the "
+                               "key it prints to IT.")
+        secret = None
+        if self.config.key_store == "file":
+            secret = passphrase if passphrase is not None else self._ask_passphrase()
+        key = self.key(secret)
+        if key.can_sign:
+            return key.public, False
+        upgraded = key.with_signing_key()
+        if self.config.key_store == "file":
+            assert secret is not None
+            atomic_write(self.home / KEY_FILE, keys.seal_key_file(upgraded, secret), mode=0o600)
+        else:
+            keys.keyring_save(self.keyring_account, upgraded)
+        self.config.public_key = upgraded.public.to_text()
+        self.save()
+        self._key = upgraded
+        return upgraded.public, True
+
+    @property
+    def can_sign(self) -> bool:
+        """Whether this desktop's enrolled key text carries a signing key (no key store is opened)."""
+        try:
+            return keys.DesktopPublicKey.from_text(self.config.public_key).can_sign
+        except Exception:
+            return False
+
     @property
     def key_unlocked(self) -> bool:
         """True once the private key has been opened in this process (no passphrase needed again)."""

@@ -78,7 +78,7 @@ def add_recipient(path: Path, name: str, key_text: str, inboxes: list[str], *,
         if existing.name == name and not replace:
             raise ConfigError(f"A desktop named {name!r} is already enrolled; remove it first or use "
                               "--replace to give it a new key.")
-        if existing.key == key and existing.name != name:
+        if existing.key.raw == key.raw and existing.name != name:
             raise ConfigError(f"That key is already enrolled as {existing.name!r}.")
     recipients = [r for r in recipients if r.name != name]
     recipient = Recipient(name, key, list(dict.fromkeys(inboxes)),

@@ -425,3 +425,85 @@ def test_sync_with_the_inbox_offline(desk, capsys, tmp_path):
     d.save()
     code, out, err = run(capsys, "sync")
     assert code == 0 and "cannot be reached" in err and "Up to date: version 2" in out
+
+
+# --- hostile key files (issue 10, item 5) -------------------------------------------------------------
+
+_PEAK_RSS = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1:]); "
+             "print('peak-rss-kib', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+             "sys.exit(done.returncode)")
+HOSTILE_KDF = [{"n": 2**40}, {"n": -1}, {"n": 2**24}, {"p": 2**20}, {"r": 2**31}, {"r": 2**62}, {"n": "big"},
+               {"n": 1.5}, {"p": None}, {"r": False}, {"name": ["scrypt"]}, {"salt": {"x": 1}}]
+
+
+def test_hostile_key_files_give_one_sentence_fast_with_little_memory(desk, tmp_path, figures):
+    """Each damaged or hostile key file: exit code of NoDesktopKey, one line, no traceback, fast, small RSS."""
+    snapshot = desk.drop(3)
+    good = json.loads((desk.home / KEY_FILE).read_text())
+    env = {**os.environ, "BACKUP_OPERATOR_HOME": str(desk.home), PASSPHRASE_ENV: "kit passphrase for tests",
+           "LANG": "C.UTF-8"}
+    env.pop("BACKUP_OPERATOR_SITE", None)
+    cases = [{**good, "kdf": {**good["kdf"], **change}} for change in HOSTILE_KDF]
+    cases += [{**good, "nonce": 7}, {**good, "public": None}, [good], "key", {**good, "sealed": "@@"}]
+    seen = {"tried": 0, "refused": 0, "accepted wrongly": 0, "tracebacks": 0}
+    worst_rss_mb = worst_seconds = 0.0
+    for doc in cases:
+        (desk.home / KEY_FILE).write_text(json.dumps(doc))
+        started = time.monotonic()
+        # A small parent reports its one child's peak RSS (RUSAGE_CHILDREN holds only that child).
+        done = subprocess.run([sys.executable, "-c", _PEAK_RSS, sys.executable, "-m", "backup_operator", "verify",
+                               str(snapshot)], env=env, capture_output=True, text=True, timeout=120)
+        seconds = time.monotonic() - started
+        err, rss_line = done.stderr.rsplit("peak-rss-kib ", 1)
+        seen["tried"] += 1
+        seen["tracebacks"] += "Traceback" in err
+        failed = [line for line in done.stdout.splitlines() if "FAILED" in line]
+        if done.returncode == NoDesktopKey.exit_code and len(failed) == 1 and failed[0].rstrip().endswith("."):
+            seen["refused"] += 1
+        elif done.returncode == 0:
+            seen["accepted wrongly"] += 1
+        worst_seconds = max(worst_seconds, seconds)
+        worst_rss_mb = max(worst_rss_mb, int(rss_line) / 1024)
+    figures("hostile key files (verify): cases", seen)
+    figures("hostile key files: slowest refusal (s), largest peak RSS (MB)",
+            f"{worst_seconds:.2f} s, {worst_rss_mb:.0f} MB")
+    assert seen == {"tried": len(cases), "refused": len(cases), "accepted wrongly": 0, "tracebacks": 0}
+    assert worst_seconds < 20  # a refusal before scrypt runs: the start of Python dominates
+    assert worst_rss_mb < 400  # scrypt at the default cost alone is 128 MiB; 2^24 would be 16 GiB
+
+
+
+def test_a_desktop_enrolled_without_a_signing_key_gets_one_with_enroll_upgrade(make_desk, monkeypatch, capsys):
+    legacy = keys.DesktopKey.from_raw(b"\x07" * 32)  # a key made by the release before issue 10
+    old = make_desk("legacy-desk", key=legacy)
+    monkeypatch.setenv("BACKUP_OPERATOR_HOME", str(old.home))
+    monkeypatch.setenv(PASSPHRASE_ENV, "kit passphrase for tests")
+    monkeypatch.delenv("BACKUP_OPERATOR_SITE", raising=False)
+    old.drop(2, recipients=[legacy.public])
+    assert run(capsys, "sync")[0] == 0  # it keeps working as it is
+    assert not Desktop(old.home).can_sign
+    code, out, err = run(capsys, "enroll", "--upgrade")
+    assert code == 0, err
+    line = out.strip().splitlines()[-1]
+    public = keys.DesktopPublicKey.from_text(line)
+    assert public.can_sign and public.raw == legacy.public.raw and "--replace" in out
+    opened = Desktop(old.home).key()
+    assert opened.can_sign and opened.public == public and Desktop(old.home).config.public_key == line
+    old.drop(3, recipients=[legacy.public])  # sealed to the same X25519 key as before: it still opens
+    code, out, _ = run(capsys, "sync")
+    assert code == 0 and "Installed snapshot version 3" in out
+    code, out, _ = run(capsys, "enroll", "--upgrade")  # twice: nothing changes
+    assert code == 0 and "already has a signing key" in out and out.strip().splitlines()[-1] == line
+
+
+def test_enrol_makes_a_signing_key_in_the_same_key_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BACKUP_OPERATOR_HOME", str(tmp_path / "new-desk"))
+    monkeypatch.setenv(PASSPHRASE_ENV, "pw for the new desk")
+    monkeypatch.delenv("BACKUP_OPERATOR_SITE", raising=False)
+    code, out, err = run(capsys, "enroll", "--name", "new-desk", "--key-file")
+    assert code == 0, err
+    public = keys.DesktopPublicKey.from_text(out.strip().splitlines()[-1])
+    assert public.can_sign
+    key = keys.open_key_file((tmp_path / "new-desk" / KEY_FILE).read_bytes(), "pw for the new desk")
+    assert key.can_sign and key.public == public
+    assert public.verify("receipt", key.sign("receipt", b"m"), b"m")

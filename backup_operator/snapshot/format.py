@@ -65,6 +65,26 @@ KEYFILE_MAGIC = "backup-operator.desktop-key/v1"
 SCRYPT_N = 2**17
 SCRYPT_R = 8
 SCRYPT_P = 1
+# What a reader accepts from a key file (a damaged or hostile file must not cost gigabytes or hours):
+# N a power of two in [2^10, 2^20], r in [1, 32], p in [1, 16], scrypt memory 128*N*r <= 256 MiB and
+# work N*r*p <= 2^24 (16 times the default).
+SCRYPT_N_RANGE = (2**10, 2**20)
+SCRYPT_R_RANGE = (1, 32)
+SCRYPT_P_RANGE = (1, 16)
+SCRYPT_MAX_MEMORY = 256 * 1024 * 1024
+SCRYPT_MAX_WORK = 2**24
+MAX_KEYFILE_BYTES = 64 * 1024
+
+# A desktop's key pair is two keys: X25519 (snapshots are sealed to it) and, since issue 10, Ed25519 (it
+# signs what the desktop sends back). Its key text then carries both public keys: base32 of
+# X25519 public (32) || Ed25519 public (32) || checksum (4); a text with only the X25519 key (32 bytes)
+# is a desktop enrolled before desktops could sign. Each signature is made over a context naming its
+# purpose, so that a signature made for one kind of file is never valid for another.
+DESKTOP_SIGNING_CONTEXTS = {
+    "journal": b"backup-operator/v1 desktop signs journal\n",
+    "drill": b"backup-operator/v1 desktop signs drill receipt\n",
+    "receipt": b"backup-operator/v1 desktop signs snapshot receipt\n",
+}
 
 # --- the outage journal and other files a desktop sends back (docs/FORMAT.md, "Files from desktops") ---
 

@@ -49,7 +49,7 @@ def _encode(prefix: str, raw: bytes) -> str:
     return prefix + base64.b32encode(raw + check).decode().rstrip("=").lower()
 
 
-def _decode(prefix: str, text: str, what: str) -> bytes:
+def _decode(prefix: str, text: str, what: str, sizes: tuple[int, ...] = (32,)) -> bytes:
     text = "".join(text.split())
     if not text.lower().startswith(prefix):
         other = F.SIGNER_PUBLIC_PREFIX if prefix == F.DESKTOP_PUBLIC_PREFIX else F.DESKTOP_PUBLIC_PREFIX
@@ -64,7 +64,7 @@ def _decode(prefix: str, text: str, what: str) -> bytes:
     raw, check = data[:-F.KEY_CHECKSUM_BYTES], data[-F.KEY_CHECKSUM_BYTES:]
     # The last base32 character also carries two unused bits: a typo there decodes to the same bytes,
     # so compare the whole text with the one true spelling instead of trusting the decoder alone.
-    if len(raw) != 32 or hashlib.sha256(prefix.encode() + raw).digest()[: F.KEY_CHECKSUM_BYTES] != check \
+    if len(raw) not in sizes or hashlib.sha256(prefix.encode() + raw).digest()[: F.KEY_CHECKSUM_BYTES] != check \
             or _encode(prefix, raw) != prefix + body.lower():
         raise BadKeyText(f"The {what} is mistyped or cut short (its checksum does not match); copy it again.")
     return raw
@@ -136,14 +136,34 @@ class SignerKey:
 
 @dataclass(frozen=True)
 class DesktopPublicKey:
+    """A desktop's public keys: X25519 ``raw`` (snapshots are sealed to it) and, when the desktop was
+    enrolled with one, Ed25519 ``signing`` (it checks what the desktop signs)."""
+
     raw: bytes
+    signing: bytes | None = None
 
     @classmethod
     def from_text(cls, text: str) -> "DesktopPublicKey":
-        return cls(_decode(F.DESKTOP_PUBLIC_PREFIX, text, "desktop public key"))
+        both = _decode(F.DESKTOP_PUBLIC_PREFIX, text, "desktop public key", (32, 64))
+        return cls(both[:32], both[32:] or None)
 
     def to_text(self) -> str:
-        return _encode(F.DESKTOP_PUBLIC_PREFIX, self.raw)
+        return _encode(F.DESKTOP_PUBLIC_PREFIX, self.raw + (self.signing or b""))
+
+    @property
+    def can_sign(self) -> bool:
+        """True when this key text carries the desktop's Ed25519 key (enrolled since issue 10)."""
+        return self.signing is not None
+
+    def verify(self, purpose: str, signature: bytes, message: bytes) -> bool:
+        """Whether ``signature`` is this desktop's over ``message`` for ``purpose`` (False if it cannot sign)."""
+        if self.signing is None or len(signature) != F.SIGNATURE_SIZE:
+            return False
+        try:
+            Ed25519PublicKey.from_public_bytes(self.signing).verify(signature, _context(purpose) + message)
+        except (InvalidSignature, ValueError):
+            return False
+        return True
 
     @property
     def recipient_id(self) -> str:
@@ -158,26 +178,55 @@ class DesktopPublicKey:
         return self.to_text()
 
 
-class DesktopKey:
-    """A desktop's X25519 private key: it unwraps the file key of snapshots sealed to it."""
+def _context(purpose: str) -> bytes:
+    try:
+        return F.DESKTOP_SIGNING_CONTEXTS[purpose]
+    except KeyError:
+        raise ValueError(f"no desktop signature is defined for {purpose!r}") from None
 
-    def __init__(self, private: X25519PrivateKey):
+
+class DesktopKey:
+    """A desktop's private keys: X25519 unwraps the file key of snapshots sealed to it; Ed25519 (when the
+    desktop has one) signs what it sends back, each signature bound to its purpose."""
+
+    def __init__(self, private: X25519PrivateKey, signing: Ed25519PrivateKey | None = None):
         self._private = private
+        self._signing = signing
 
     @classmethod
     def generate(cls) -> "DesktopKey":
-        return cls(X25519PrivateKey.generate())
+        return cls(X25519PrivateKey.generate(), Ed25519PrivateKey.generate())
 
     @classmethod
     def from_raw(cls, raw: bytes) -> "DesktopKey":
-        return cls(X25519PrivateKey.from_private_bytes(raw))
+        """32 bytes (X25519 only, enrolled before desktops signed) or 64 (X25519 || Ed25519 seed)."""
+        if len(raw) not in (32, 64):
+            raise ValueError("a desktop private key is 32 or 64 bytes")
+        return cls(X25519PrivateKey.from_private_bytes(raw[:32]),
+                   Ed25519PrivateKey.from_private_bytes(raw[32:]) if len(raw) == 64 else None)
 
     def raw(self) -> bytes:
-        return self._private.private_bytes_raw()
+        signing = self._signing.private_bytes_raw() if self._signing is not None else b""
+        return self._private.private_bytes_raw() + signing
+
+    @property
+    def can_sign(self) -> bool:
+        return self._signing is not None
+
+    def with_signing_key(self) -> "DesktopKey":
+        """The same X25519 key with a new Ed25519 key (``enroll --upgrade`` for a key that has none)."""
+        return self if self._signing is not None else DesktopKey(self._private, Ed25519PrivateKey.generate())
+
+    def sign(self, purpose: str, message: bytes) -> bytes:
+        if self._signing is None:
+            raise NoDesktopKey("This desktop has no signing key yet, so it cannot sign what it sends back; "
+                               "run 'backup-operator enroll --upgrade' and give IT the new line it prints.")
+        return self._signing.sign(_context(purpose) + message)
 
     @property
     def public(self) -> DesktopPublicKey:
-        return DesktopPublicKey(self._private.public_key().public_bytes_raw())
+        signing = self._signing.public_key().public_bytes_raw() if self._signing is not None else None
+        return DesktopPublicKey(self._private.public_key().public_bytes_raw(), signing)
 
     def _x25519(self) -> X25519PrivateKey:
         return self._private
@@ -185,6 +234,22 @@ class DesktopKey:
 
 def _scrypt(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode("utf-8"))
+
+
+def _check_kdf(n: object, r: object, p: object) -> tuple[int, int, int]:
+    """The scrypt cost of a key file, refused unless it is in the bounds a reader accepts (format.py)."""
+    for value in (n, r, p):
+        if type(value) is not int:  # not bool, float, str or null
+            raise ValueError("its key derivation settings are not whole numbers")
+    assert isinstance(n, int) and isinstance(r, int) and isinstance(p, int)
+    if not (F.SCRYPT_N_RANGE[0] <= n <= F.SCRYPT_N_RANGE[1]) or n & (n - 1):
+        raise ValueError(f"its key derivation cost N is out of bounds (a power of two from "
+                         f"{F.SCRYPT_N_RANGE[0]} to {F.SCRYPT_N_RANGE[1]})")
+    if not (F.SCRYPT_R_RANGE[0] <= r <= F.SCRYPT_R_RANGE[1]) or not (F.SCRYPT_P_RANGE[0] <= p <= F.SCRYPT_P_RANGE[1]):
+        raise ValueError("its key derivation settings r or p are out of bounds")
+    if 128 * n * r > F.SCRYPT_MAX_MEMORY or n * r * p > F.SCRYPT_MAX_WORK:
+        raise ValueError("its key derivation would take more memory or time than a desktop key file may ask")
+    return n, r, p
 
 
 def seal_key_file(key: DesktopKey, passphrase: str, *, n: int = F.SCRYPT_N, r: int = F.SCRYPT_R,
@@ -205,36 +270,65 @@ def seal_key_file(key: DesktopKey, passphrase: str, *, n: int = F.SCRYPT_N, r: i
     return (json.dumps(doc, indent=2) + "\n").encode()
 
 
-def key_file_public(data: bytes) -> DesktopPublicKey:
+def _damaged(why: str) -> NoDesktopKey:
+    return NoDesktopKey(f"The desktop key file is damaged ({why}); enrol this desktop again "
+                        "(backup-operator enroll --replace) and send IT the new key.")
+
+
+def _key_file_doc(data: bytes) -> dict:
+    if len(data) > F.MAX_KEYFILE_BYTES:
+        raise _damaged("it is far larger than a key file")
     try:
-        return DesktopPublicKey.from_text(json.loads(data)["public"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise NoDesktopKey("The desktop key file is damaged; enrol this desktop again "
-                           "(backup-operator enroll) and send IT the new key.") from exc
+        doc = json.loads(data)
+    except (ValueError, RecursionError):
+        raise _damaged("it is not JSON") from None
+    if not isinstance(doc, dict) or doc.get("format") != F.KEYFILE_MAGIC:
+        raise _damaged("it is not a desktop key file")
+    return doc
+
+
+def key_file_public(data: bytes) -> DesktopPublicKey:
+    doc = _key_file_doc(data)
+    if not isinstance(doc.get("public"), str):
+        raise _damaged("it names no public key")
+    try:
+        return DesktopPublicKey.from_text(doc["public"])
+    except BadKeyText:
+        raise _damaged("its public key is mistyped") from None
 
 
 def open_key_file(data: bytes, passphrase: str) -> DesktopKey:
+    """The desktop key in a key file. Every field is checked, and the scrypt cost bounded, before any work."""
+    doc = _key_file_doc(data)
     try:
-        doc = json.loads(data)
-        if doc.get("format") != F.KEYFILE_MAGIC:
-            raise ValueError("not a desktop key file")
         kdf = doc["kdf"]
-        if kdf["name"] != "scrypt":
-            raise ValueError(f"unknown key derivation {kdf['name']!r}")
-        salt = base64.b64decode(kdf["salt"], validate=True)
-        nonce = base64.b64decode(doc["nonce"], validate=True)
-        sealed = base64.b64decode(doc["sealed"], validate=True)
-        key_bytes = _scrypt(passphrase, salt, int(kdf["n"]), int(kdf["r"]), int(kdf["p"]))
-        public = doc["public"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise NoDesktopKey("The desktop key file is damaged; enrol this desktop again "
-                           "(backup-operator enroll) and send IT the new key.") from exc
+        if not isinstance(kdf, dict) or kdf.get("name") != "scrypt":
+            raise ValueError("its key derivation is not scrypt")
+        n, r, p = _check_kdf(kdf.get("n"), kdf.get("r"), kdf.get("p"))
+        fields = {}
+        for name, value, sizes in (("salt", kdf.get("salt"), range(8, 65)), ("nonce", doc.get("nonce"), (12,)),
+                                   ("sealed", doc.get("sealed"), (32 + 16, 64 + 16))):
+            if not isinstance(value, str) or len(value) > 256:
+                raise ValueError(f"its {name} is missing")
+            fields[name] = base64.b64decode(value, validate=True)
+            if len(fields[name]) not in sizes:
+                raise ValueError(f"its {name} has the wrong length")
+        public = doc.get("public")
+        if not isinstance(public, str) or len(public) > 256:
+            raise ValueError("it names no public key")
+        DesktopPublicKey.from_text(public)
+    except (ValueError, TypeError, BadKeyText) as exc:
+        raise _damaged(str(exc) if not isinstance(exc, (TypeError, BadKeyText)) else "a field is wrong") from None
+    key_bytes = _scrypt(passphrase, fields["salt"], n, r, p)
     try:
-        raw = ChaCha20Poly1305(key_bytes).decrypt(nonce, sealed, public.encode())
+        raw = ChaCha20Poly1305(key_bytes).decrypt(fields["nonce"], fields["sealed"], public.encode())
     except InvalidTag:
         raise WrongPassphrase("The passphrase for this desktop's key is wrong; try again, or ask IT "
                               "for the kit's passphrase.") from None
-    key = DesktopKey.from_raw(raw)
+    try:
+        key = DesktopKey.from_raw(raw)
+    except ValueError:
+        raise _damaged("the key inside is not a desktop key") from None
     if key.public.to_text() != public:
         raise NoDesktopKey("The desktop key file does not match its own public key; enrol again.")
     return key
@@ -287,7 +381,11 @@ def keyring_load(account: str) -> DesktopKey:
     if not secret:
         raise NoDesktopKey("This desktop's key is missing from the OS key store; enrol it again "
                            "(backup-operator enroll) and send IT the new key.")
-    return DesktopKey.from_raw(base64.b64decode(secret))
+    try:
+        return DesktopKey.from_raw(base64.b64decode(secret, validate=True))
+    except ValueError:
+        raise NoDesktopKey("This desktop's key in the OS key store is damaged; enrol it again "
+                           "(backup-operator enroll --replace) and send IT the new key.") from None
 
 
 def keyring_delete(account: str) -> None:

@@ -190,3 +190,98 @@ def _x25519_pem() -> bytes:
 
     return desktop._x25519().private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption())
+
+
+# --- the desktop's signing key (issue 10) ------------------------------------------------------------
+
+
+def _signing_key(label: str = "signing desktop") -> keys.DesktopKey:
+    return keys.DesktopKey.from_raw(fixed_bytes(label) + fixed_bytes(label + " ed25519"))
+
+
+def test_a_desktop_key_made_at_enrolment_signs_and_its_text_carries_both_public_keys():
+    made = keys.DesktopKey.generate()
+    assert made.can_sign and len(made.raw()) == 64
+    text = made.public.to_text()
+    public = keys.DesktopPublicKey.from_text(text)
+    assert public.can_sign and public == made.public and public.to_text() == text
+    # The X25519 half is what snapshots are sealed to: same recipient id with or without the signing key.
+    assert public.recipient_id == keys.DesktopPublicKey(public.raw).recipient_id
+    signature = made.sign("journal", b"message")
+    assert public.verify("journal", signature, b"message")
+    assert not public.verify("journal", signature, b"messagE")
+    assert not keys.DesktopKey.generate().public.verify("journal", signature, b"message")
+
+
+def test_a_desktop_signature_is_bound_to_its_purpose():
+    key = _signing_key()
+    public = key.public
+    purposes = sorted(F.DESKTOP_SIGNING_CONTEXTS)
+    assert {"journal", "drill", "receipt"} <= set(purposes)
+    assert len(set(F.DESKTOP_SIGNING_CONTEXTS.values())) == len(purposes)
+    for made_for in purposes:
+        signature = key.sign(made_for, b"the same bytes")
+        assert [p for p in purposes if public.verify(p, signature, b"the same bytes")] == [made_for]
+    with pytest.raises(ValueError):
+        key.sign("anything else", b"x")
+    assert not public.verify("anything else", key.sign("journal", b"x"), b"x")
+    assert not public.verify("journal", b"short", b"x")
+
+
+def test_a_key_enrolled_before_desktops_signed_still_opens_and_says_it_cannot_sign():
+    old = keys.DesktopKey.from_raw(fixed_bytes("legacy desktop"))
+    assert not old.can_sign and len(old.raw()) == 32
+    public = keys.DesktopPublicKey.from_text(old.public.to_text())
+    assert not public.can_sign and not public.verify("journal", b"\0" * 64, b"x")
+    data = keys.seal_key_file(old, "pw", n=2**12)  # a key file written by the previous release
+    opened = keys.open_key_file(data, "pw")
+    assert opened.raw() == old.raw() and not opened.can_sign
+    with pytest.raises(NoDesktopKey, match="enroll --upgrade"):
+        opened.sign("journal", b"x")
+    upgraded = opened.with_signing_key()
+    assert upgraded.can_sign and upgraded.public.raw == old.public.raw  # snapshots still open
+    assert keys.open_key_file(keys.seal_key_file(upgraded, "pw", n=2**12), "pw").raw() == upgraded.raw()
+
+
+def test_key_file_with_a_signing_key_round_trips_and_holds_neither_private_key():
+    key = _signing_key("key file signing")
+    data = keys.seal_key_file(key, "pass phrase", n=2**12)
+    assert keys.open_key_file(data, "pass phrase").raw() == key.raw()
+    for form in _encodings(key.raw()[:32]) + _encodings(key.raw()[32:]):
+        assert form not in data
+    assert keys.key_file_public(data) == key.public and key.public.can_sign
+
+
+def _hostile(**kdf) -> bytes:
+    doc = json.loads(keys.seal_key_file(_signing_key("hostile"), "pw", n=2**12))
+    doc["kdf"].update(kdf)
+    return json.dumps(doc).encode()
+
+
+@pytest.mark.parametrize("kdf", [
+    {"n": 2**40}, {"n": -1}, {"n": 0}, {"n": 2**24}, {"n": 2**21}, {"n": 3000}, {"p": 2**20}, {"p": 0},
+    {"r": 2**30}, {"r": -8}, {"n": 2**20, "r": 32}, {"n": 2**20, "r": 8, "p": 16}, {"n": "16384"},
+    {"n": 16384.0}, {"n": True}, {"n": None}, {"r": [8]}, {"p": {"a": 1}}, {"salt": 5}, {"salt": "!!"},
+    {"salt": ""}, {"name": None},
+], ids=repr)
+def test_hostile_kdf_parameters_are_refused_before_any_work(kdf):
+    import time
+
+    started = time.perf_counter()
+    with pytest.raises(NoDesktopKey) as info:
+        keys.open_key_file(_hostile(**kdf), "pw")
+    assert time.perf_counter() - started < 1.0
+    assert "\n" not in str(info.value) and str(info.value).endswith(".")
+
+
+@pytest.mark.parametrize("damage", [
+    lambda d: {**d, "kdf": "scrypt"}, lambda d: {**d, "nonce": 12}, lambda d: {**d, "nonce": "AAAA"},
+    lambda d: {**d, "public": 5}, lambda d: {**d, "public": "bo-desktop-aaaa"}, lambda d: [d],
+    lambda d: {**d, "sealed": base64.b64encode(b"\0" * 20).decode()}, lambda d: {**d, "sealed": "A" * 100_000},
+], ids=range(8))
+def test_damaged_key_file_fields_of_the_wrong_kind_are_one_sentence(damage):
+    doc = json.loads(keys.seal_key_file(_signing_key("damaged"), "pw", n=2**12))
+    with pytest.raises(NoDesktopKey):
+        keys.open_key_file(json.dumps(damage(doc)).encode(), "pw")
+    with pytest.raises(NoDesktopKey):
+        keys.open_key_file(b"[" * 100_000 + b"]" * 100_000, "pw")  # nesting: no RecursionError
