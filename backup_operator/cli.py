@@ -26,6 +26,7 @@ from backup_operator.core.wording import describe_age, describe_counts
 from backup_operator.errors import BackupOperatorError, NoSnapshot, RollbackRefused
 from backup_operator.paths import desktop_home
 from backup_operator.snapshot import envelope
+from backup_operator.textsafe import shown
 
 __all__ = ["main", "build_parser"]
 
@@ -100,19 +101,20 @@ def cmd_sync(desktop: Desktop, args: argparse.Namespace) -> int:
     for inbox in inboxes:
         if not inbox.is_dir():
             # Normal during an outage (the share is offline): say so, keep what is installed, exit 0.
-            print(f"The inbox {inbox} cannot be reached right now (is the share offline?).", file=sys.stderr)
+            print(f"The inbox {shown(inbox)} cannot be reached right now (is the share offline?).", file=sys.stderr)
     report = store.sync(inboxes)
     for web in web_inboxes:
         pulled = pull(store, web, cache_root=desktop.home / "downloads", desktop=desktop.name,
                       public_key=desktop.config.public_key)
         if pulled.unreachable:
-            print(f"The inbox {web.url} cannot be reached right now ({pulled.unreachable}).", file=sys.stderr)
+            print(f"The inbox {shown(web.url)} cannot be reached right now ({shown(pulled.unreachable)}).",
+                  file=sys.stderr)
         elif pulled.via in ("deltas", "full"):
-            print(f"Fetched version {pulled.installed[-1]} from {web.url} as "
+            print(f"Fetched version {pulled.installed[-1]} from {shown(web.url)} as "
                   f"{'deltas' if pulled.via == 'deltas' else 'a full snapshot'} "
                   f"({pulled.bytes_downloaded:,} bytes in {pulled.requests} requests).")
         if pulled.receipt_problem:
-            print(f"Note: {pulled.receipt_problem}", file=sys.stderr)
+            print(f"Note: {shown(pulled.receipt_problem)}", file=sys.stderr)
         report.installed += pulled.installed
         report.refused += pulled.refused
         report.new_signers += [s for s in pulled.new_signers if s not in report.new_signers]
@@ -125,7 +127,7 @@ def cmd_sync(desktop: Desktop, args: argparse.Namespace) -> int:
         desktop.trust(signer.to_text())  # a rotation endorsed by a key we already trusted
         print(f"Now also trusting the exporter's new signing key {signer.to_text()}.")
     for path, exc in report.refused:
-        print(f"Refused {path}: {exc}", file=sys.stderr)
+        print(f"Refused {shown(path)}: {shown(exc)}", file=sys.stderr)
     if report.installed:
         print(f"Installed snapshot version {report.installed[0]}.")
     elif report.current:
@@ -140,7 +142,7 @@ def cmd_sync(desktop: Desktop, args: argparse.Namespace) -> int:
                     write_receipt(inbox, desktop=desktop.name, public_key=desktop.config.public_key,
                                   version=report.current, installed_at=at)
                 except BackupOperatorError as exc:
-                    print(f"Could not leave a receipt in {inbox}: {exc}", file=sys.stderr)
+                    print(f"Could not leave a receipt in {shown(inbox)}: {shown(exc)}", file=sys.stderr)
     from backup_operator.cli_outage import drop_journals_after_sync
     drop_journals_after_sync(desktop)  # what was written during the outage leaves once an inbox answers
     if report.problem:
@@ -157,16 +159,17 @@ def cmd_verify(desktop: Desktop, args: argparse.Namespace) -> int:
     def step(name: str, detail: str) -> None:
         print(f"  ok      {name}: {detail}")
 
-    print(f"Checking {path}")
+    print(f"Checking {shown(path)}")
     try:
         sealed = envelope.read_capped(path, cap)
         step("size", f"{len(sealed):,} bytes (cap {desktop.config.size_cap_mb} MiB)")
-        header = envelope.peek_header(sealed)
-        step("format", f"version {header.format}, snapshot version {header.snapshot_version}, "
-             f"created {header.created_at}, expires {header.expires_at}")
         store = desktop.store()
+        # Nothing from the header is printed before the signature verifies: an unsigned header could
+        # hold any text, including a forged "This snapshot is good." (issue 10, item 4).
         header = envelope.verify(sealed, store.trusted)
         step("signature", f"signed by {header.signer.to_text()}")
+        step("format", f"version {header.format}, snapshot version {header.snapshot_version}, "
+             f"created {shown(header.created_at)}, expires {shown(header.expires_at)}")
         mark = store.high_water()
         if header.snapshot_version <= mark:
             if header.snapshot_version in store.installed_versions():
@@ -182,7 +185,7 @@ def cmd_verify(desktop: Desktop, args: argparse.Namespace) -> int:
         step("decrypt", f"sealed for this desktop ({len(header.recipients)} recipients)")
         step("integrity", f"hash and quick_check pass; {describe_counts(verified.meta.counts)}")
     except BackupOperatorError as exc:
-        print(f"  FAILED  {exc}")
+        print(f"  FAILED  {shown(' '.join(str(exc).split()))}")
         return exc.exit_code
     print("This snapshot is good.")
     return 0
@@ -191,7 +194,7 @@ def cmd_verify(desktop: Desktop, args: argparse.Namespace) -> int:
 def _open(desktop: Desktop):
     snapshot = desktop.store().open_newest()
     for path, exc in snapshot.skipped:
-        print(f"Note: {path.name} could not be opened ({exc}); using version {snapshot.version}.",
+        print(f"Note: {shown(path.name)} could not be opened ({shown(exc)}); using version {snapshot.version}.",
               file=sys.stderr)
     return snapshot
 
@@ -235,12 +238,12 @@ def cmd_search(desktop: Desktop, args: argparse.Namespace) -> int:
 
 
 def cmd_status(desktop: Desktop, args: argparse.Namespace) -> int:
-    print(f"Desktop {desktop.name!r}, home {desktop.home}")
+    print(f"Desktop {shown(repr(desktop.name))}, home {shown(desktop.home)}")
     if not desktop.config.public_key:
         print("Not enrolled: run 'backup-operator enroll'.")
         return 0
     print(f"Key kept in: {'the OS key store' if desktop.config.key_store == 'keyring' else 'a key file'}")
-    print(f"Inboxes: {', '.join(desktop.inbox_texts()) or 'none'}")
+    print(f"Inboxes: {', '.join(shown(text) for text in desktop.inbox_texts()) or 'none'}")
     snapshot = _open(desktop)
     try:
         meta = snapshot.meta
@@ -249,7 +252,7 @@ def cmd_status(desktop: Desktop, args: argparse.Namespace) -> int:
         print(f"Holds {describe_counts(meta.counts)}")
         verdict = freshness(meta, snapshot.version, datetime.now(timezone.utc))
         if not verdict.fresh:
-            print(f"Warning: {verdict.summary}")
+            print(f"Warning: {shown(verdict.summary)}")
     finally:
         snapshot.close()
     return 0
@@ -445,7 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return func(desktop, args)
     except BackupOperatorError as exc:
         # One line, always: a message may quote an OS or key-store error with line breaks in it.
-        print(" ".join(str(exc).split()), file=sys.stderr)
+        print(shown(" ".join(str(exc).split())), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -2,7 +2,7 @@
 
 Kept apart from cli.py so that file stays a list of the basic commands; ``add_parsers`` hangs these
 under the same parser, and they report errors the same way (one sentence, the error's exit code).
-Everything printed that came from data goes through ``terminal_text`` first.
+Everything printed that came from data goes through ``textsafe.shown`` first.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import argparse
 import getpass
 import json
 import sys
-import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,23 +21,9 @@ from backup_operator.core import outbox
 from backup_operator.core.model import parse_utc
 from backup_operator.errors import BackupOperatorError, JournalError, NoExporterKey, VersionNotAvailable
 from backup_operator.fsutil import atomic_write
+from backup_operator.textsafe import shown
 
-__all__ = ["add_parsers", "drop_journals_after_sync", "terminal_text"]
-
-
-def terminal_text(value: object) -> str:
-    """Data made safe to print: control characters, escapes and bidi overrides shown, never obeyed."""
-    out = []
-    for ch in str(value):
-        if ch == "\n":
-            out.append("\n    ")
-        elif ch == "\t":
-            out.append(" ")
-        elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp"):
-            out.append(f"<U+{ord(ch):04X}>")
-        else:
-            out.append(ch)
-    return "".join(out)
+__all__ = ["add_parsers", "drop_journals_after_sync"]
 
 
 def _now() -> datetime:
@@ -49,7 +34,7 @@ def _local(text: str) -> str:
     try:
         moment = parse_utc(text).astimezone()
     except ValueError:
-        return terminal_text(text)
+        return shown(text)
     return f"{moment:%a %d %b %H:%M} {moment.tzname()}"
 
 
@@ -71,7 +56,7 @@ def _entry_line(entry: J.Entry, n: int) -> str:
         marks.append("WITHDRAWN")
     elif entry.amended:
         marks.append(f"amended ×{len(entry.revisions) - 1}")
-    head = f"#{n:<3} {entry.entry_id[:8]}  {_local(r.call_time)}  {terminal_text(r.action or '-')}"
+    head = f"#{n:<3} {entry.entry_id[:8]}  {_local(r.call_time)}  {shown(r.action or '-')}"
     if marks:
         head += f"  [{', '.join(marks)}]"
     lines = [head]
@@ -79,15 +64,15 @@ def _entry_line(entry: J.Entry, n: int) -> str:
                                 f"callback {r.callback}" if r.callback else "",
                                 f"for {r.for_whom}" if r.for_whom else "") if x)
     if who:
-        lines.append("     " + terminal_text(who))
+        lines.append("     " + shown(who))
     if r.number_tried or r.on_call:
-        lines.append("     " + terminal_text(", ".join(x for x in (
+        lines.append("     " + shown(", ".join(x for x in (
             f"tried {r.number_tried}" if r.number_tried else "", f"on call: {r.on_call}" if r.on_call else "")
             if x)))
     if r.message:
-        lines.append("     " + terminal_text(r.message))
+        lines.append("     " + shown(r.message))
     if r.operator:
-        lines.append("     operator: " + terminal_text(r.operator))
+        lines.append("     operator: " + shown(r.operator))
     return "\n".join(lines)
 
 
@@ -106,7 +91,7 @@ def cmd_journal_add(desktop: Desktop, args: argparse.Namespace) -> int:
 def _read(desktop: Desktop, journal: J.Journal) -> J.JournalContents:
     contents = journal.read(desktop.key())
     for problem in contents.problems:
-        print(f"Note: {terminal_text(problem)}", file=sys.stderr)
+        print(f"Note: {shown(problem)}", file=sys.stderr)
     return contents
 
 
@@ -126,9 +111,9 @@ def cmd_journal_list(desktop: Desktop, args: argparse.Namespace) -> int:
                          "entries": [{"entry_id": e.entry_id, "withdrawn": e.withdrawn,
                                       "revisions": [r.to_json() for r in e.revisions]} for e in entries]})
             continue
-        title = f" — {terminal_text(journal.title)}" if journal.title else ""
+        title = f" — {shown(journal.title)}" if journal.title else ""
         print(f"Journal started {_local(contents.created_at)}{title}: {len(contents.entries)} entries"
-              + (f", {len(entries)} matching {terminal_text(args.query)!r}" if args.query else ""))
+              + (f", {len(entries)} matching {shown(args.query)!r}" if args.query else ""))
         for n, entry in enumerate(contents.entries, 1):
             if entry not in entries:
                 continue
@@ -136,9 +121,9 @@ def cmd_journal_list(desktop: Desktop, args: argparse.Namespace) -> int:
             if args.history and entry.amended:
                 for r in entry.revisions[:-1]:
                     print(f"       revision {r.revision} saved {_local(r.saved_at)}: "
-                          f"{terminal_text(r.action)}; {terminal_text(r.message)}")
+                          f"{shown(r.action)}; {shown(r.message)}")
                 for r in entry.revisions[1:]:
-                    print(f"       revision {r.revision} reason: {terminal_text(r.reason)}")
+                    print(f"       revision {r.revision} reason: {shown(r.reason)}")
     if args.json:
         print(json.dumps(docs if args.all else docs[0], ensure_ascii=False, indent=1))
     return 0
@@ -225,7 +210,7 @@ def _print_drop(report: outbox.DropReport, *, verbose: bool) -> int:
     for path in report.written:
         print(f"Sent the journal to {path}.")
     for problem in report.problems:
-        print(f"Could not send the journal: {terminal_text(problem)}", file=sys.stderr)
+        print(f"Could not send the journal: {shown(problem)}", file=sys.stderr)
     if report.pending and not report.written:
         print(f"{report.pending} journal(s) wait to be sent: no inbox can be reached right now; they leave with "
               "the next sync that reaches one.", file=sys.stderr)
@@ -298,9 +283,9 @@ def cmd_changes(desktop: Desktop, args: argparse.Namespace) -> int:
         print(f"\n{words} ({summary.counts.get(kind, len(items))}):")
         for c in items[:args.limit]:
             if c.before and c.after:
-                print(f"  {terminal_text(c.title)}: {terminal_text(c.before)} → {terminal_text(c.after)}")
+                print(f"  {shown(c.title)}: {shown(c.before)} → {shown(c.after)}")
             else:
-                print(f"  {terminal_text(c.title)} ({terminal_text(c.after or c.before)})")
+                print(f"  {shown(c.title)} ({shown(c.after or c.before)})")
         if len(items) > args.limit:
             print(f"  … and {summary.counts.get(kind, len(items)) - args.limit} more (--limit N, or --json)")
     return 0
@@ -330,7 +315,7 @@ def cmd_drill(desktop: Desktop, args: argparse.Namespace) -> int:
         print(f"Drill on snapshot version {snapshot.version}: {len(questions)} look-ups, timed. Answer with what the "
               "directory shows (a name or a number). Type '? WORDS' to search, 'skip' to skip.")
         for n, question in enumerate(questions, 1):
-            print(f"\n{n}/{len(questions)} ({question.kind}): {terminal_text(question.text)}")
+            print(f"\n{n}/{len(questions)} ({question.kind}): {shown(question.text)}")
             while True:
                 print(f"  your answer ({question.wants}): ", end="", flush=True)
                 line = sys.stdin.readline()
@@ -346,10 +331,10 @@ def cmd_drill(desktop: Desktop, args: argparse.Namespace) -> int:
                     continue
                 if line.lower() == "skip":
                     answer = drill.skip()
-                    print(f"  skipped ({answer.seconds:.0f} s); the directory says: {terminal_text(question.expected)}")
+                    print(f"  skipped ({answer.seconds:.0f} s); the directory says: {shown(question.expected)}")
                     break
                 answer = drill.answer(line)
-                verdict = "right" if answer.correct else f"not what the directory says: {terminal_text(question.expected)}"
+                verdict = "right" if answer.correct else f"not what the directory says: {shown(question.expected)}"
                 slow = f" (over {TARGET_SECONDS:.0f} s)" if answer.seconds > TARGET_SECONDS else ""
                 print(f"  {verdict} — {answer.seconds:.1f} s{slow}")
                 break
@@ -365,7 +350,7 @@ def cmd_drill(desktop: Desktop, args: argparse.Namespace) -> int:
     print(f"Signed receipt: {local}" + (f"; sent to {len(written)} inbox(es)." if written else
                                        "; it goes to IT with the next sync that reaches an inbox."))
     for problem in problems:
-        print(f"Could not leave the receipt: {terminal_text(problem)}", file=sys.stderr)
+        print(f"Could not leave the receipt: {shown(problem)}", file=sys.stderr)
     if args.report:
         try:
             from backup_operator.ui.drill_report import write_report_command

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from backup_operator.core.model import parse_utc
 from backup_operator.errors import BackupOperatorError
+from backup_operator.fsutil import open_plain
+from backup_operator.textsafe import shown
 from backup_operator.snapshot.sealed import document_parts
 
 from exporter.config import Config
@@ -48,15 +49,14 @@ class DrillRecord:
     where: str
 
 
-def _read_regular(path: Path) -> bytes | None:
-    """The file's bytes if it is a regular file of sane size (no FIFOs, devices or links followed)."""
+def _read_regular(path: Path, folder: Path) -> bytes | None:
+    """The file's bytes if it is a regular file of sane size (no FIFOs, devices or links out of the folder)."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        fd = open_plain(path, within=folder)
     except OSError:
         return None
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RECEIPT_BYTES:
+        if os.fstat(fd).st_size > MAX_RECEIPT_BYTES:
             return None
         return os.read(fd, MAX_RECEIPT_BYTES + 1)[:MAX_RECEIPT_BYTES]
     finally:
@@ -91,7 +91,7 @@ def read_drills(config: Config, recipients: list[Recipient]) -> tuple[list[Drill
         for path in sorted(folder.iterdir())[:MAX_RECEIPTS_PER_INBOX]:
             if not path.name.endswith(".json") or path.name.startswith("."):
                 continue
-            data = _read_regular(path)
+            data = _read_regular(path, folder)
             if data is None:
                 ignored.append(f"{path}: not a plain file of a receipt's size")
                 continue
@@ -113,20 +113,20 @@ def render_drills(records: list[DrillRecord], recipients: list[Recipient], ignor
                   now: datetime, days: int = 365) -> str:
     since = now - timedelta(days=days)
     lines = [f"Drills in the last {days} days (from the signed receipts in the inboxes):"]
-    names = [r.name for r in recipients]
+    names = [shown(r.name) for r in recipients]
     width = max([len("DESKTOP")] + [len(n) for n in names])
     lines.append(f"{'DESKTOP':<{width}}  {'LAST DRILL':<20}  {'AGO':>12}  {'RIGHT':>5}  {'TIME':>6}  {'KIT':<6}  "
                  f"{'RESULT':<10}  DRILLS")
     for name in names:
-        mine = [r for r in records if r.desktop == name and parse_utc(r.finished_at) >= since]
+        mine = [r for r in records if shown(r.desktop) == name and parse_utc(r.finished_at) >= since]
         if not mine:
             lines.append(f"{name:<{width}}  {'never':<20}  {'—':>12}  {'—':>5}  {'—':>6}  {'—':<6}  {'NO DRILL':<10}  0")
             continue
         last = max(mine, key=lambda r: r.finished_at)
         age = (now - parse_utc(last.finished_at)).total_seconds()
-        lines.append(f"{name:<{width}}  {last.finished_at:<20}  {format_age(age):>12}  "
+        lines.append(f"{name:<{width}}  {shown(last.finished_at):<20}  {format_age(age):>12}  "
                      f"{last.correct}/{last.questions:<3}  {last.seconds:>5.0f}s  {'ok' if last.kit_ok else 'FAILED':<6}  "
                      f"{'passed' if last.passed else 'NOT PASSED':<10}  {len(mine)}")
     for problem in ignored:
-        lines.append(f"ignored {problem}")
+        lines.append(f"ignored {shown(problem)}")
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from backup_operator.core.model import format_utc, parse_utc
+from backup_operator.textsafe import shown
 
 from exporter.config import Config
 from exporter.publish import open_destination, resolve_destinations
@@ -118,13 +119,13 @@ def render_status(state: State, recipients: list[Recipient], *, now: datetime, r
     if not recipients:
         lines.append("No desktops are enrolled.")
     else:
-        width = max(len("DESKTOP"), *(len(s.name) for s in statuses))
+        width = max(len("DESKTOP"), *(len(shown(s.name)) for s in statuses))
         lines.append(f"{'DESKTOP':<{width}}  {'CONFIRMED':>9}  {'INSTALLED AT':<20}  {'AGE':>12}  STATE")
         for s in statuses:
             confirmed = str(s.confirmed_version) if s.confirmed_version is not None else "—"
-            lines.append(f"{s.name:<{width}}  {confirmed:>9}  {s.installed_at or 'never':<20}  "
+            lines.append(f"{shown(s.name):<{width}}  {confirmed:>9}  {shown(s.installed_at or 'never'):<20}  "
                          f"{format_age(s.age_s):>12}  {s.flag}"
                          + (f" (latest is {latest})" if s.flag == "BEHIND" else ""))
     for problem in unreachable or []:
-        lines.append(f"receipts could not be read from {problem}")
+        lines.append(f"receipts could not be read from {shown(problem)}")
     return "\n".join(lines), statuses

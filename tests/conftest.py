@@ -276,13 +276,16 @@ def count_reads(monkeypatch) -> Callable[[], dict[Path, int]]:
         counts: dict[Path, int] = {}
 
         class CountingRaw(io.RawIOBase):
-            def __init__(self, path):
+            def __init__(self, path, opener=None):
                 self.path = Path(path)
-                self.fd = os.open(self.path, os.O_RDONLY)
+                self.fd = opener(str(self.path), os.O_RDONLY) if opener else os.open(self.path, os.O_RDONLY)
                 counts.setdefault(self.path, 0)
 
             def readable(self):
                 return True
+
+            def fileno(self):
+                return self.fd
 
             def readinto(self, buffer):
                 data = os.read(self.fd, len(buffer))
@@ -299,7 +302,7 @@ def count_reads(monkeypatch) -> Callable[[], dict[Path, int]]:
             assert mode == "rb", mode
             if Path(path).is_dir():
                 raise IsADirectoryError(21, "Is a directory", str(path))
-            raw = CountingRaw(path)
+            raw = CountingRaw(path, kwargs.get("opener"))
             return raw if buffering == 0 else io.BufferedReader(raw)
 
         monkeypatch.setattr(envelope, "open", counting_open, raising=False)
@@ -391,10 +394,44 @@ def figures() -> Callable[[str, object], None]:
     return record
 
 
+OUTCOMES = ("refused", "accepted wrongly", "traceback")
+
+
+class Adversary:
+    """Tally of hostile cases per area (issue 10): each case ends refused (or shown, not obeyed), accepted
+    wrongly, or in a traceback. Printed with the figures as ``adversarial: AREA``; shared by every module
+    that tries to break something (tests/security/, the mutation fuzzer)."""
+
+    def __init__(self, store: dict[str, object]):
+        self._store = store
+
+    def record(self, area: str, outcome: str, case: str = "") -> str:
+        assert outcome in OUTCOMES, outcome
+        key = f"adversarial: {area}"
+        tally = self._store.setdefault(key, {"cases tried": 0, **{o: 0 for o in OUTCOMES}, "wrong": []})
+        tally["cases tried"] += 1
+        tally[outcome] += 1
+        if outcome != "refused" and case:
+            tally["wrong"].append(case)
+        return outcome
+
+    def wrong(self, area: str) -> list[str]:
+        """The cases of ``area`` so far that were accepted wrongly or ended in a traceback."""
+        return list(self._store.get(f"adversarial: {area}", {}).get("wrong", []))
+
+
+@pytest.fixture
+def adversary() -> Adversary:
+    return Adversary(_FIGURES)
+
+
 def pytest_terminal_summary(terminalreporter):
     if not _FIGURES:
         return
     terminalreporter.section("Backup Operator figures")
     for name, value in _FIGURES.items():
+        if name.startswith("adversarial: "):
+            value = ", ".join(f"{o} {value[o]}" for o in ("cases tried", *OUTCOMES)) + (
+                f" ({'; '.join(value['wrong'][:5])})" if value["wrong"] else "")
         text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
         terminalreporter.write_line(f"{name}: {text}")

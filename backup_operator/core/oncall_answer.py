@@ -14,7 +14,6 @@ This module must never import Qt.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,14 +21,14 @@ from backup_operator.core.model import format_utc
 from backup_operator.core.oncall import local_to_utc
 from backup_operator.core.session import Entry, OnCallNow, Schedule, Session, wall_time
 from backup_operator.errors import ConfigError
+from backup_operator.textsafe import shown
 
 __all__ = ["Answer", "answer", "as_json", "as_text", "find_schedules", "parse_at", "printable"]
 
 
 def printable(text: str) -> str:
-    """``text`` with control and formatting characters (escape sequences, bidi overrides, bells, line
-    breaks) replaced by "?", so that data shown in a terminal cannot move the cursor or recolour it."""
-    return "".join("?" if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in text)
+    """``text`` safe for a terminal: control and formatting characters shown, never obeyed (textsafe)."""
+    return shown(text)
 
 
 def find_schedules(session: Session, query: str) -> list[Schedule]:

@@ -28,6 +28,7 @@ from backup_operator.core.fetch import FetchSettings, HttpClient, cache_folder, 
 from backup_operator.core.store import SnapshotStore, SyncReport, receipt_bytes, receipt_name
 from backup_operator.errors import BackupOperatorError, DownloadFailed, RollbackRefused, SnapshotError, TooLarge
 from backup_operator.fsutil import atomic_write
+from backup_operator.snapshot import envelope
 from backup_operator.snapshot import format as F
 from backup_operator.snapshot.manifest import Manifest, verify_manifest
 
@@ -73,7 +74,7 @@ def _manifest(client: HttpClient, inbox: HttpInbox, folder: Path, store: Snapsho
                           last_modified=state.get("last_modified") if have_cached else None)
     if response.status == 304:
         report.via = "unchanged"
-        data = cached.read_bytes()
+        data = envelope.read_capped(cached, F.MAX_MANIFEST_BYTES, within=folder)
     else:
         data = response.body or b""
         state = {"etag": response.etag, "last_modified": response.last_modified}

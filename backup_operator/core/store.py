@@ -249,7 +249,7 @@ class SnapshotStore:
         report = SyncReport()
         mark = self.high_water()
         unreadable: list[tuple[Path, SnapshotError]] = []
-        candidates: list[tuple[int, Path]] = []
+        candidates: list[tuple[int, Path, Path]] = []
         newest_older: tuple[int, Path] | None = None
         for inbox in inboxes:
             inbox = Path(inbox)
@@ -259,7 +259,8 @@ class SnapshotStore:
                 if path.name.startswith("."):
                     continue  # a temp file the exporter is still writing
                 try:
-                    sealed = envelope.read_capped(path, self.size_cap)
+                    # Regular files only, never blocking, no link out of the inbox (a FIFO hung sync).
+                    sealed = envelope.read_capped(path, self.size_cap, within=inbox)
                     version = envelope.peek_header(sealed).snapshot_version
                 except SnapshotError as exc:
                     unreadable.append((path, exc))
@@ -270,7 +271,7 @@ class SnapshotStore:
                     report.ignored_older += 1
                     newest_older = max(newest_older or (version, path), (version, path))
                 else:
-                    candidates.append((version, path))
+                    candidates.append((version, path, inbox))
         unreadable.sort(key=lambda item: item[0].name)
         report.refused.extend(unreadable)
         if not candidates and newest_older is not None and newest_older[0] < mark:
@@ -282,9 +283,10 @@ class SnapshotStore:
                 "an older snapshot is never installed over a newer one. Tell IT: the inbox may have been "
                 "restored from an old copy.")))
         # Newest first: one good file is enough; an older good one is the fallback if the newest fails.
-        for _version, path in sorted(candidates, reverse=True):
+        for _version, path, inbox in sorted(candidates, reverse=True):
             try:
-                verified = self.check_file(path, high_water=mark)
+                verified = self.check_bytes(envelope.read_capped(path, self.size_cap, within=inbox),
+                                            high_water=mark)
             except SnapshotError as exc:
                 report.refused.insert(0 if report.problem is None else 1, (path, exc))
                 report.problem = report.problem or exc

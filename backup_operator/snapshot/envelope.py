@@ -41,7 +41,9 @@ from backup_operator.errors import (
     UnsupportedFormat,
     UntrustedSignature,
 )
+from backup_operator.fsutil import NotAPlainFile, open_plain
 from backup_operator.snapshot import format as F
+from backup_operator.textsafe import shown
 from backup_operator.snapshot.keys import DesktopKey, DesktopPublicKey, SignerKey, SignerPublicKey
 
 __all__ = ["Header", "Endorsement", "seal", "read_capped", "verify", "decrypt", "peek_header"]
@@ -213,12 +215,21 @@ def seal(database: bytes, *, snapshot_version: int, created_at: datetime, expire
 _READ_PIECE = 1024 * 1024
 
 
-def read_capped(path: str | os.PathLike, cap: int = F.DEFAULT_SIZE_CAP) -> bytes:
-    """Read a file, but never more than cap + 1 bytes: a huge file is refused without reading it all."""
+def read_capped(path: str | os.PathLike, cap: int = F.DEFAULT_SIZE_CAP, *,
+                within: str | os.PathLike | None = None) -> bytes:
+    """Read a file, but never more than cap + 1 bytes: a huge file is refused without reading it all.
+
+    Only a regular file is read, and opening never blocks (fsutil.open_plain): a FIFO, a device such as
+    /dev/zero or a folder is refused at once. ``within`` is the folder the file was found in (an inbox):
+    a link out of it is refused instead of followed.
+    """
     path = Path(path)
     try:
         # Unbuffered: a buffered reader rounds the last read up to its buffer size, past cap + 1.
-        with open(path, "rb", buffering=0) as handle:
+        with open(path, "rb", buffering=0, opener=lambda name, _flags: open_plain(name, within=within)) as handle:
+            if os.fstat(handle.fileno()).st_size > cap:
+                raise TooLarge(f"{shown(path.name)} is larger than the {cap // (1024 * 1024)} MiB size cap and "
+                               "was not read; if the directory really grew that much, IT can raise the cap.")
             parts, total = [], 0
             while total <= cap:
                 part = handle.read(min(_READ_PIECE, cap + 1 - total))
@@ -228,11 +239,16 @@ def read_capped(path: str | os.PathLike, cap: int = F.DEFAULT_SIZE_CAP) -> bytes
                 total += len(part)
         data = b"".join(parts)
     except FileNotFoundError:
-        raise NotASnapshot(f"There is no file at {path}.") from None
+        raise NotASnapshot(f"There is no file at {shown(path)}.") from None
     except IsADirectoryError:
-        raise NotASnapshot(f"{path} is a folder, not a snapshot file.") from None
+        raise NotASnapshot(f"{shown(path)} is a folder, not a snapshot file.") from None
+    except NotAPlainFile as exc:
+        if exc.strerror == "a folder":
+            raise NotASnapshot(f"{shown(path)} is a folder, not a snapshot file.") from None
+        raise NotASnapshot(f"{shown(path.name)} is {exc.strerror}, not a snapshot file; it was not read. "
+                           "Tell IT if it keeps appearing in the inbox.") from None
     if len(data) > cap:
-        raise TooLarge(f"{path.name} is larger than the {cap // (1024 * 1024)} MiB size cap and was not "
+        raise TooLarge(f"{shown(path.name)} is larger than the {cap // (1024 * 1024)} MiB size cap and was not "
                        "read; if the directory really grew that much, IT can raise the cap.")
     return data
 

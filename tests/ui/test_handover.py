@@ -22,16 +22,24 @@ HANDOVER = datetime(2026, 3, 8, 1, 0, tzinfo=UTC)
 
 
 class RunningClock:
-    """A clock that starts at ``start`` and then runs in real time; ``jump`` moves it (a computer that slept)."""
+    """A clock that starts at ``start`` and then runs in real time; ``jump`` moves it (a computer that slept).
+
+    It starts held: time stands still while the window opens and the test types, however slow a loaded
+    machine is, and ``release`` lets it run (the window's timer, set while it was held, fires early, finds
+    the boundary not reached and waits on, as after any early wake-up).
+    """
 
     def __init__(self, start: datetime):
-        self.base, self.t0 = start, time.monotonic()
+        self.base, self.t0, self.held = start, time.monotonic(), True
 
     def __call__(self) -> datetime:
-        return self.base + timedelta(seconds=time.monotonic() - self.t0)
+        return self.base if self.held else self.base + timedelta(seconds=time.monotonic() - self.t0)
+
+    def release(self) -> None:
+        self.jump(self.base)
 
     def jump(self, to: datetime) -> None:
-        self.base, self.t0 = to, time.monotonic()
+        self.base, self.t0, self.held = to, time.monotonic(), False
 
 
 @pytest.fixture
@@ -69,6 +77,7 @@ def test_results_detail_and_copy_switch_at_the_handover(qtbot, live):
     assert top.kind == "schedule" and "Amelia Hart" in top.subtitle
     assert "Amelia Hart" in w.detail.subtitle.text() and w.detail.contacts.contact(0).value == "4471"
     assert w.next_handover == HANDOVER
+    w.clock_under_test.release()
     with qtbot.waitSignal(w.handover_done, timeout=5_000) as fired:
         pass  # nothing is done by the test: the window's timer fires at 20:00 EST
     assert fired.args[0] == HANDOVER and w.now() >= HANDOVER
@@ -86,6 +95,7 @@ def test_the_on_call_view_switches_at_the_handover(qtbot, live):
     w = live
     w.open_oncall("cardio-attending")
     assert [c.who.name for c in w.oncall.cards] == ["Amelia Hart", "John Smith"]
+    w.clock_under_test.release()
     with qtbot.waitSignal(w.handover_done, timeout=5_000):
         pass
     assert [c.who.name for c in w.oncall.cards] == ["Priya Raman", "John Smith"]
@@ -120,6 +130,7 @@ def test_a_chosen_time_stays_chosen_across_a_handover(qtbot, live):
     w = live
     w.open_oncall("cardio-attending")
     w.set_as_of(datetime(2026, 3, 7, 15, 0, tzinfo=UTC))  # 10:00 EST: Amelia Hart's day
+    w.clock_under_test.release()
     with qtbot.waitSignal(w.handover_done, timeout=5_000):
         pass
     assert w.oncall.cards[0].who.name == "Amelia Hart" and "chosen time" in w.oncall.mode.text()
