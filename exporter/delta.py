@@ -49,6 +49,7 @@ class SealedDelta:
     base_version: int
     version: int
     changed_rows: int
+    content: bytes | None = None  # the new database's content hash (the next delta's base_content)
 
 
 @dataclass
@@ -67,23 +68,29 @@ def _folder(home: ExporterHome):
     return home.root / "published"
 
 
-def _last(home: ExporterHome) -> tuple[int, bytes] | None:
+def _last(home: ExporterHome) -> tuple[int, bytes, bytes | None] | None:
+    """(version, database, its content hash if it was recorded) of the last published database."""
     folder = _folder(home)
     try:
         info = json.loads((folder / "last.json").read_text(encoding="utf-8"))
         database = (folder / "last.sqlite3").read_bytes()
         version = int(info["snapshot_version"])
+        content = bytes.fromhex(info["content"]) if isinstance(info.get("content"), str) else None
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return version, database
+    if content is not None and len(content) != F.CONTENT_HASH_SIZE:
+        content = None
+    return version, database, content
 
 
-def remember_published(home: ExporterHome, database: bytes, version: int) -> None:
-    """Keep this run's database as the base of the next run's delta (after it was published)."""
+def remember_published(home: ExporterHome, database: bytes, version: int, content: bytes | None = None) -> None:
+    """Keep this run's database as the base of the next run's delta (after it was published), with its
+    content hash when this run computed it (the next delta's ``base_content``: not hashed again)."""
     folder = _folder(home)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     atomic_write(folder / "last.sqlite3", database, mode=0o600)
-    atomic_write(folder / "last.json", json.dumps({"snapshot_version": version}).encode(), mode=0o600)
+    info = {"snapshot_version": version, **({"content": content.hex()} if content is not None else {})}
+    atomic_write(folder / "last.json", json.dumps(info).encode(), mode=0o600)
 
 
 def group_key_for(home: ExporterHome, recipients: list[DesktopPublicKey]) -> tuple[str, bytes]:
@@ -132,17 +139,19 @@ def _hash(database: bytes) -> bytes:
 def make_delta(old: bytes, old_version: int, new: bytes, version: int, *, created_at: datetime,
                expires_at: datetime, recipients: list[DesktopPublicKey], signer: SignerKey,
                endorsements: list[envelope.Endorsement], full_size: int,
-               group_key: tuple[str, bytes] | None = None) -> SealedDelta | None:
+               group_key: tuple[str, bytes] | None = None, base_content: bytes | None = None) -> SealedDelta | None:
     """The sealed, self-checked delta from ``old`` to ``new``, or None when there is none worth publishing.
 
     Sealed to ``group_key`` when given (then ``recipients`` is not used), else to every recipient.
+    ``base_content`` is ``old``'s content hash when it is known (recorded when ``old`` was published);
+    the self-check below still proves that the delta rebuilds the new content from ``old``.
     """
     row_delta = rows.compute_delta(old, new)
     if row_delta is None:
         log.info("no delta from %d to %d: the tables changed shape; desktops take the full snapshot",
                  old_version, version)
         return None
-    base_content, content = _hash(old), _hash(new)
+    base_content, content = base_content or _hash(old), _hash(new)
     check = sqlite3.connect(":memory:")
     try:
         check.deserialize(old)
@@ -162,7 +171,7 @@ def make_delta(old: bytes, old_version: int, new: bytes, version: int, *, create
                  old_version, version, len(sealed), full_size)
         return None
     return SealedDelta(deltafile.delta_filename(old_version, version), sealed, old_version, version,
-                       row_delta.changed_rows)
+                       row_delta.changed_rows, content)
 
 
 def prepare_publication(home: ExporterHome, database: bytes, version: int, *, created_at: datetime,
@@ -177,7 +186,7 @@ def prepare_publication(home: ExporterHome, database: bytes, version: int, *, cr
     try:
         made = make_delta(last[1], last[0], database, version, created_at=created_at, expires_at=expires_at,
                           recipients=recipients, signer=signer, endorsements=endorsements, full_size=full_size,
-                          group_key=group_key)
+                          group_key=group_key, base_content=last[2])
     except (BackupOperatorError, sqlite3.Error, ValueError) as exc:
         log.warning("no delta from %d to %d (%s); desktops take the full snapshot", last[0], version, exc)
         made = None

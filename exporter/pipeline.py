@@ -416,7 +416,8 @@ def _run_locked(home: ExporterHome, *, force: bool, trigger: str, now: datetime 
                                                sleep=sleep, publication=publication)
         if publication is not None and any(d.ok for d, c in zip(outcome.destinations, needs.destinations)
                                            if c.kind == "web"):
-            remember_published(home, outcome.database, outcome.version)
+            made = publication.deltas[-1] if publication.deltas else None
+            remember_published(home, outcome.database, outcome.version, made.content if made else None)
     except BackupOperatorError as exc:
         result = "refused" if isinstance(exc, ExportRefused) else "failed"
         state.finish_run(outcome.run_id, result=result, snapshot_version=taken,

@@ -128,9 +128,11 @@ def split_snapshot(blob: bytes) -> tuple[dict, bytes, bytes]:
 
 
 def header_prefix(header: dict | bytes) -> bytes:
+    """magic || length || header; the magic line of format 1 for a header that says format 1."""
     raw = header if isinstance(header, bytes) else json.dumps(
         header, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-    return F.MAGIC + struct.pack(">I", len(raw)) + raw
+    magic = F.MAGIC_V1 if isinstance(header, dict) and header.get("format") == 1 else F.MAGIC
+    return magic + struct.pack(">I", len(raw)) + raw
 
 
 def assemble_snapshot(header: dict | bytes, payload: bytes, *, sign_with: keys.SignerKey | None = None,

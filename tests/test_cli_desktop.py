@@ -189,7 +189,7 @@ def _prepare_case(case: str, d, kit, attacker, other_desktop_keys, monkeypatch) 
     if case == "not a snapshot":
         return d.put(b"%PDF-1.7 this is a printout, not a snapshot\n" * 10, "printout.bosnap")
     if case == "unknown format version":
-        return d.put(b"backup-operator.snapshot/v2\n" + os.urandom(3000), "from-the-future.bosnap")
+        return d.put(b"backup-operator.snapshot/v3\n" + os.urandom(3000), "from-the-future.bosnap")
     if case == "too large":
         desktop.config.size_cap_mb = 1
         desktop.save()

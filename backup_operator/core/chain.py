@@ -96,12 +96,15 @@ def _decoded(store, link: Link, group_key: tuple[str, bytes] | None) -> rows.Row
     return rows.decode_delta(deltafile.decrypt_delta(link.sealed, link.header, store._key(), group_key=group_key))
 
 
-def materialise(store, database: bytes, links: list[Link], *, check_content: bool = True) -> bytes:
+def materialise(store, database: bytes, links: list[Link], *, check_content: bool = True,
+                with_index: bool = False) -> bytes:
     """The database ``links`` make of ``database``, checked against the last link's content hash.
 
     The deltas are opened with the group key the full snapshot ``database`` carries (meta ``delta_key``).
     ``check_content=False`` is for opening a chain whose every link was hashed when it was installed
     (re-hashing a million listings at every open would cost seconds; the signatures are checked again).
+    ``with_index`` stores the rebuilt search index in the result (applying a delta empties it), so that
+    what is kept in the open copy opens without building the index again.
     """
     if not links:
         return database
@@ -115,6 +118,10 @@ def materialise(store, database: bytes, links: list[Link], *, check_content: boo
         if check_content and rows.content_hash(conn) != links[-1].header.content:
             raise BrokenChain(f"Applying the deltas up to version {links[-1].version} does not give the content "
                               "its signed header names; the full snapshot will be used instead.")
+        if with_index:
+            from backup_operator.core.search.index import store_index_in  # numpy: only when it is needed
+
+            store_index_in(conn)
         return conn.serialize()
     except sqlite3.Error as exc:
         raise BrokenChain(f"The deltas up to version {links[-1].version} cannot be applied ({exc}).") from exc
@@ -177,7 +184,8 @@ def install_deltas(store, sealed_deltas: list[bytes]) -> int:
                               f"but this desktop has version {at}; the full snapshot is needed.")
         at = link.version
     database = envelope.decrypt(full_sealed, full_header, store._key())
-    merged = materialise(store, database, links + new_links)
+    merged = materialise(store, database, links + new_links, with_index=True)
+    del database
     conn = open_database(merged)  # quick_check and meta, as for a full snapshot
     try:
         if read_meta(conn).snapshot_version != tip:
@@ -187,6 +195,8 @@ def install_deltas(store, sealed_deltas: list[bytes]) -> int:
     for link in new_links:
         atomic_write(delta_path(store, link.version), link.sealed, mode=0o600)
     store._write_high_water(tip)
+    # The search index was built once, here: the open copy keeps it, so a start loads it instead.
+    store.write_open_copy(tip, new_links[-1].sealed, merged, kind="delta")
     return tip
 
 

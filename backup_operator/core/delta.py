@@ -59,6 +59,32 @@ def _canonical(value) -> bytes:
     return _ENCODER.encode(value).encode("utf-8")
 
 
+_PROBE = "".join(map(chr, range(0x80))) + "\u00e9\u20ac\u2028\u2029\ufeff\U0001f600"
+_SQL_JSON_SAME: bool | None = None
+
+
+def _sql_json_is_canonical() -> bool:
+    """Whether this SQLite's ``json_array`` writes rows exactly as ``_canonical`` does (strings as UTF-8,
+    only ``"``, ``\\`` and U+0000-U+001F escaped, the same short escapes, integers in decimal, null):
+    then the content hash reads each row as one text made by SQLite, in C, instead of encoding it in
+    Python. Checked once per process on every ASCII character and a few others; if any differ, the
+    Python encoder is used."""
+    global _SQL_JSON_SAME
+    if _SQL_JSON_SAME is None:
+        probe = sqlite3.connect(":memory:")
+        try:
+            values = [(_PROBE, -(2**63)), ("", 2**63 - 1), (None, 0)] + [(c, ord(c)) for c in _PROBE]
+            made = [r[0] for r in probe.execute(
+                "SELECT json_array(column1, column2) FROM (VALUES " + ",".join("(?, ?)" for _ in values) + ")",
+                [v for pair in values for v in pair])]
+            _SQL_JSON_SAME = made == [_canonical(list(v)).decode("utf-8") for v in values]
+        except sqlite3.Error:
+            _SQL_JSON_SAME = False
+        finally:
+            probe.close()
+    return _SQL_JSON_SAME
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -115,7 +141,13 @@ def content_hash(conn: sqlite3.Connection) -> bytes:
         digest.update(_canonical(shape.to_json()) + b"\n[")
         cursor = conn.cursor()
         cursor.row_factory = None  # plain tuples, whatever the connection's row factory
-        cursor.execute(_select(shape))
+        in_sql = _sql_json_is_canonical()
+        if in_sql:  # each row's JSON made by SQLite (the same bytes, checked): one string per row
+            cols = ", ".join(_quote(c) for c in shape.columns)
+            order = ", ".join(_quote(c) for c in shape.key)
+            cursor.execute(f"SELECT json_array({cols}) FROM main.{table} ORDER BY {order}")
+        else:
+            cursor.execute(_select(shape))
         first = True
         try:
             while True:
@@ -126,7 +158,10 @@ def content_hash(conn: sqlite3.Connection) -> bytes:
                 # batches with "," to hash exactly the JSON of the whole table, one batch at a time.
                 if not first:
                     digest.update(b",")
-                digest.update(_canonical(batch)[1:-1])
+                if in_sql:
+                    digest.update(",".join([row[0] for row in batch]).encode("utf-8"))
+                else:
+                    digest.update(_canonical(batch)[1:-1])
                 first = False
         except sqlite3.OperationalError as exc:  # text that is not UTF-8
             raise BrokenChain(f"Table {shape.name!r} cannot be read for its content hash ({exc}).") from exc

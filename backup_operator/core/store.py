@@ -7,7 +7,12 @@ Install order (each step refuses before the next spends trust on the file)::
       → high-water mark (atomic) → prune to the last K → receipt in each inbox
 
 What is installed is the sealed file exactly as received: the store holds ciphertext only, and a
-snapshot is decrypted into memory each time it is opened. The high-water mark is the highest version
+snapshot is decrypted into memory each time it is opened. Beside the newest one the store keeps its
+**open copy** (snapshot/opencopy.py): the database, verified whole at install, sealed again under a key
+only this desktop derives, so that a start (the window, every ``search``) decrypts it in one pass —
+no hashing of the signed file, no unpacking, no page-by-page check — after checking that the copy was
+made from the installed file as it stands and that its signer is still trusted. Any doubt about the
+copy, and the signed file is opened the full way. The high-water mark is the highest version
 ever installed; it is re-derived from the installed files whenever its file is missing or lower, so
 deleting it cannot re-open the door to an older snapshot.
 
@@ -18,6 +23,8 @@ import Qt.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 import sqlite3
 from collections.abc import Callable, Iterable
@@ -27,6 +34,7 @@ from pathlib import Path
 
 from backup_operator.core import chain
 from backup_operator.core.model import SnapshotMeta, format_utc, open_database, read_meta
+from backup_operator.core.ramdb import RamImage
 from backup_operator.errors import (
     CorruptSnapshot,
     NoSnapshot,
@@ -38,10 +46,14 @@ from backup_operator.fsutil import atomic_write, clean_temp_files
 from backup_operator.snapshot import envelope
 from backup_operator.snapshot import format as F
 from backup_operator.snapshot.keys import DesktopKey, SignerPublicKey
+from backup_operator.snapshot.opencopy import OPEN_COPY_SUFFIX, OpenCopyUnusable, OpenCopyWriter, read_open_copy
 
 __all__ = ["SnapshotStore", "OpenSnapshot", "Verified", "SyncReport", "write_receipt"]
 
+log = logging.getLogger("backup_operator.store")
+
 HIGH_WATER_FILE = "high-water-mark"
+_COPY_PIECE = 4 * 1024 * 1024
 _INSTALLED_RE = re.compile(r"^(\d{12,})\.bosnap$")  # 12 digits, more for versions >= 10**12
 
 
@@ -198,6 +210,7 @@ class SnapshotStore:
     def _install_verified(self, verified: Verified) -> None:
         atomic_write(self.path_of(verified.version), verified.sealed, mode=0o600)
         self._write_high_water(verified.version)
+        self.write_open_copy(verified.version, verified.sealed, verified.database)
         self.prune()
 
     def installed_at(self, version: int) -> datetime:
@@ -303,10 +316,82 @@ class SnapshotStore:
             report.problem = report.refused[0][1]
         return report
 
+    # --- the open copy -----------------------------------------------------------------------------
+
+    def open_copy_path(self, version: int) -> Path:
+        return self.folder / f"{version:012d}{OPEN_COPY_SUFFIX}"
+
+    def write_open_copy(self, version: int, sealed: bytes, database: bytes | bytearray, *,
+                        kind: str = "snapshot") -> None:
+        """Keep this desktop's open copy of ``database``, installed as the signed file ``sealed``, and drop
+        any other. Only a speed-up: a failure is logged, and the signed file then opens the full way."""
+        target = self.open_copy_path(version)
+        try:
+            writer = OpenCopyWriter(target, key=self._key(), version=version, sealed=sealed,
+                                    sealed_header=envelope.prefix_of(sealed, kind=kind))
+        except (OSError, SnapshotError) as exc:
+            log.warning("no open copy of version %d (%s); it opens from its signed file", version, exc)
+            return
+        try:
+            view = memoryview(database)
+            for start in range(0, len(view), _COPY_PIECE):
+                writer.write(view[start:start + _COPY_PIECE])
+            writer.commit()
+        except OSError as exc:
+            writer.abort()
+            log.warning("no open copy of version %d (%s); it opens from its signed file", version, exc)
+            return
+        for other in self.folder.glob(f"*{OPEN_COPY_SUFFIX}"):
+            if other.name != target.name:
+                try:
+                    other.unlink()
+                except OSError:
+                    pass
+
+    def _open_from_copy(self) -> OpenSnapshot | None:
+        """The newest installed version, opened from its open copy; None when that cannot be done."""
+        fulls = self.installed_versions()
+        if not fulls:
+            return None
+        tip = self.current_version()
+        kind = "snapshot" if tip == fulls[0] else "delta"
+        signed = self.path_of(tip) if kind == "snapshot" else chain.delta_path(self, tip)
+        copy = self.open_copy_path(tip)
+        if not copy.exists():
+            return None
+        image = None
+        try:
+            with open(signed, "rb", buffering=0) as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if size < F.SIGNATURE_SIZE:
+                    return None
+                handle.seek(size - F.SIGNATURE_SIZE)
+                signature = handle.read(F.SIGNATURE_SIZE)
+            image = RamImage.create()
+            prefix = read_open_copy(copy, key=self._key(), version=tip, sealed_size=size,
+                                    sealed_signature=signature, write=image.write)
+            header = envelope.trusted_prefix(prefix, self.trusted, kind=kind)
+            if header.snapshot_version != tip:
+                raise OpenCopyUnusable("the kept header names another version")
+            conn, image = open_database(image, check=False), None
+        except (OpenCopyUnusable, OSError, SnapshotError) as exc:
+            log.info("version %d opens from its signed file (open copy: %s)", tip, exc)
+            if image is not None:
+                image.close()
+            return None
+        meta = read_meta(conn)
+        if meta.snapshot_version != tip:
+            conn.close()
+            return None
+        return OpenSnapshot(tip, signed, conn, meta, header)
+
     # --- opening ---------------------------------------------------------------------------------
 
     def open_newest(self) -> OpenSnapshot:
         """Open the newest installed snapshot that verifies; older ones are the fallback."""
+        fast = self._open_from_copy()
+        if fast is not None:
+            return fast
         skipped: list[tuple[Path, SnapshotError]] = []
         for version in self.installed_versions():
             path = self.path_of(version)

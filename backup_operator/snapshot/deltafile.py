@@ -31,9 +31,11 @@ def seal_delta(rows: bytes, *, base_version: int, base_content: bytes, content: 
                created_at: datetime, expires_at: datetime, recipients: Iterable[DesktopPublicKey],
                signer: SignerKey, endorsements: Sequence[envelope.Endorsement] = (),
                chunk_size: int = F.CHUNK_SIZE, _file_key: bytes | None = None,
-               _nonce: bytes | None = None, group_key: tuple[str, bytes] | None = None) -> bytes:
+               _nonce: bytes | None = None, group_key: tuple[str, bytes] | None = None,
+               format_version: int = F.FORMAT_VERSION) -> bytes:
     """Seal a delta's rows (``core.delta.encode_delta``) from ``base_version`` to ``snapshot_version``,
-    to ``group_key`` (one stanza; the exporter's way) and/or to each recipient."""
+    to ``group_key`` (one stanza; the exporter's way) and/or to each recipient. ``format_version`` 1
+    (zlib) is written only for test vectors; desktops read both."""
     if not 1 <= base_version < snapshot_version:
         raise ValueError("a delta goes from an older version to a newer one")
     if len(base_content) != F.CONTENT_HASH_SIZE or len(content) != F.CONTENT_HASH_SIZE:
@@ -41,7 +43,8 @@ def seal_delta(rows: bytes, *, base_version: int, base_content: bytes, content: 
     return envelope.seal(rows, snapshot_version=snapshot_version, created_at=created_at, expires_at=expires_at,
                          recipients=recipients, signer=signer, endorsements=endorsements,
                          chunk_size=chunk_size, _file_key=_file_key, _nonce=_nonce, kind="delta",
-                         delta_of=(base_version, base_content, content), group_key=group_key)
+                         delta_of=(base_version, base_content, content), group_key=group_key,
+                         format_version=format_version)
 
 
 def verify_delta(blob: bytes, trusted: Iterable[SignerPublicKey]) -> envelope.Header:

@@ -2,16 +2,20 @@
 
 Layout (docs/FORMAT.md is the normative text)::
 
-    magic line   b"backup-operator.snapshot/v1\\n"
+    magic line   b"backup-operator.snapshot/v2\\n" (v1 is still read)
     header len   uint32, big-endian
     header       canonical JSON: versions, times, signer, payload nonce, recipient stanzas
     payload      STREAM: ChaCha20-Poly1305 chunks of 64 KiB, AAD = SHA-256(magic..header)
     signature    Ed25519 over SIGNATURE_CONTEXT || SHA-512(magic..payload)
 
-Inside the payload: SHA-256 of the SQLite database, then the database compressed with zlib.
+Inside the payload: SHA-256 of the SQLite database, then the database compressed with Zstandard (one
+frame that states its size; format 1: zlib).
 
 Opening goes in the order that spends the least trust on unauthenticated bytes: size cap, magic,
-signature, (caller: anti-rollback), unwrap, decrypt, decompress with a bound, hash. Nothing here
+signature, (caller: anti-rollback), unwrap, decrypt, decompress with a bound, hash. Decompression
+produces at most ``F.DECOMPRESS_PIECE`` bytes at a time and stops as soon as the bound is passed; a
+format 1 (zlib) stream is inflated once keeping nothing but its length before it is inflated for
+real, so a compression bomb is refused with next to no memory. Nothing here
 writes to disk. Only this module and keys.py call ``cryptography``.
 """
 
@@ -28,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+import zstandard
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, hpke
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -46,13 +51,16 @@ from backup_operator.snapshot import format as F
 from backup_operator.textsafe import shown
 from backup_operator.snapshot.keys import DesktopKey, DesktopPublicKey, SignerKey, SignerPublicKey
 
-__all__ = ["Header", "Endorsement", "seal", "read_capped", "verify", "decrypt", "peek_header"]
+__all__ = ["Header", "Endorsement", "seal", "read_capped", "verify", "decrypt", "peek_header", "prefix_of",
+           "trusted_prefix"]
 
 _HEADER_FIELDS = {"format", "snapshot_version", "created_at", "expires_at", "signer", "payload_nonce",
                   "chunk_size", "compression", "recipients", "endorsements"}
 # The envelope's kinds: a full snapshot, and a delta (docs/FORMAT.md §12), which adds signed header fields.
-_KINDS = {"snapshot": (F.MAGIC, F.MAGIC_PREFIX, frozenset()),
-          "delta": (F.DELTA_MAGIC, F.DELTA_MAGIC_PREFIX, frozenset(F.DELTA_HEADER_FIELDS))}
+# Each kind: its magic line per readable format version, the prefix common to all versions, extra fields.
+_KINDS = {"snapshot": ({2: F.MAGIC, 1: F.MAGIC_V1}, F.MAGIC_PREFIX, frozenset()),
+          "delta": ({2: F.DELTA_MAGIC, 1: F.DELTA_MAGIC_V1}, F.DELTA_MAGIC_PREFIX,
+                    frozenset(F.DELTA_HEADER_FIELDS))}
 _SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
 
 
@@ -149,20 +157,25 @@ def encrypt_payload(file_key: bytes, nonce: bytes, header_prefix: bytes, plainte
     return bytes(out)
 
 
-def _decrypt_payload(file_key: bytes, header: Header, header_prefix: bytes, payload: memoryview) -> bytes:
+def _decrypt_payload(file_key: bytes, header: Header, header_prefix: bytes, payload: memoryview) -> bytearray:
+    """The payload's plaintext, decrypted chunk by chunk into one buffer (no copies)."""
     aead = ChaCha20Poly1305(_payload_key(file_key, header.payload_nonce))
     aad = hashlib.sha256(header_prefix).digest()
     sealed_chunk = header.chunk_size + F.TAG_SIZE
     if len(payload) < F.TAG_SIZE:
         raise CorruptSnapshot("The snapshot is cut short (no payload); it was damaged in transit. "
                               "The previous snapshot stays in use.")
-    out = bytearray()
-    pos, counter = 0, 0
+    out = bytearray(len(payload))  # the plaintext is shorter by one tag per chunk: trimmed at the end
+    view = memoryview(out)
+    pos, counter, filled = 0, 0, 0
     while pos < len(payload):
         end = min(pos + sealed_chunk, len(payload))
         last = end == len(payload)
         try:
-            out += aead.decrypt(_stream_nonce(counter, last), bytes(payload[pos:end]), aad)
+            if end - pos < F.TAG_SIZE:
+                raise InvalidTag()
+            filled += aead.decrypt_into(_stream_nonce(counter, last), payload[pos:end], aad,
+                                        view[filled:filled + end - pos - F.TAG_SIZE])
         except InvalidTag:
             raise CorruptSnapshot(f"The snapshot's content is damaged (chunk {counter} does not "
                                   "authenticate); the previous snapshot stays in use.") from None
@@ -171,21 +184,26 @@ def _decrypt_payload(file_key: bytes, header: Header, header_prefix: bytes, payl
             raise CorruptSnapshot("The snapshot ends with an empty chunk; it was not written by "
                                   "a valid exporter.")
         pos, counter = end, counter + 1
-    return bytes(out)
+    view.release()
+    del out[filled:]
+    return out
 
 
 def seal(database: bytes, *, snapshot_version: int, created_at: datetime, expires_at: datetime,
          recipients: Iterable[DesktopPublicKey], signer: SignerKey,
          endorsements: Sequence[Endorsement] = (), chunk_size: int = F.CHUNK_SIZE,
          _file_key: bytes | None = None, _nonce: bytes | None = None, kind: str = "snapshot",
-         delta_of: tuple[int, bytes, bytes] | None = None, group_key: tuple[str, bytes] | None = None) -> bytes:
+         delta_of: tuple[int, bytes, bytes] | None = None, group_key: tuple[str, bytes] | None = None,
+         format_version: int = F.FORMAT_VERSION) -> bytes:
     """Seal a finished SQLite database for every recipient and sign the whole file.
+
+    ``format_version`` 1 (zlib) is written only for tests and test vectors: desktops read both.
 
     ``kind="delta"`` seals a delta's rows instead, with ``delta_of = (base version, base content hash,
     content hash)`` in the signed header (snapshot/deltafile.py is the caller). A delta may be sealed to
     ``group_key = (id, key)`` instead of to each recipient: one stanza instead of one per desktop.
     """
-    magic = _KINDS[kind][0]
+    magic = _KINDS[kind][0][format_version]
     if (kind == "delta") != (delta_of is not None):
         raise ValueError("a delta needs delta_of, and only a delta has it")
     if group_key is not None and kind != "delta":
@@ -203,13 +221,22 @@ def seal(database: bytes, *, snapshot_version: int, created_at: datetime, expire
     def utc(moment: datetime) -> str:
         return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    header = Header(F.FORMAT_VERSION, snapshot_version, utc(created_at), utc(expires_at), signer.public,
-                    nonce, chunk_size, F.COMPRESSION, wrapped, tuple(endorsements), *(delta_of or ()))
+    header = Header(format_version, snapshot_version, utc(created_at), utc(expires_at), signer.public,
+                    nonce, chunk_size, F.COMPRESSION_OF_FORMAT[format_version], wrapped, tuple(endorsements),
+                    *(delta_of or ()))
     header_bytes = _canonical(header.to_json())
     prefix = magic + struct.pack(">I", len(header_bytes)) + header_bytes
-    inner = hashlib.sha256(database).digest() + zlib.compress(database, 6)
+    inner = hashlib.sha256(database).digest() + compress(database, format_version)
     body = prefix + encrypt_payload(file_key, nonce, prefix, inner, chunk_size)
     return body + signer.sign(F.SIGNATURE_CONTEXT + hashlib.sha512(body).digest())
+
+
+def compress(database: bytes | bytearray | memoryview, format_version: int = F.FORMAT_VERSION) -> bytes:
+    """The payload's compressed database: one Zstandard frame that states its size (format 2), or zlib."""
+    if format_version == 1:
+        return zlib.compress(database, 6)
+    # Every core: the frame is the same for any number of workers, and it states its size.
+    return zstandard.ZstdCompressor(level=F.ZSTD_LEVEL, threads=-1, write_content_size=True).compress(database)
 
 
 _READ_PIECE = 1024 * 1024
@@ -253,18 +280,25 @@ def read_capped(path: str | os.PathLike, cap: int = F.DEFAULT_SIZE_CAP, *,
     return data
 
 
+def _magic_format(blob: bytes, kind: str = "snapshot") -> int:
+    """The format version its magic line names, among those this program reads; or refuse the file."""
+    magics, magic_prefix, _ = _KINDS[kind]
+    for version, magic in magics.items():
+        if blob.startswith(magic):
+            return version
+    if blob.startswith(magic_prefix):
+        version = blob[len(magic_prefix):].split(b"\n", 1)[0][:10].decode("ascii", "replace")
+        raise UnsupportedFormat(f"This {kind} uses format version {version}, which this program "
+                                "cannot read; update Backup Operator on this desktop.")
+    if kind == "delta":
+        raise NotASnapshot("This file is not a Backup Operator delta (.bodelta).")
+    raise NotASnapshot("This file is not a Backup Operator snapshot (.bosnap); check that the "
+                       "right file was chosen.")
+
+
 def _split(blob: bytes, kind: str = "snapshot") -> tuple[bytes, bytes, memoryview, bytes]:
     """(prefix = magic..header, header bytes, payload, signature) with only structural checks."""
-    magic, magic_prefix, _ = _KINDS[kind]
-    if not blob.startswith(magic):
-        if blob.startswith(magic_prefix):
-            version = blob[len(magic_prefix):].split(b"\n", 1)[0][:10].decode("ascii", "replace")
-            raise UnsupportedFormat(f"This {kind} uses format version {version}, which this program "
-                                    "cannot read; update Backup Operator on this desktop.")
-        if kind == "delta":
-            raise NotASnapshot("This file is not a Backup Operator delta (.bodelta).")
-        raise NotASnapshot("This file is not a Backup Operator snapshot (.bosnap); check that the "
-                           "right file was chosen.")
+    magic = _KINDS[kind][0][_magic_format(blob, kind)]
     start = len(magic) + F.HEADER_LENGTH_BYTES
     if len(blob) < start + F.SIGNATURE_SIZE:
         raise CorruptSnapshot("The snapshot is cut short; it was damaged in transit. "
@@ -279,7 +313,8 @@ def _split(blob: bytes, kind: str = "snapshot") -> tuple[bytes, bytes, memoryvie
         blob[-F.SIGNATURE_SIZE:]
 
 
-def _parse_header(header_bytes: bytes, kind: str = "snapshot") -> Header:
+def _parse_header(header_bytes: bytes, kind: str = "snapshot", magic_format: int = F.FORMAT_VERSION) -> Header:
+    """The header of a file whose magic line names ``magic_format``; the header's ``format`` must agree."""
     extra_fields = _KINDS[kind][2]
     try:
         doc = json.loads(header_bytes)
@@ -288,9 +323,11 @@ def _parse_header(header_bytes: bytes, kind: str = "snapshot") -> Header:
         unknown = set(doc) - _HEADER_FIELDS - extra_fields
         if unknown:
             raise ValueError(f"unknown header fields {sorted(unknown)}")
-        if doc["format"] != F.FORMAT_VERSION:
+        if type(doc["format"]) is int and doc["format"] not in F.COMPRESSION_OF_FORMAT:
             raise UnsupportedFormat(f"This snapshot's header says format {doc['format']}, which this "
                                     "program cannot read; update Backup Operator.")
+        if type(doc["format"]) is not int or doc["format"] != magic_format:
+            raise ValueError("the header's format is not the one its magic line names")
         header = Header(
             format=int(doc["format"]),
             snapshot_version=int(doc["snapshot_version"]),
@@ -311,7 +348,7 @@ def _parse_header(header_bytes: bytes, kind: str = "snapshot") -> Header:
     except Exception as exc:
         raise CorruptSnapshot(f"The snapshot's header cannot be read ({type(exc).__name__}); "
                               "the previous snapshot stays in use.") from exc
-    if header.compression != F.COMPRESSION or not (1024 <= header.chunk_size <= 16 * 1024 * 1024) \
+    if header.compression != F.COMPRESSION_OF_FORMAT[header.format] or not (1024 <= header.chunk_size <= 16 * 1024 * 1024) \
             or len(header.payload_nonce) != F.PAYLOAD_NONCE_SIZE:
         raise CorruptSnapshot("The snapshot's header has values this program does not accept.")
     return header
@@ -330,10 +367,32 @@ def _delta_fields(header: Header, doc: dict) -> Header:
     return replace(header, base_version=base, base_content=hashes[0], content=hashes[1])
 
 
+def prefix_of(blob: bytes, *, kind: str = "snapshot") -> bytes:
+    """The magic line, header length and header of a file (what the desktop's open copy keeps)."""
+    return _split(blob, kind)[0]
+
+
+def trusted_prefix(prefix: bytes, trusted: Iterable[SignerPublicKey], *, kind: str = "snapshot") -> Header:
+    """The header of a file this desktop verified whole when it installed it, from its ``prefix`` as kept
+    in the desktop's own authenticated open copy (snapshot/opencopy.py): parsed as strictly as ``verify``
+    does, and its signer still trusted now (pinned, or endorsed by a pinned key), so that a key removed
+    since is not trusted through an old copy. The signature itself was checked at install."""
+    magic = _KINDS[kind][0][_magic_format(prefix, kind)]
+    start = len(magic) + F.HEADER_LENGTH_BYTES
+    if len(prefix) < start or struct.unpack(">I", prefix[len(magic):start])[0] != len(prefix) - start:
+        raise CorruptSnapshot("The kept header is damaged; the snapshot is opened from its signed file.")
+    header = _parse_header(prefix[start:], kind, _magic_format(prefix, kind))
+    trusted = list(trusted)
+    if header.signer not in trusted and not _endorsed(header, trusted):
+        raise UntrustedSignature("This snapshot was not signed by a key this desktop trusts now; it is not "
+                                 "opened. Tell IT.")
+    return header
+
+
 def peek_header(blob: bytes, *, kind: str = "snapshot") -> Header:
     """The header WITHOUT checking the signature: only for explaining a refused file, never to trust it."""
     _, header_bytes, _, _ = _split(blob, kind)
-    return _parse_header(header_bytes, kind)
+    return _parse_header(header_bytes, kind, _magic_format(blob, kind))
 
 
 def verify(blob: bytes, trusted: Iterable[SignerPublicKey], *, kind: str = "snapshot") -> Header:
@@ -346,7 +405,7 @@ def verify(blob: bytes, trusted: Iterable[SignerPublicKey], *, kind: str = "snap
     prefix, header_bytes, payload, signature = _split(blob, kind)
     body_len = len(blob) - F.SIGNATURE_SIZE
     message = F.SIGNATURE_CONTEXT + hashlib.sha512(memoryview(blob)[:body_len]).digest()
-    header = _parse_header(header_bytes, kind)
+    header = _parse_header(header_bytes, kind, _magic_format(blob, kind))
     if not header.signer.verify(signature, message):
         if any(key.verify(signature, message) for key in trusted if key != header.signer):
             raise CorruptSnapshot("The snapshot's header names the wrong signer; it was altered.")
@@ -408,15 +467,124 @@ def decrypt(blob: bytes, header: Header, key: DesktopKey, max_database: int = F.
 
 def _open_payload(file_key: bytes, header: Header, prefix: bytes, payload: memoryview, max_database: int) -> bytes:
     inner = _decrypt_payload(file_key, header, prefix, payload)
-    expected, compressed = inner[: F.PLAINTEXT_HASH_SIZE], inner[F.PLAINTEXT_HASH_SIZE:]
+    expected = bytes(inner[: F.PLAINTEXT_HASH_SIZE])
+    compressed = memoryview(inner)[F.PLAINTEXT_HASH_SIZE:]
     try:
-        inflater = zlib.decompressobj()
-        database = inflater.decompress(compressed, max_database)
-        if inflater.unconsumed_tail or not inflater.eof or inflater.unused_data:
-            raise CorruptSnapshot("The snapshot's database is larger than this program accepts, or "
-                                  "its compressed data is incomplete.")
-    except zlib.error as exc:
-        raise CorruptSnapshot(f"The snapshot's compressed data is damaged ({exc}).") from None
+        if header.format == 1:
+            database = _inflate_zlib(compressed, max_database)
+        else:
+            database = _inflate_zstd(compressed, max_database)
+    finally:
+        compressed.release()
+    del inner
     if hashlib.sha256(database).digest() != expected:
         raise CorruptSnapshot("The snapshot's database does not match its recorded hash.")
     return database
+
+
+_TOO_LARGE = ("The snapshot's database is larger than this program accepts ({limit} MiB); it was refused "
+              "before it was unpacked. Ask IT to check the exporter.")
+
+
+def _too_large(limit: int) -> CorruptSnapshot:
+    return CorruptSnapshot(_TOO_LARGE.format(limit=limit // (1024 * 1024)))
+
+
+def _zstd_frame_length(data: memoryview) -> int:
+    """The length of the Zstandard frame at the start of ``data`` (RFC 8878 §3.1.1), from its block
+    headers alone, so that bytes after the frame are found without decompressing anything."""
+    pos = zstandard.frame_header_size(data)
+    has_checksum = data[4] & 0x04
+    while True:
+        if pos + 3 > len(data):
+            raise ValueError("the frame is cut short")
+        block = int.from_bytes(data[pos:pos + 3], "little")
+        pos += 3
+        kind, size = (block >> 1) & 3, block >> 3
+        if kind == 3:
+            raise ValueError("reserved block type")
+        pos += 1 if kind == 1 else size  # an RLE block stores one byte
+        if block & 1:
+            break
+    return pos + (4 if has_checksum else 0)
+
+
+def _inflate_zstd(compressed: memoryview, max_database: int) -> bytearray:
+    """One Zstandard frame that states its size, that size within the bound, nothing after it; produced
+    a piece at a time and stopped at the stated size (the library refuses a frame that runs past it)."""
+    try:
+        if bytes(compressed[:4]) != zstandard.FRAME_HEADER:
+            raise ValueError("not a Zstandard frame")
+        size = zstandard.get_frame_parameters(compressed).content_size
+        if size == zstandard.CONTENTSIZE_UNKNOWN:
+            raise ValueError("the frame does not state its size")
+        if size > max_database:
+            raise _too_large(max_database)
+        if _zstd_frame_length(compressed) != len(compressed):
+            raise ValueError("data after the frame, or the frame is cut short")
+        # The stated size (within the bound) is the output's exact size: unpacked in place, a piece at a
+        # time, never past it (growing a buffer piece by piece copied the database again and again).
+        out = bytearray(size)
+        view, filled = memoryview(out), 0
+        reader = zstandard.ZstdDecompressor().stream_reader(compressed, read_across_frames=False)
+        with reader:
+            while filled < size:
+                got = reader.readinto(view[filled:filled + F.DECOMPRESS_PIECE])
+                if not got:
+                    raise ValueError("the frame holds less than it states")
+                filled += got
+            if reader.read(1):
+                raise ValueError("the frame holds more than it states")
+        view.release()
+        return out
+    except CorruptSnapshot:
+        raise
+    except (ValueError, zstandard.ZstdError) as exc:
+        raise CorruptSnapshot(f"The snapshot's compressed data is damaged ({exc}).") from None
+
+
+_ZLIB_INPUT_PIECE = 64 * 1024
+
+
+def _zlib_pieces(compressed: memoryview, max_database: int):
+    """Inflate a zlib stream one bounded piece at a time; refuse as soon as the bound is passed, and
+    unless the stream ends exactly at the end of the input."""
+    inflater = zlib.decompressobj()
+    produced = 0
+    try:
+        for start in range(0, len(compressed), _ZLIB_INPUT_PIECE):
+            data = compressed[start:start + _ZLIB_INPUT_PIECE]
+            while data:
+                if inflater.eof:
+                    raise CorruptSnapshot("The snapshot has data after its compressed database; it was not "
+                                          "written by a valid exporter.")
+                piece = inflater.decompress(data, F.DECOMPRESS_PIECE)
+                produced += len(piece)
+                if produced > max_database:
+                    raise _too_large(max_database)
+                yield piece
+                data = inflater.unconsumed_tail
+        while not inflater.eof:  # output the input already held may still make
+            piece = inflater.decompress(b"", F.DECOMPRESS_PIECE)
+            if not piece:
+                raise CorruptSnapshot("The snapshot's compressed data is incomplete.")
+            produced += len(piece)
+            if produced > max_database:
+                raise _too_large(max_database)
+            yield piece
+        if inflater.unused_data:
+            raise CorruptSnapshot("The snapshot has data after its compressed database; it was not written "
+                                  "by a valid exporter.")
+    except zlib.error as exc:
+        raise CorruptSnapshot(f"The snapshot's compressed data is damaged ({exc}).") from None
+
+
+def _inflate_zlib(compressed: memoryview, max_database: int) -> bytearray:
+    """Format 1: zlib states no size, so the stream is first inflated keeping nothing but its length; only
+    a stream within the bound is inflated again, for real (the caller checks its hash)."""
+    for _ in _zlib_pieces(compressed, max_database):
+        pass
+    out = bytearray()
+    for piece in _zlib_pieces(compressed, max_database):
+        out += piece
+    return out

@@ -105,7 +105,7 @@ class Manifest:
     endorsements: tuple[envelope.Endorsement, ...] = field(default=())
 
     def to_json(self) -> dict:
-        doc = {"format": F.FORMAT_VERSION, "snapshot_version": self.snapshot_version,
+        doc = {"format": F.MANIFEST_FORMAT_VERSION, "snapshot_version": self.snapshot_version,
                "created_at": self.created_at, "signer": self.signer.to_text(),
                "snapshot": self.snapshot.to_json(),
                "deltas": [d.to_json() for d in sorted(self.deltas, key=lambda d: (d.snapshot_version,
@@ -147,7 +147,7 @@ def _parse(body: bytes) -> Manifest:
         if set(doc) - _FIELDS or not {"format", "snapshot_version", "created_at", "signer", "snapshot",
                                       "deltas"} <= set(doc):
             raise ValueError(f"unexpected fields {sorted(set(doc) ^ _FIELDS)}")
-        if doc["format"] != F.FORMAT_VERSION or type(doc["format"]) is not int:
+        if doc["format"] != F.MANIFEST_FORMAT_VERSION or type(doc["format"]) is not int:
             raise UnsupportedFormat(f"This manifest says format {doc['format']!r}, which this program cannot "
                                     "read; update Backup Operator.")
         version, created = doc["snapshot_version"], doc["created_at"]

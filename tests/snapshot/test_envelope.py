@@ -15,6 +15,7 @@ import zlib
 from datetime import datetime, timezone
 
 import pytest
+import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -57,17 +58,18 @@ def known_key(kit, signer, desktop_key):
     """A snapshot sealed with a known file key: lets a test build signed-but-broken payloads."""
 
     def make(inner: bytes | None = None, *, version: int = 5, chunks_last_flag: bool = True,
-             empty_tail: bool = False, database: bytes | None = None) -> bytes:
+             empty_tail: bool = False, database: bytes | None = None, format_version: int = F.FORMAT_VERSION) -> bytes:
         database = kit.database_for(version) if database is None else database
         blob = envelope.seal(database, snapshot_version=version, created_at=kit.created_at(version),
                              expires_at=kit.created_at(version + 72), recipients=[desktop_key.public],
-                             signer=signer, chunk_size=kit.SNAPSHOT_CHUNK, _file_key=FILE_KEY, _nonce=NONCE)
+                             signer=signer, chunk_size=kit.SNAPSHOT_CHUNK, _file_key=FILE_KEY, _nonce=NONCE,
+                             format_version=format_version)
         if inner is None and chunks_last_flag and not empty_tail:
             return blob
         header, _, _ = kit.split_snapshot(blob)
         prefix = kit.header_prefix(header)
         if inner is None:
-            inner = hashlib.sha256(database).digest() + zlib.compress(database, 6)
+            inner = hashlib.sha256(database).digest() + envelope.compress(database, format_version)
         payload = envelope.encrypt_payload(FILE_KEY, NONCE, prefix, inner, kit.SNAPSHOT_CHUNK)
         if not chunks_last_flag or empty_tail:
             payload = _restream(prefix, inner, kit.SNAPSHOT_CHUNK, last_flag=chunks_last_flag,
@@ -199,9 +201,10 @@ def test_recipient_re_encrypting_for_everyone_is_untrusted(kit, sealed, signer, 
     real_doc, _, _ = kit.split_snapshot(sealed)
     file_key = envelope._SUITE.decrypt(header.recipients[insider.public.recipient_id], insider._x25519(),
                                        info=F.HPKE_INFO)
-    inner = hashlib.sha256(database).digest() + zlib.compress(database, 9)
+    inner = hashlib.sha256(database).digest() + _zstd(database, level=1)  # another level: other bytes
     payload = envelope.encrypt_payload(file_key, header.payload_nonce, kit.header_prefix(real_doc), inner,
                                        header.chunk_size)
+    assert payload != kit.split_snapshot(sealed)[1]
     for sign_with in (attacker, None):
         blob = kit.assemble_snapshot(real_doc, payload, sign_with=sign_with,
                                      signature=None if sign_with else sealed[-F.SIGNATURE_SIZE:])
@@ -268,24 +271,75 @@ def test_endorsement_not_made_by_a_pinned_key_is_refused(kit, signer, attacker, 
 def test_known_key_fixture_makes_a_valid_snapshot(known_key, signer, desktop_key, kit):
     blob = known_key()
     assert open_fully(blob, [signer.public], desktop_key) == kit.database_for(5)
-    assert known_key(hashlib.sha256(kit.database_for(5)).digest() + zlib.compress(kit.database_for(5), 1))
+    # Any level, and a single-threaded frame, open too.
+    assert open_fully(known_key(hashlib.sha256(kit.database_for(5)).digest()
+                                + zstandard.ZstdCompressor(level=1).compress(kit.database_for(5))),
+                      [signer.public], desktop_key) == kit.database_for(5)
+    # Format 1 (zlib) files are still read, at any level.
+    assert open_fully(known_key(format_version=1), [signer.public], desktop_key) == kit.database_for(5)
+    assert open_fully(known_key(hashlib.sha256(kit.database_for(5)).digest() + zlib.compress(kit.database_for(5), 1),
+                                format_version=1), [signer.public], desktop_key) == kit.database_for(5)
+
+
+def _zstd(data: bytes, **options) -> bytes:
+    return zstandard.ZstdCompressor(**options).compress(data)
+
+
+def _frame_stating(data: bytes, stated: int) -> bytes:
+    """A frame of ``data`` whose header states ``stated`` bytes instead (a 4-byte size field)."""
+    frame = bytearray(_zstd(data, level=3))
+    flag, single = frame[4] >> 6, frame[4] & 0x20
+    assert frame[4] & 3 == 0 and flag in (1, 2)  # no dictionary id; a 2- or 4-byte size (RFC 8878 3.1.1.1)
+    start = 5 if single else 6
+    if flag == 1:
+        frame[start:start + 2] = (stated - 256).to_bytes(2, "little")
+    else:
+        frame[start:start + 4] = stated.to_bytes(4, "little")
+    assert zstandard.frame_content_size(bytes(frame)) == stated
+    return bytes(frame)
 
 
 @pytest.mark.parametrize("case", ["no chunk marked last", "empty last chunk", "hash mismatch",
-                                  "trailing data after the compressed database", "not zlib",
-                                  "not a database", "empty inner"])
+                                  "trailing data after the compressed database", "not compressed",
+                                  "not a database", "empty inner", "a second frame", "frame cut short",
+                                  "frame without its size", "frame states less", "frame states more",
+                                  "skippable frame first", "zlib in format 2", "zstd in format 1",
+                                  "zlib cut short"])
 def test_signed_but_broken_payload_is_corrupt(case, known_key, kit, signer, desktop_key):
     db = kit.database_for(5)
+    digest = hashlib.sha256(db).digest()
+    frame = envelope.compress(db)
+    format_version = 1 if case in ("zstd in format 1", "zlib cut short") else 2
     inner = {
-        "hash mismatch": hashlib.sha256(db + b"x").digest() + zlib.compress(db),
-        "trailing data after the compressed database": hashlib.sha256(db).digest() + zlib.compress(db) + b"xx",
-        "not zlib": hashlib.sha256(db).digest() + db,
-        "not a database": hashlib.sha256(b"hello").digest() + zlib.compress(b"hello"),
+        "hash mismatch": hashlib.sha256(db + b"x").digest() + frame,
+        "trailing data after the compressed database": digest + frame + b"xx",
+        "not compressed": digest + db,
+        "not a database": hashlib.sha256(b"hello").digest() + envelope.compress(b"hello"),
         "empty inner": b"",
+        "a second frame": digest + frame + _zstd(b""),
+        "frame cut short": digest + frame[:-3],
+        "frame without its size": digest + _zstd(db, write_content_size=False),
+        "frame states less": digest + _frame_stating(db, len(db) - 1),
+        "frame states more": digest + _frame_stating(db, len(db) + 1),
+        "skippable frame first": digest + b"\x50\x2a\x4d\x18" + (4).to_bytes(4, "little") + b"skip" + frame,
+        "zlib in format 2": digest + zlib.compress(db),
+        "zstd in format 1": digest + frame,
+        "zlib cut short": digest + zlib.compress(db)[:-5],
     }.get(case)
-    blob = known_key(inner, chunks_last_flag=case != "no chunk marked last", empty_tail=case == "empty last chunk")
+    blob = known_key(inner, chunks_last_flag=case != "no chunk marked last", empty_tail=case == "empty last chunk",
+                     format_version=format_version)
     with pytest.raises(CorruptSnapshot):
         open_database(open_fully(blob, [signer.public], desktop_key))
+
+
+@pytest.mark.parametrize("format_version", [1, 2])
+def test_trailing_data_after_the_stream_is_refused_in_either_format(format_version, known_key, kit, signer,
+                                                                    desktop_key):
+    db = kit.database_for(5)
+    for tail in (b"\x00", b"x" * 100_000):
+        inner = hashlib.sha256(db).digest() + envelope.compress(db, format_version) + tail
+        with pytest.raises(CorruptSnapshot, match="after|damaged"):
+            open_fully(known_key(inner, format_version=format_version), [signer.public], desktop_key)
 
 
 def test_truncation_at_every_chunk_boundary_is_detected_even_when_re_signed(kit, known_key, signer, desktop_key):
@@ -332,7 +386,7 @@ def test_decompression_stops_at_the_bound(known_key, signer, desktop_key, kit):
     (b"", NotASnapshot),
     (b"hello world\n", NotASnapshot),
     (b"SQLite format 3\x00" + bytes(100), NotASnapshot),
-    (b"backup-operator.snapshot/v2\n" + bytes(200), UnsupportedFormat),
+    (b"backup-operator.snapshot/v3\n" + bytes(200), UnsupportedFormat),
     (b"backup-operator.snapshot/v10\n" + bytes(200), UnsupportedFormat),
     (F.MAGIC, CorruptSnapshot),
     (F.MAGIC + struct.pack(">I", 2**31) + bytes(200), CorruptSnapshot),
@@ -345,10 +399,24 @@ def test_not_a_snapshot_or_unknown_format(blob, error, signer):
         envelope.peek_header(blob)
 
 
-def test_header_saying_format_2_is_unsupported(kit, sealed, signer):
+def test_header_saying_format_3_is_unsupported(kit, sealed, signer):
     doc, payload, _ = kit.split_snapshot(sealed)
     with pytest.raises(UnsupportedFormat):
-        envelope.verify(kit.assemble_snapshot({**doc, "format": 2}, payload, sign_with=signer), [signer.public])
+        envelope.verify(kit.assemble_snapshot({**doc, "format": 3}, payload, sign_with=signer), [signer.public])
+
+
+def test_magic_line_and_header_format_must_agree(kit, sealed, signer):
+    """A format 2 header under the format 1 magic line (or the reverse) is refused, signed or not."""
+    doc, payload, _ = kit.split_snapshot(sealed)
+    assert doc["format"] == 2 and sealed.startswith(F.MAGIC)
+    for header, magic in (({**doc, "format": 1}, F.MAGIC), (doc, F.MAGIC_V1),
+                          ({**doc, "format": 1, "compression": "zlib"}, F.MAGIC),
+                          ({**doc, "format": True}, F.MAGIC_V1)):
+        raw = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+        body = magic + struct.pack(">I", len(raw)) + raw + payload
+        blob = body + signer.sign(F.SIGNATURE_CONTEXT + hashlib.sha512(body).digest())
+        with pytest.raises(CorruptSnapshot):
+            envelope.verify(blob, [signer.public])
 
 
 @pytest.mark.parametrize("edit", [
@@ -357,7 +425,8 @@ def test_header_saying_format_2_is_unsupported(kit, sealed, signer):
     # A field format 1 does not define, in canonical order (FORMAT.md §5: MUST be rejected).
     lambda raw: json.dumps({**json.loads(raw), "comment": "hi"}, sort_keys=True, separators=(",", ":")).encode(),
     lambda raw: json.dumps({**json.loads(raw), "zz_later": 1}, sort_keys=True, separators=(",", ":")).encode(),
-    lambda raw: raw.replace(b'"compression":"zlib"', b'"compression":"zstd"'),
+    lambda raw: raw.replace(b'"compression":"zstd"', b'"compression":"zlib"'),
+    lambda raw: raw.replace(b'"compression":"zstd"', b'"compression":"none"'),
     lambda raw: raw.replace(b'"chunk_size":1024', b'"chunk_size":16'),
     lambda raw: raw.replace(b'"payload_nonce":"', b'"payload_nonce":"AAAA'),
     lambda raw: raw.replace(b'"signer":"bo-signer-', b'"signer":"bo-desktop-'),

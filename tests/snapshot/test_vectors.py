@@ -1,8 +1,8 @@
 """The committed test vectors (tests/vectors/, docs/FORMAT.md §11), checked both ways.
 
 Reading: every vector gives its expected outcome ("success" or the named error) with the committed keys.
-Writing: for the valid vectors, the known plaintext, file key and payload nonce re-encrypt to exactly
-the payload bytes in the file, under the file's own header, and re-signing the body with the committed
+Writing: for the valid vectors, the known plaintext (format 1: zlib level 6 of the database; format 2:
+the committed Zstandard frame), file key and payload nonce re-encrypt to exactly the payload bytes in the file, under the file's own header, and re-signing the body with the committed
 signing key gives exactly the signature bytes (Ed25519 is deterministic).
 
 The generator (tests/vectors/generate.py) is also run into a temporary folder, so that it cannot rot:
@@ -20,6 +20,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from backup_operator import errors
 from backup_operator.core.model import open_database, read_meta
@@ -56,6 +57,8 @@ def test_manifest_names_real_files_and_errors():
     for entry in MANIFEST:
         assert (VECTORS / entry["file"]).is_file(), entry["file"]
         assert entry["expected"] == "success" or entry["expected"] in names, entry
+    formats = {(VECTORS / e["file"]).read_bytes()[:28] for e in MANIFEST if e["expected"] == "success"}
+    assert formats == {F.MAGIC_V1, F.MAGIC}  # files of the old format still install beside the new
     outcomes = {e["expected"] for e in MANIFEST}
     assert outcomes >= {"success", "NotASnapshot", "UnsupportedFormat", "TooLarge", "UntrustedSignature",
                         "RollbackRefused", "NotARecipient", "CorruptSnapshot"}
@@ -104,7 +107,13 @@ def test_write(entry):
     assert header["chunk_size"] == entry["chunk_size"]
 
     database = (VECTORS / entry["database"]).read_bytes()
-    inner = hashlib.sha256(database).digest() + zlib.compress(database, 6)
+    if entry.get("compressed"):  # format 2: the committed Zstandard frame (any encoder's is valid)
+        frame = (VECTORS / entry["compressed"]).read_bytes()
+        assert blob.startswith(F.MAGIC) and zstandard.ZstdDecompressor().decompress(frame) == database
+        inner = hashlib.sha256(database).digest() + frame
+    else:  # format 1
+        assert blob.startswith(F.MAGIC_V1)
+        inner = hashlib.sha256(database).digest() + zlib.compress(database, 6)
     assert envelope.encrypt_payload(file_key, nonce, prefix, inner, entry["chunk_size"]) == payload
     key_doc = json.loads((VECTORS / "keys.json").read_text())
     signer = keys.SignerKey.from_raw(bytes.fromhex(key_doc[entry.get("signed_by", entry["signer"])]["private_hex"]))

@@ -11,10 +11,12 @@ nonce reproduce the payload bytes under the file's own header; re-signing reprod
 
 Layout of the output folder:
 
-    keys.json          private keys (hex) and public key texts, by name
-    database.sqlite3   the plaintext SQLite database inside the valid vectors (snapshot version 7)
-    manifest.json      one entry per check: file, expected ("success" or an error class name), how
-    *.bosnap           the vectors
+    keys.json              private keys (hex) and public key texts, by name
+    database.sqlite3       the plaintext SQLite database inside the valid vectors (snapshot version 7)
+    database.sqlite3.zst   the exact Zstandard frame inside the valid format 2 vectors
+    manifest.json          one entry per check: file, expected ("success" or an error class name), how
+    *.bosnap               the vectors: format 1 (zlib; still read, no longer written) under their first
+                           names, format 2 (Zstandard) as ``v2-*.bosnap``
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import json
 import struct
 import sys
 import zlib
+
+import zstandard
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -82,8 +86,10 @@ def canonical(doc: dict) -> bytes:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
-def prefix_of(header: bytes) -> bytes:
-    return F.MAGIC + struct.pack(">I", len(header)) + header
+def prefix_of(header: bytes, magic: bytes | None = None) -> bytes:
+    if magic is None:
+        magic = F.MAGIC_V1 if json.loads(header).get("format") == 1 else F.MAGIC
+    return magic + struct.pack(">I", len(header)) + header
 
 
 def split(blob: bytes) -> tuple[dict, bytes, bytes]:
@@ -98,14 +104,24 @@ def signed(body: bytes, signer: keys.SignerKey) -> bytes:
 
 def seal(db: bytes, *, version: int = VERSION, signer: str = "signer", recipients=("desktop",),
          chunk_size: int = SMALL_CHUNK, file_key: bytes = FILE_KEY, nonce: bytes = PAYLOAD_NONCE,
-         endorsements=()) -> bytes:
+         endorsements=(), format_version: int = 1) -> bytes:
     return envelope.seal(db, snapshot_version=version, created_at=CREATED, expires_at=EXPIRES,
                          recipients=[DESKTOPS[r].public for r in recipients], signer=SIGNERS[signer],
-                         endorsements=endorsements, chunk_size=chunk_size, _file_key=file_key, _nonce=nonce)
+                         endorsements=endorsements, chunk_size=chunk_size, _file_key=file_key, _nonce=nonce,
+                         format_version=format_version)
 
 
-def inner_of(db: bytes) -> bytes:
-    return hashlib.sha256(db).digest() + zlib.compress(db, 6)
+def inner_of(db: bytes, format_version: int = 1) -> bytes:
+    return hashlib.sha256(db).digest() + envelope.compress(db, format_version)
+
+
+def rle_frame(size: int, stated: int) -> bytes:
+    """A Zstandard frame of ``size`` zero bytes in 128 KiB RLE blocks (4 bytes each), stating ``stated``."""
+    block = 128 * 1024
+    head = zstandard.FRAME_HEADER + bytes([0xC0, 7 << 3]) + stated.to_bytes(8, "little")
+    rle = ((block << 3) | (1 << 1)).to_bytes(3, "little") + b"\0"
+    last = ((block << 3) | (1 << 1) | 1).to_bytes(3, "little") + b"\0"
+    return head + rle * (size // block - 1) + last
 
 
 def stream(prefix: bytes, inner: bytes, *, mark_last: bool = True, empty_tail: bool = False) -> bytes:
@@ -118,13 +134,14 @@ def stream(prefix: bytes, inner: bytes, *, mark_last: bool = True, empty_tail: b
 
 
 def reseal(good: bytes, *, header_edit=None, header_bytes=None, inner: bytes | None = None,
-           payload=None, signer: str = "signer") -> bytes:
-    """The valid file with its header and/or inner plaintext changed, encrypted and signed again."""
+           payload=None, signer: str = "signer", magic: bytes | None = None) -> bytes:
+    """The valid file with its header and/or inner plaintext changed, encrypted and signed again (under
+    the magic line of the header's format unless ``magic`` says otherwise)."""
     doc, _, _ = split(good)
     if header_edit:
         header_edit(doc)
     header = header_bytes(canonical(doc)) if header_bytes else canonical(doc)
-    prefix = prefix_of(header)
+    prefix = prefix_of(header, magic)
     body = prefix + (payload(prefix) if payload else
                      envelope.encrypt_payload(FILE_KEY, PAYLOAD_NONCE, prefix, inner, SMALL_CHUNK))
     return signed(body, SIGNERS[signer])
@@ -137,6 +154,8 @@ def generate(out: Path) -> list[dict]:
     out.mkdir(parents=True, exist_ok=True)
     db = database()
     (out / "database.sqlite3").write_bytes(db)
+    frame = envelope.compress(db)
+    (out / "database.sqlite3.zst").write_bytes(frame)
     good = seal(db)
     good_default_chunk = seal(db, chunk_size=F.CHUNK_SIZE, file_key=FILE_KEY_2, nonce=PAYLOAD_NONCE_2)
     endorse = envelope.Endorsement.make(SIGNERS["signer"], SIGNERS["rotated signer"].public)
@@ -149,9 +168,7 @@ def generate(out: Path) -> list[dict]:
         "valid-default-chunk.bosnap": good_default_chunk,
         "valid-rotated-signer.bosnap": rotated,
         "not-for-this-desktop.bosnap": seal(db, recipients=("other desktop",)),
-        "format-v2.bosnap": b"backup-operator.snapshot/v2\n" + good[len(F.MAGIC):],
-        "header-says-format-2.bosnap": reseal(good, header_edit=lambda d: d.update(format=2),
-                                              inner=inner_of(db)),
+        "format-v3.bosnap": b"backup-operator.snapshot/v3\n" + good[len(F.MAGIC):],
         "truncated.bosnap": good[: len(good) // 2],
         "truncated-at-chunk-boundary-resigned.bosnap": signed(prefix_of(canonical(doc)) + payload[:sealed_chunk],
                                                               SIGNERS["signer"]),
@@ -179,6 +196,29 @@ def generate(out: Path) -> list[dict]:
                                         + payload[:sealed_chunk] + payload[2 * sealed_chunk:], SIGNERS["signer"]),
         "meta-version-mismatch.bosnap": seal(database(VERSION - 1)),
     }
+    # Format 2: the payload is one Zstandard frame that states its size.
+    good2 = seal(db, format_version=2)
+    doc2, _, _ = split(good2)
+    digest = hashlib.sha256(db).digest()
+    files.update({
+        "v2-valid.bosnap": good2,
+        "v2-valid-default-chunk.bosnap": seal(db, chunk_size=F.CHUNK_SIZE, file_key=FILE_KEY_2, nonce=PAYLOAD_NONCE_2,
+                                              format_version=2),
+        "v2-header-says-format-3.bosnap": reseal(good2, header_edit=lambda d: d.update(format=3), inner=frame),
+        "v2-header-says-format-1.bosnap": reseal(good2, header_edit=lambda d: d.update(format=1, compression="zlib"),
+                                                 header_bytes=lambda h: h, inner=inner_of(db), magic=F.MAGIC),
+        "v1-header-says-format-2.bosnap": reseal(good2, inner=digest + frame, magic=F.MAGIC_V1),
+        "v2-header-says-zlib.bosnap": reseal(good2, header_edit=lambda d: d.update(compression="zlib"),
+                                             inner=inner_of(db)),
+        "v2-hash-mismatch.bosnap": reseal(good2, inner=hashlib.sha256(db + b"!").digest() + frame),
+        "v2-data-after-frame.bosnap": reseal(good2, inner=digest + frame + b"\x00"),
+        "v2-not-compressed.bosnap": reseal(good2, inner=digest + db),
+        "v2-zlib-inside.bosnap": reseal(good2, inner=inner_of(db)),
+        "v2-frame-without-size.bosnap": reseal(good2, inner=digest + zstandard.ZstdCompressor(
+            write_content_size=False).compress(db)),
+        "v2-frame-states-8-gib.bosnap": reseal(good2, inner=digest + rle_frame(1 << 20, 8 << 30)),
+        "v2-frame-holds-more-than-it-states.bosnap": reseal(good2, inner=digest + rle_frame(64 << 20, 1 << 20)),
+    })
     for name, data in files.items():
         (out / name).write_bytes(data)
 
@@ -205,8 +245,7 @@ def generate(out: Path) -> list[dict]:
               signer="attacker"),
         entry("not-for-this-desktop.bosnap", "NotARecipient", "sealed only for another desktop"),
         entry("database.sqlite3", "NotASnapshot", "the plaintext database itself, not a sealed file"),
-        entry("format-v2.bosnap", "UnsupportedFormat", "magic line of format version 2"),
-        entry("header-says-format-2.bosnap", "UnsupportedFormat", "format 1 magic, header says format 2"),
+        entry("format-v3.bosnap", "UnsupportedFormat", "magic line of format version 3"),
         entry("truncated.bosnap", "UntrustedSignature", "cut in half: the last 64 bytes are not its signature"),
         entry("truncated-at-chunk-boundary-resigned.bosnap", "CorruptSnapshot",
               "only the first chunk, signed again: STREAM sees no last chunk"),
@@ -229,6 +268,31 @@ def generate(out: Path) -> list[dict]:
         entry("empty-last-chunk.bosnap", "CorruptSnapshot", "signed, STREAM ends with an empty chunk"),
         entry("chunks-swapped.bosnap", "CorruptSnapshot", "signed, chunks 0 and 1 swapped"),
         entry("meta-version-mismatch.bosnap", "CorruptSnapshot", "header version 7, meta table says 6"),
+        # Format 2 (Zstandard).
+        entry("v2-valid.bosnap", "success", "format 2: a valid snapshot in several 1 KiB chunks",
+              file_key=FILE_KEY.hex(), payload_nonce=PAYLOAD_NONCE.hex(), chunk_size=SMALL_CHUNK,
+              database="database.sqlite3", compressed="database.sqlite3.zst", snapshot_version=VERSION),
+        entry("v2-valid-default-chunk.bosnap", "success", "format 2: a valid snapshot in one 64 KiB chunk",
+              file_key=FILE_KEY_2.hex(), payload_nonce=PAYLOAD_NONCE_2.hex(), chunk_size=F.CHUNK_SIZE,
+              database="database.sqlite3", compressed="database.sqlite3.zst", snapshot_version=VERSION),
+        entry("v2-valid.bosnap", "RollbackRefused", "format 2, valid, but not newer than the installed version 7",
+              high_water=VERSION),
+        entry("v2-header-says-format-3.bosnap", "UnsupportedFormat", "format 2 magic, header says format 3"),
+        entry("v2-header-says-format-1.bosnap", "CorruptSnapshot",
+              "signed, format 2 magic line over a format 1 header (zlib inside)"),
+        entry("v1-header-says-format-2.bosnap", "CorruptSnapshot",
+              "signed, format 1 magic line over a format 2 header (Zstandard inside)"),
+        entry("v2-header-says-zlib.bosnap", "CorruptSnapshot", "signed, format 2 header naming zlib compression"),
+        entry("v2-hash-mismatch.bosnap", "CorruptSnapshot", "format 2, signed, the inner SHA-256 does not match"),
+        entry("v2-data-after-frame.bosnap", "CorruptSnapshot", "format 2, signed, a byte after the Zstandard frame"),
+        entry("v2-not-compressed.bosnap", "CorruptSnapshot", "format 2, signed, the database stored uncompressed"),
+        entry("v2-zlib-inside.bosnap", "CorruptSnapshot", "format 2, signed, a zlib stream instead of Zstandard"),
+        entry("v2-frame-without-size.bosnap", "CorruptSnapshot",
+              "format 2, signed, a Zstandard frame that does not state its size"),
+        entry("v2-frame-states-8-gib.bosnap", "CorruptSnapshot",
+              "format 2, signed, a frame stating 8 GiB (over the 4 GiB bound): refused before unpacking"),
+        entry("v2-frame-holds-more-than-it-states.bosnap", "CorruptSnapshot",
+              "format 2, signed, a frame stating 1 MiB that holds 64 MiB: unpacking stops at 1 MiB"),
     ]
     key_doc = {
         **{name: {"kind": "ed25519 signing key", "private_hex": seed(name).hex(), "public": key.public.to_text()}

@@ -3,8 +3,8 @@
 
     python tests/vectors/generate_distribution.py [OUTPUT_FOLDER]     (default: this folder)
 
-Everything here is deterministic (deltas are sealed to a group key, not with HPKE; Ed25519 and zlib
-level 6 are deterministic), so ``tests/distribution/test_distribution_vectors.py`` regenerates the
+Everything here is deterministic (deltas are sealed to a group key, not with HPKE; Ed25519, zlib level 6
+and Zstandard at one level and library version are deterministic; constraints.txt pins the library), so ``tests/distribution/test_distribution_vectors.py`` regenerates the
 files and compares them byte for byte, and reads each one for its expected outcome.
 
 Files (keys are generate.py's ``keys.json``):
@@ -93,11 +93,12 @@ def content(data: bytes) -> bytes:
 
 
 def seal(payload: bytes, *, base: int = 6, version: int = 7, base_content: bytes, result: bytes,
-         signer: keys.SignerKey = SIGNER, group_key=GROUP_KEY) -> bytes:
+         signer: keys.SignerKey = SIGNER, group_key=GROUP_KEY, format_version: int = F.FORMAT_VERSION) -> bytes:
     return deltafile.seal_delta(payload, base_version=base, base_content=base_content, content=result,
                                 snapshot_version=version, created_at=CREATED + timedelta(hours=version),
                                 expires_at=EXPIRES, recipients=[], signer=signer, chunk_size=CHUNK,
-                                _file_key=FILE_KEY, _nonce=NONCE, group_key=group_key)
+                                _file_key=FILE_KEY, _nonce=NONCE, group_key=group_key,
+                                format_version=format_version)
 
 
 def generate(out: Path) -> dict:
@@ -113,6 +114,10 @@ def generate(out: Path) -> dict:
 
     add("delta-valid.bodelta", seal(payload, base_content=base_hash, result=target_hash), "success",
         "the delta from version 6 to 7, sealed to the group key in delta-base.sqlite3's meta",
+        kind="delta", base="delta-base.sqlite3", result="delta-target.sqlite3", high_water=6,
+        file_key=FILE_KEY.hex(), payload_nonce=NONCE.hex(), chunk_size=CHUNK)
+    add("delta-valid-v1.bodelta", seal(payload, base_content=base_hash, result=target_hash, format_version=1),
+        "success", "the same delta in format 1 (zlib), as exporters wrote it before format 2: still installs",
         kind="delta", base="delta-base.sqlite3", result="delta-target.sqlite3", high_water=6,
         file_key=FILE_KEY.hex(), payload_nonce=NONCE.hex(), chunk_size=CHUNK)
     add("delta-signed-by-attacker.bodelta", seal(payload, base_content=base_hash, result=target_hash,
