@@ -49,7 +49,8 @@ def cmd_enroll(desktop: Desktop, args: argparse.Namespace) -> int:
         print(public.to_text())
         return 0
     use_file = True if args.key_file else (False if args.keyring else None)
-    public = desktop.enroll(args.name, use_key_file=use_file, replace=args.replace)
+    public = desktop.enroll(args.name, use_key_file=use_file, replace=args.replace,
+                            announce=lambda text: print(text, file=sys.stderr))
     where = "the OS key store" if desktop.config.key_store == "keyring" else "a passphrase-protected key file"
     print(f"Enrolled desktop {desktop.name!r}; its private key is kept in {where}.")
     print("Give IT this line; they run: backup-operator-export recipients add "
@@ -130,6 +131,8 @@ def cmd_sync(desktop: Desktop, args: argparse.Namespace) -> int:
         print(f"Refused {shown(path)}: {shown(exc)}", file=sys.stderr)
     if report.installed:
         print(f"Installed snapshot version {report.installed[0]}.")
+        for note in store.notes:
+            print(f"Note: {shown(note)}", file=sys.stderr)
     elif report.current:
         print(f"Up to date: version {report.current} is installed.")
     else:
@@ -299,7 +302,14 @@ def cmd_oncall(desktop: Desktop, args: argparse.Namespace) -> int:
 
 
 def _pdf_probe():
+    """The PDF writer, or None when the window's Qt libraries are not installed (a command-line-only install).
+
+    pdfprobe imports Qt only when called, so Qt itself is looked for here: otherwise the probe would fail
+    later with a ModuleNotFoundError traceback instead of saying what is missing.
+    """
     try:
+        import PySide6.QtGui  # noqa: F401  (the probe paints with it)
+
         from backup_operator.ui.pdfprobe import write_test_pdf
     except ImportError:
         return None

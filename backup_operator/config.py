@@ -142,7 +142,9 @@ class Desktop:
     # --- enrolment and the private key ---------------------------------------------------------
 
     def enroll(self, name: str | None, *, use_key_file: bool | None = None, passphrase: str | None = None,
-               replace: bool = False) -> keys.DesktopPublicKey:
+               replace: bool = False, announce=None) -> keys.DesktopPublicKey:
+        """Make this desktop's key pair. ``announce`` (a callable) is told, before any prompt, that a NEW
+        passphrase is being chosen: no key exists yet, so there is nothing to unlock."""
         if self.config.public_key and not replace:
             raise ConfigError(f"This desktop is already enrolled as {self.config.name!r}; use --replace to "
                               "make a new key (IT must then add the new key and remove the old one).")
@@ -151,7 +153,7 @@ class Desktop:
             # A portable kit keeps everything beside itself, so never the OS key store of this machine.
             use_key_file = portable_root() is not None or not keys.keyring_available()
         if use_key_file:
-            secret = passphrase if passphrase is not None else self._ask_passphrase(confirm=True)
+            secret = passphrase if passphrase is not None else self._new_passphrase(announce)
             self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
             atomic_write(self.home / KEY_FILE, keys.seal_key_file(key, secret), mode=0o600)
             self.config.key_store = "file"
@@ -231,6 +233,26 @@ class Desktop:
         return SnapshotStore(self.snapshots_dir, trusted=self.trusted() if trusted is None else trusted,
                              key=lambda: self.key(interactive=interactive),
                              size_cap=self.config.size_cap_mb * 1024 * 1024, keep=self.config.keep)
+
+    @staticmethod
+    def _new_passphrase(announce=None) -> str:
+        """A passphrase for a key being made now: from the environment, or chosen at the terminal, twice."""
+        secret = os.environ.get(PASSPHRASE_ENV)
+        if secret:
+            return secret
+        if not sys.stdin or not sys.stdin.isatty():
+            raise ConfigError(f"Enrolling makes a new key protected by a passphrase you choose; run "
+                                  f"'backup-operator enroll' in a terminal to type it (twice), or set "
+                                  f"{PASSPHRASE_ENV} to the new passphrase.")
+        if announce is not None:
+            announce("This desktop has no key yet: choose a NEW passphrase for it (asked twice). Keep it: "
+                     "it opens the directory on this desktop.")
+        secret = getpass.getpass("New passphrase for this desktop's key: ")
+        if not secret:
+            raise ConfigError("An empty passphrase would leave the key unprotected; nothing was changed.")
+        if getpass.getpass("Same new passphrase again: ") != secret:
+            raise ConfigError("The two passphrases differ; nothing was changed. Run enroll again.")
+        return secret
 
     @staticmethod
     def _ask_passphrase(confirm: bool = False, interactive: bool = True) -> str:

@@ -5,6 +5,7 @@
     python3 bench/export.py --prefix bench_export --keep     # build the tables once, reuse them next time
     python3 bench/export.py --listings 1000000 --desktops 50  # the million-listing export (bench/desktop.py
                                                               # runs it too, with the desktop steps)
+    python3 bench/export.py --profile /tmp/export.prof        # where the time goes (cProfile; slower)
 
 Loads a synthetic directory into PostgreSQL tables ``PREFIX_*`` (``bench/sitedata.py``; not timed; a
 random prefix unless given, so that two engineers' runs never share tables), then runs the real
@@ -54,6 +55,8 @@ def main() -> int:
     parser.add_argument("--prefix", help="table prefix (default: bench_export_ and a random suffix); "
                                          "tables that already hold the right counts are reused")
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL tables for the next run")
+    parser.add_argument("--profile", metavar="FILE", help="also profile the export with cProfile, write the "
+                                                          "stats to FILE and print the top functions")
     args = parser.parse_args()
     prefix = args.prefix or f"bench_export_{secrets.token_hex(3)}"
     now = datetime.now(timezone.utc).replace(microsecond=0)
@@ -84,15 +87,25 @@ def main() -> int:
 
             load = load_average()
             t0, cpu0 = time.perf_counter(), time.process_time()
-            outcome = run_export(home, trigger="bench", now=now)
-            total, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            if args.profile:
+                import cProfile
+                import pstats
+
+                profiler = cProfile.Profile()
+                outcome = profiler.runcall(run_export, home, trigger="bench", now=now)
+                total, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+                profiler.dump_stats(args.profile)
+                pstats.Stats(args.profile).sort_stats("tottime").print_stats(25)
+            else:
+                outcome = run_export(home, trigger="bench", now=now)
+                total, cpu = time.perf_counter() - t0, time.process_time() - cpu0
             goal = f"(goal < {GOAL_S:g} s: {'met' if total < GOAL_S else 'NOT met'})" \
                 if args.listings == 100_000 and args.desktops == 500 else "(no goal at this size)"
             print(f"export of {have['listings']:,} listings, {have['contact_methods']:,} contact methods, "
                   f"{have['shifts']:,} shifts for {args.desktops} desktops: snapshot {outcome.version}, "
                   f"{outcome.result}; load average {load}")
             for stage, seconds in outcome.timer.seconds.items():
-                print(f"  {stage:8} {seconds:6.2f} s")
+                print(f"  {stage:8} {seconds:6.2f} s  ({outcome.timer.cpu.get(stage, 0.0):5.2f} s CPU)")
             overhead = total - sum(outcome.timer.seconds.values())
             print(f"  {'other':8} {overhead:6.2f} s  (config, keys, version floor, state)")
             print(f"  {'total':8} {total:6.2f} s  {goal}; {cpu:.1f} s CPU in this process (all threads)")

@@ -7,7 +7,8 @@ Each check returns a ``CheckResult`` naming the rows concerned (the first few, a
                          against the last published snapshot
 * ``references``       — contact methods, shifts or schedules pointing at listings or schedules that do
                          not exist
-* ``overlaps``         — two shifts of one schedule at the same tier overlapping in time
+* ``overlaps``         — two shifts of one schedule at the same tier overlapping in time (a warning
+                         instead when both come from sources with ``allow_overlaps = true``)
 * ``coverage``         — a schedule with nobody on call (at the covered tiers) at some moment of the
                          next ``coverage_days`` days
 * ``unmatched_names``  — calendar events whose name matched no listing (a warning, never refusing)
@@ -28,7 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from backup_operator.core.model import parse_utc
 from backup_operator.errors import ValidationError
 
-from exporter.sources import DirectoryData
+from exporter.sources import OVERLAPS_ALLOWED, DirectoryData
 
 __all__ = ["CheckResult", "CheckReport", "run_checks", "SHOWN_ROWS", "explain_validation", "remedy"]
 
@@ -146,9 +147,17 @@ def check_references(data: DirectoryData) -> CheckResult:
 
 def _spans(data: DirectoryData) -> dict[tuple[str, int], list[tuple[datetime, datetime, dict]]]:
     spans: dict[tuple[str, int], list[tuple[datetime, datetime, dict]]] = defaultdict(list)
+    parsed: dict[str, datetime] = {}  # a shift's end is usually the next one's start: parse each once
+
+    def instant(text: str) -> datetime:
+        moment = parsed.get(text)
+        if moment is None:
+            moment = parsed[text] = parse_utc(text)
+        return moment
+
     for row in data.shifts:
         try:
-            start, end = parse_utc(str(row.get("start_utc"))), parse_utc(str(row.get("end_utc")))
+            start, end = instant(str(row.get("start_utc"))), instant(str(row.get("end_utc")))
             tier = int(row.get("tier") or 1)
         except (TypeError, ValueError):
             continue  # the model's validation names malformed rows
@@ -172,22 +181,38 @@ def _local(moment: datetime, tz: ZoneInfo | None) -> str:
     return moment.astimezone(tz).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
-def check_overlaps(data: DirectoryData, spans=None) -> CheckResult:
-    spans = spans if spans is not None else _spans(data)
+def _overlaps(data: DirectoryData, spans) -> tuple[list[str], list[str]]:
+    """(overlaps that refuse, overlaps between shifts whose sources allow them)."""
     schedules = {str(s.get("id")): s for s in data.schedules}
-    problems = []
+    problems, allowed = [], []
     for (schedule_id, tier), items in sorted(spans.items()):
         tz = _zone(schedules.get(schedule_id))
         latest_end, latest_row = None, None
         for start, end, row in items:
             if latest_end is not None and start < latest_end:
-                problems.append(f"{schedule_id} tier {tier}: {latest_row.get('listing_id')} until "
-                                f"{_local(latest_end, tz)} overlaps {row.get('listing_id')} from "
-                                f"{_local(start, tz)}")
+                text = (f"{schedule_id} tier {tier}: {latest_row.get('listing_id')} until "
+                        f"{_local(latest_end, tz)} overlaps {row.get('listing_id')} from {_local(start, tz)}")
+                both_allowed = row.get(OVERLAPS_ALLOWED) and latest_row.get(OVERLAPS_ALLOWED)
+                (allowed if both_allowed else problems).append(text)
             if latest_end is None or end > latest_end:
                 latest_end, latest_row = end, row
+    return problems, allowed
+
+
+def check_overlaps(data: DirectoryData, spans=None) -> CheckResult:
+    spans = spans if spans is not None else _spans(data)
+    problems, _ = _overlaps(data, spans)
     return _result("overlaps", problems, "no overlapping shifts at the same tier",
                    f"{len(problems)} shifts overlap another at the same tier")
+
+
+def check_allowed_overlaps(data: DirectoryData, spans=None) -> CheckResult:
+    """Overlaps between shifts of sources with allow_overlaps = true: said, never refusing."""
+    spans = spans if spans is not None else _spans(data)
+    _, allowed = _overlaps(data, spans)
+    return _result("allowed_overlaps", allowed, "no overlaps in sources that allow them",
+                   f"{len(allowed)} shifts overlap another at the same tier (allowed by their source's "
+                   "allow_overlaps)", refuses=False)
 
 
 def check_coverage(data: DirectoryData, now: datetime, days: int, tiers: list[int], exempt: list[str],
@@ -243,6 +268,7 @@ def run_checks(data: DirectoryData, *, now: datetime, baseline: dict[str, int] |
         check_drop(data, baseline, settings.max_drop_percent),
         check_references(data),
         check_overlaps(data, spans),
+        check_allowed_overlaps(data, spans),
         check_coverage(data, now, settings.coverage_days, settings.coverage_tiers,
                        settings.coverage_exempt, spans),
         check_unmatched(data),

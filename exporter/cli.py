@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PureWindowsPath
 
 from backup_operator.errors import BackupOperatorError
+from backup_operator.textsafe import shown
 
 from exporter import __version__
 from exporter.home import HOME_ENV, ExporterHome, export_home
@@ -35,12 +36,18 @@ def _home(args) -> ExporterHome:
 
 def _config(home: ExporterHome):
     from exporter.config import load_config
-    return load_config(home.config)
+    config = load_config(home.config)
+    for warning in config.warnings:  # inline secrets: said on every command, logged by _logging
+        print(f"warning: {warning}", file=sys.stderr)
+    return config
 
 
 def _logging(args, home: ExporterHome, config=None, *, console=logging.WARNING) -> None:
     from exporter.logs import setup_logging
     setup_logging(home, config, console_level=logging.DEBUG if args.verbose else console)
+    for warning in getattr(config, "warnings", ()):
+        # Already said on the console by _config; the log keeps it for the service's history.
+        logging.getLogger("exporter.config").warning("%s", warning, extra={"raised": True})
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -55,7 +62,8 @@ def cmd_init(args) -> int:
     from exporter.changes import receiving_key
     receiving_key(home)  # desktops seal their outage journals to it; snapshots carry its public half
     if not home.config.exists():
-        home.config.write_text(STARTER_CONFIG, encoding="utf-8")
+        from exporter.config import write_new_config
+        write_new_config(home.config, STARTER_CONFIG)
         print(f"Wrote a starter config to {home.config}; add your sources and destinations there.")
     protected = (f"protected by the passphrase in {PASSPHRASE_ENV}" if os.environ.get(PASSPHRASE_ENV)
                  else f"not passphrase-protected (set {PASSPHRASE_ENV} before init to protect it)")
@@ -216,7 +224,7 @@ def cmd_status(args) -> int:
                         behind_after_intervals=config.monitoring.behind_after_intervals, unreachable=unreachable)
     except BackupOperatorError as exc:
         if args.nagios:  # a monitoring plugin must say UNKNOWN, in one line, with exit 3
-            print(f"BACKUP OPERATOR EXPORT UNKNOWN - {exc}")
+            print(f"BACKUP OPERATOR EXPORT UNKNOWN - {shown(exc)}")
             return NAGIOS_CODES["unknown"]
         raise
     if args.nagios:
@@ -230,9 +238,9 @@ def cmd_status(args) -> int:
     text, statuses = render_status(state, recipients, now=now, runs=args.runs, unreachable=unreachable)
     print(text)
     print()
-    print(f"Health: {health.status.upper()} — {health.summary}")
+    print(f"Health: {health.status.upper()} — {shown(health.summary)}")
     for problem in health.problems[1:]:
-        print(f"  also: {problem}")
+        print(f"  also: {shown(problem)}")
     return health.exit_code
 
 
@@ -320,7 +328,7 @@ def cmd_journal_import(args) -> int:
     print(f"Read {len(files) - len(report.refused)} of {len(files)} journal files from "
           f"{len(report.desktops)} desktops; {len(report.rows)} distinct revisions, merged in time order into "
           f"{where}.")
-    print(report.describe())
+    print("\n".join(shown(line) for line in report.describe().splitlines()))  # names from desktops' files
     if report.refused:
         first = report.refused[0][1]
         return first.exit_code if isinstance(first, SealedFileRefused) else 1
@@ -502,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except BackupOperatorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {shown(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("Stopped.", file=sys.stderr)

@@ -35,6 +35,8 @@ __all__ = [
     "WebhookSettings",
     "load_config",
     "parse_config",
+    "inline_secrets",
+    "write_new_config",
     "parse_destination",
     "STARTER_CONFIG",
 ]
@@ -184,6 +186,8 @@ class Config:
     log: LogSettings = field(default_factory=LogSettings)
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    # Said on every command that reads the config (inline secrets, a config others can read).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def base_dir(self) -> Path:
@@ -211,11 +215,24 @@ coverage_days = 7              # refuse an export with on-call gaps in the next 
 [publish]
 keep_snapshots = 3             # older snapshot files are pruned from each inbox
 
-# Add at least one source, for example:
+# Add at least one source. A CSV file:
 # [[sources]]
 # type = "csv"
 # table = "listings"
 # path = "exports/staff.csv"
+#
+# Or the directory database itself (PostgreSQL, MariaDB/MySQL, SQL Server; the examples in
+# resources/examples/exporter-sql.toml show every query). Passwords come from the environment, never
+# from this file:
+# [[sources]]
+# type = "sql"
+# name = "hr"
+# url = "postgresql+psycopg2://bo_reader@db.example.org/directory"   # or mysql+pymysql://…
+# password_env = "BO_DIRECTORY_PASSWORD"
+# naive_times = "local"        # DATETIME columns without an offset are wall time in the schedule's zone
+# [sources.queries]
+# listings = "SELECT id, kind, display_name, department, title FROM bo_listings"
+# contact_methods = "SELECT listing_id, kind, label, value FROM bo_contact_methods WHERE value <> ''"
 
 [schedule]
 timezone = "UTC"
@@ -398,5 +415,78 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"{path} is not valid TOML ({exc}); fix that line and run again.") from None
     except OSError as exc:
         raise ConfigError(f"{path} cannot be read ({exc.strerror or exc}).") from None
-    return parse_config(doc, path)
+    config = parse_config(doc, path)
+    config.warnings += inline_secrets(config)
+    if config.warnings and os.name != "nt":
+        try:
+            mode = path.stat().st_mode & 0o777
+        except OSError:
+            mode = 0
+        if mode & 0o077:
+            config.warnings.append(f"{path} holds a secret and can be read by other accounts (mode "
+                                   f"{mode:04o}); run chmod 600 {path}.")
+    return config
+
+
+# Query parameters that carry a credential in a URL (a webhook's ?token=…, a SAS signature).
+_SECRET_PARAMS = {"token", "access_token", "apikey", "api_key", "key", "secret", "password", "pass", "pwd",
+                  "sig", "signature", "auth"}
+
+
+def _url_secret(url: str) -> str | None:
+    """What kind of secret ``url`` carries inline, if any ("a password", "a token")."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        if parts.password:
+            return "a password"
+    except ValueError:
+        return None
+    if any(name.lower() in _SECRET_PARAMS and value for name, value in parse_qsl(parts.query)):
+        return "a token"
+    return None
+
+
+def inline_secrets(config: Config) -> list[str]:
+    """One warning per secret written in the config itself rather than taken from the environment.
+
+    Such a config is refused nowhere (it works), but a config file is copied, mailed and committed; the
+    environment (or a service's credential store) is where passwords belong. Never quotes the secret.
+    """
+    found = []
+    for spec in config.sources:
+        name = spec.get("name")
+        for key in ("url", "path"):
+            value = spec.get(key)
+            if isinstance(value, str) and (kind := _url_secret(value)):
+                env = "password_env" if kind == "a password" else "url_env"
+                found.append(f"source {name!r}: its {key} holds {kind} in the config file; put it in the "
+                             f"environment instead ({env} = \"NAME_OF_VARIABLE\").")
+        for key in ("password", "passwd", "token", "secret"):
+            if spec.get(key):
+                found.append(f"source {name!r}: {key} is written in the config file; use {key}_env or "
+                             "password_env with an environment variable instead.")
+    for dest in config.destinations:
+        if _url_secret(dest.path) or _url_secret(f"sftp://{dest.host}{dest.path}" if dest.host else ""):
+            found.append(f"destination {dest.name!r} holds a password in the config file; use password_env "
+                         "or a key_file instead.")
+    webhook = config.notify.webhook
+    if webhook is not None and (kind := _url_secret(webhook.url)):
+        found.append(f"[notify.webhook] url holds {kind} in the config file; put it in the environment and "
+                     "name it with token_env.")
+    return found
+
+
+def write_new_config(path: Path, text: str) -> None:
+    """Create ``path`` readable by its owner only (0600): it names databases, hosts and accounts.
+
+    Never replaces an existing file (IT owns it and its comments).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
+        out.write(text)
+    if os.name != "nt":
+        os.chmod(path, 0o600)  # whatever the umask said
 

@@ -146,7 +146,9 @@ def run_kit_checks(
             results.append(KitCheck("data age", True, f"{_age_words(age)} old (limit {_age_words(max_age)})"))
 
         if write_pdf is None:
-            results.append(KitCheck("PDF", False, "the printing component is not installed; reinstall the app"))
+            results.append(KitCheck("PDF", False, "the window is not installed here (a command-line-only install), "
+                                    "so no crash sheet can be printed; install it with pip install "
+                                    "'backup-operator[gui]', or use the full installer"))
         else:
             target = desktop.home / ".kit-check.pdf"
             try:

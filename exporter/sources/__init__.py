@@ -242,13 +242,19 @@ def validate_sources(config) -> None:
                           "(see resources/examples/exporter.toml).")
     for spec in config.sources:
         where = f"{config.path} source {source_name(spec)!r}"
-        check_keys(spec, _keys(str(spec.get("type"))), where)
+        check_keys(spec, _keys(str(spec.get("type"))) | COMMON_KEYS, where)
+        if not isinstance(spec.get("allow_overlaps", False), bool):
+            raise ConfigError(f"{where}: allow_overlaps must be true or false, not {spec['allow_overlaps']!r}.")
         if "naive_times" in spec and spec["naive_times"] not in NAIVE_TIMES:
             raise ConfigError(f"{where}: naive_times must be \"local\" (wall time in the schedule's zone) or "
                               f"\"utc\", not {spec['naive_times']!r}.")
 
 
 NAIVE_TIMES = ("local", "utc")
+# Keys every source kind takes. allow_overlaps: shifts of this source may overlap each other at one tier
+# (a feed that lists a primary and a shadowing colleague both as tier 1): reported, not refused.
+COMMON_KEYS = {"allow_overlaps"}
+OVERLAPS_ALLOWED = "_overlaps_allowed"  # set on a shift dict from such a source; the build ignores it
 
 
 def read_sources(config, window: ReadWindow) -> DirectoryData:
@@ -274,6 +280,9 @@ def read_sources(config, window: ReadWindow) -> DirectoryData:
                               "was published.") from exc
         log.info("source %s: %s", name, ", ".join(f"{len(part.table(t))} {t}" for t in TABLES
                                                   if part.table(t)) or "nothing")
+        if spec.get("allow_overlaps"):
+            for shift in part.shifts:
+                shift[OVERLAPS_ALLOWED] = True
         before = len(data.shifts)
         data.extend(part)
         naive_rules.append((before, len(data.shifts), spec.get("naive_times"), name))
@@ -296,12 +305,23 @@ def _finish_shifts(data: DirectoryData, naive_rules: list[tuple[int, int, str | 
             zones[str(schedule.get("id"))] = None  # the model's validation names this schedule
     rules = naive_rules if naive_rules is not None else [(0, len(data.shifts), None, "the sources")]
     for first, end, naive, source in rules:
+        # One shift's end is usually the next one's start: each distinct time is converted once.
+        done: dict[tuple[Any, Any], str] = {}
         for n in range(first, end):
             shift = data.shifts[n]
             tz = zones.get(str(shift.get("schedule_id")))
             for key in ("start_utc", "end_utc"):
+                value = shift.get(key)
                 try:
-                    shift[key] = instant_text(shift.get(key), tz, naive)
+                    known = done.get((value, tz))
+                except TypeError:  # a value that cannot be a key (the conversion names it)
+                    known = None
+                if known is not None:
+                    shift[key] = known
+                    continue
+                try:
+                    shift[key] = instant_text(value, tz, naive)
+                    done[(value, tz)] = shift[key]
                 except NaiveTime:
                     sid = shift.get("schedule_id")
                     zone_name = tz.key if tz is not None else "its schedule's zone"
@@ -337,7 +357,7 @@ def instant_text(value: Any, tz: ZoneInfo | None, naive: str | None = "local") -
         except ValueError:
             raise ValueError("write it like 2026-11-01T05:00:00Z or 2026-11-01 01:00") from None
     if moment.tzinfo is not None:
-        return format_utc(moment.astimezone(timezone.utc))
+        return format_utc(moment)
     if naive is None:
         raise NaiveTime("no UTC offset")
     if naive == "utc":

@@ -30,7 +30,8 @@ from exporter.sources.mapping import ColumnMapping, check_keys, positive
 
 __all__ = ["read", "read_csv_table"]
 
-_KEYS = {"type", "name", "table", "path", "encoding", "delimiter", "columns", "constants", "values", "ignore",
+_KEYS = {"allow_overlaps",
+         "type", "name", "table", "path", "encoding", "delimiter", "columns", "constants", "values", "ignore",
          "templates", "naive_times", "timeout_s", "max_mib"}
 DEFAULT_MAX_MIB = 1024
 

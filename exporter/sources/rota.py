@@ -41,7 +41,7 @@ from exporter.sources.mapping import check_keys, positive
 __all__ = ["read", "expand_rota", "Rota"]
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_KEYS = {"type", "name", "path", "timeout_s"}
+_KEYS = {"type", "name", "allow_overlaps", "path", "timeout_s"}
 MAX_ROTA_BYTES = 16 * 2**20
 _ROTA_KEYS = {"schedule_id", "tier", "role", "anchor", "daily", "weekly", "members", "notes"}
 

@@ -65,7 +65,8 @@ from exporter.sources.mapping import ColumnMapping, check_keys, positive
 
 __all__ = ["read", "read_database"]
 
-_KEYS = {"type", "name", "url", "url_env", "password_env", "isolation", "connect_timeout_s", "naive_times",
+_KEYS = {"allow_overlaps",
+         "type", "name", "url", "url_env", "password_env", "isolation", "connect_timeout_s", "naive_times",
          "queries", "mapping", "engine_options", "query_timeout_s"}
 DEFAULT_QUERY_TIMEOUT_S = 300.0
 # Set by the exporter itself: an engine option may add to these, never replace them.
@@ -225,7 +226,8 @@ def _stream(result, mapping: ColumnMapping, where: str, *, into) -> None:
     """
     columns = list(result.keys())
     bound = mapping.bind(columns, where)
-    fast = not mapping.values and not mapping.constants and all(k == v for k, v in bound.items())
+    fast = not mapping.values and not mapping.constants and not mapping.templates and \
+        all(k == v for k, v in bound.items())
     target = into.table(mapping.table)
     for batch in _prefetched(lambda: result.fetchmany(_BATCH)):
         if fast and hasattr(target, "add_rows"):

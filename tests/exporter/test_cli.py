@@ -65,6 +65,41 @@ def test_init_creates_a_private_pem_key_and_prints_the_signer(home, cli):
     assert home.config.exists()
 
 
+def test_init_writes_the_config_readable_by_its_owner_only(home, cli):
+    old = os.umask(0o022)  # the usual umask, which made the config 0644 before
+    try:
+        assert cli("init")[0] == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(home.config).st_mode) == 0o600
+    # The starter config shows a SQL source as well as a CSV file, with the password from the environment.
+    text = home.config.read_text(encoding="utf-8")
+    assert 'type = "sql"' in text and "password_env" in text and 'type = "csv"' in text
+
+
+def test_inline_secrets_are_warned_about_without_being_shown(home, cli):
+    assert cli("init")[0] == 0
+    home.config.write_text(
+        '[[sources]]\ntype = "sql"\nname = "hr"\nurl = "postgresql://reader:Hunter2secret@db.example/hr"\n'
+        '[sources.queries]\nlistings = "SELECT 1"\n'
+        '[notify.webhook]\nurl = "https://hooks.example/alert?token=Tok3nValue"\n', encoding="utf-8")
+    os.chmod(home.config, 0o644)
+    code, out, err = cli("status", "--cached")
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 3, err
+    assert "source 'hr'" in warnings[0] and "a password" in warnings[0] and "password_env" in warnings[0]
+    assert "[notify.webhook]" in warnings[1] and "token_env" in warnings[1]
+    assert "chmod 600" in warnings[2] and "0644" in warnings[2]
+    assert "Hunter2secret" not in out + err and "Tok3nValue" not in out + err
+    # From the environment instead: not a word.
+    home.config.write_text(
+        '[[sources]]\ntype = "sql"\nname = "hr"\nurl = "postgresql://reader@db.example/hr"\n'
+        'password_env = "HR_PASSWORD"\n[sources.queries]\nlistings = "SELECT 1"\n'
+        '[notify.webhook]\nurl = "https://hooks.example/alert"\ntoken_env = "HOOK_TOKEN"\n', encoding="utf-8")
+    code, out, err = cli("status", "--cached")
+    assert "warning:" not in err
+
+
 def test_init_refuses_to_overwrite_without_force(home, cli):
     assert cli("init")[0] == 0
     before = home.signing_key.read_bytes()

@@ -68,6 +68,10 @@ def shifts_from(tmp_path: Path, ics: bytes, *, start: str, end: str, tz: str = "
     return data.shifts, data.warnings
 
 
+# These feeds write "Role: Name" in SUMMARY; the default takes the whole SUMMARY as the name.
+ROLE_FIRST = {"name_pattern": ical.AFTER_COLON_PATTERN}
+
+
 def spans(shifts) -> list[tuple[str, str, str]]:
     return [(s["listing_id"], s["start_utc"], s["end_utc"]) for s in shifts]
 
@@ -75,7 +79,7 @@ def spans(shifts) -> list[tuple[str, str, str]]:
 def test_new_york_fall_back_night_with_a_vtimezone(tmp_path):
     ics = calendar("SUMMARY:Night: Alice Smith\nDTSTART;TZID=Eastern Standard Time:20261031T190000\n"
                    "DTEND;TZID=Eastern Standard Time:20261101T070000", vtimezone=VTIMEZONE_NY)
-    shifts, warnings = shifts_from(tmp_path, ics, start="2026-10-30T00:00:00", end="2026-11-03T00:00:00")
+    shifts, warnings = shifts_from(tmp_path, ics, start="2026-10-30T00:00:00", end="2026-11-03T00:00:00", **ROLE_FIRST)
     # 19:00 EDT = 23:00Z; 07:00 EST = 12:00Z: a 13-hour night.
     assert spans(shifts) == [("p1", "2026-10-31T23:00:00Z", "2026-11-01T12:00:00Z")]
     assert warnings == []
@@ -84,7 +88,7 @@ def test_new_york_fall_back_night_with_a_vtimezone(tmp_path):
 def test_london_fall_back_night_with_an_iana_tzid(tmp_path):
     ics = calendar("SUMMARY:Reads: Dr. Smith\nDTSTART;TZID=Europe/London:20261024T200000\n"
                    "DTEND;TZID=Europe/London:20261025T080000")
-    shifts, _ = shifts_from(tmp_path, ics, start="2026-10-23T00:00:00", end="2026-10-27T00:00:00",
+    shifts, _ = shifts_from(tmp_path, ics, start="2026-10-23T00:00:00", end="2026-10-27T00:00:00", **ROLE_FIRST,
                             tz="Europe/London")
     # 20:00 BST = 19:00Z; 08:00 GMT = 08:00Z: 13 hours.
     assert spans(shifts) == [("p1", "2026-10-24T19:00:00Z", "2026-10-25T08:00:00Z")]
@@ -96,7 +100,7 @@ def test_spring_forward_nights_in_both_zones(tmp_path):
         "DTEND;TZID=America/New_York:20260308T070000",
         "SUMMARY:Night: Bob O'Brien\nDTSTART;TZID=Europe/London:20260328T200000\n"
         "DTEND;TZID=Europe/London:20260329T080000")
-    shifts, _ = shifts_from(tmp_path, ics, start="2026-03-06T00:00:00", end="2026-03-31T00:00:00")
+    shifts, _ = shifts_from(tmp_path, ics, start="2026-03-06T00:00:00", end="2026-03-31T00:00:00", **ROLE_FIRST)
     assert spans(shifts) == [
         ("p1", "2026-03-08T00:00:00Z", "2026-03-08T11:00:00Z"),  # 19:00 EST -> 07:00 EDT: 11 h
         ("p2", "2026-03-28T20:00:00Z", "2026-03-29T07:00:00Z"),  # 20:00 GMT -> 08:00 BST: 11 h
@@ -121,7 +125,7 @@ def test_rrule_with_exdate_and_an_override(tmp_path):
         vtimezone=VTIMEZONE_NY)
     # The override must share the series' UID.
     ics = ics.replace(b"UID:event-1@test", b"UID:event-0@test")
-    shifts, _ = shifts_from(tmp_path, ics, start="2026-10-29T00:00:00", end="2026-11-06T00:00:00")
+    shifts, _ = shifts_from(tmp_path, ics, start="2026-10-29T00:00:00", end="2026-11-06T00:00:00", **ROLE_FIRST)
     assert spans(shifts) == [
         ("p1", "2026-10-30T11:00:00Z", "2026-10-30T23:00:00Z"),  # EDT
         ("p1", "2026-10-31T11:00:00Z", "2026-10-31T23:00:00Z"),
@@ -141,12 +145,12 @@ def test_rdate_adds_an_occurrence(tmp_path):
 def test_all_day_events_cover_their_dates_in_the_schedule_zone(tmp_path):
     ics = calendar("SUMMARY:Weekend call: Alice Smith\nDTSTART;VALUE=DATE:20261031\nDTEND;VALUE=DATE:20261102",
                    "SUMMARY:Bob O'Brien\nDTSTART;VALUE=DATE:20261102")
-    shifts, _ = shifts_from(tmp_path, ics, start="2026-10-30T00:00:00", end="2026-11-04T00:00:00")
+    shifts, _ = shifts_from(tmp_path, ics, start="2026-10-30T00:00:00", end="2026-11-04T00:00:00", **ROLE_FIRST)
     assert spans(shifts) == [
         ("p1", "2026-10-31T04:00:00Z", "2026-11-02T05:00:00Z"),  # 00:00 EDT Sat -> 00:00 EST Mon (49 h)
         ("p2", "2026-11-02T05:00:00Z", "2026-11-03T05:00:00Z"),  # no DTEND: one day
     ]
-    shifts, _ = shifts_from(tmp_path, ics, start="2026-10-30T00:00:00", end="2026-11-04T00:00:00",
+    shifts, _ = shifts_from(tmp_path, ics, start="2026-10-30T00:00:00", end="2026-11-04T00:00:00", **ROLE_FIRST,
                             all_day_starts="07:00")
     assert spans(shifts)[0] == ("p1", "2026-10-31T11:00:00Z", "2026-11-02T12:00:00Z")
 
@@ -161,7 +165,7 @@ def test_names_are_matched_by_rule_and_unmatched_ones_reported(tmp_path):
         "SUMMARY:Primary: chris.lee@example.org\nDTSTART:20260604T120000Z\nDTEND:20260604T180000Z",
         "SUMMARY:Primary: Bob\nDTSTART:20260605T120000Z\nDTEND:20260605T180000Z\nSTATUS:CANCELLED",
     )
-    shifts, warnings = shifts_from(tmp_path, ics, start="2026-05-30T00:00:00", end="2026-06-30T00:00:00",
+    shifts, warnings = shifts_from(tmp_path, ics, start="2026-05-30T00:00:00", end="2026-06-30T00:00:00", **ROLE_FIRST,
                                    tiers={"(?i)^backup": 2}, role_pattern=r"^(?P<role>\w+):")
     assert [(s["listing_id"], s["tier"], s["role"]) for s in shifts] == [
         ("p3", 1, "Primary"), ("p4", 1, "Primary"), ("p1", 2, "Backup")]
@@ -249,7 +253,7 @@ def test_a_feed_is_fetched_over_http(tmp_path):
             ical.read({"type": "ical", "name": "feed", "url": url, "schedule_id": "oc-1", "timeout_s": 5},
                       config, window, so_far)
         data = ical.read({"type": "ical", "name": "feed", "url": url.replace("webcal", "http"),
-                          "schedule_id": "oc-1", "timeout_s": 5}, config, window, so_far)
+                          "schedule_id": "oc-1", "timeout_s": 5, **ROLE_FIRST}, config, window, so_far)
     finally:
         server.shutdown()
         server.server_close()
