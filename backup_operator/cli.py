@@ -131,6 +131,8 @@ def cmd_sync(desktop: Desktop, args: argparse.Namespace) -> int:
         print(f"Refused {shown(path)}: {shown(exc)}", file=sys.stderr)
     if report.installed:
         print(f"Installed snapshot version {report.installed[0]}.")
+        for note in store.notes:
+            print(f"Note: {shown(note)}", file=sys.stderr)
     elif report.current:
         print(f"Up to date: version {report.current} is installed.")
     else:

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PureWindowsPath
 
 from backup_operator.errors import BackupOperatorError
+from backup_operator.textsafe import shown
 
 from exporter import __version__
 from exporter.home import HOME_ENV, ExporterHome, export_home
@@ -223,7 +224,7 @@ def cmd_status(args) -> int:
                         behind_after_intervals=config.monitoring.behind_after_intervals, unreachable=unreachable)
     except BackupOperatorError as exc:
         if args.nagios:  # a monitoring plugin must say UNKNOWN, in one line, with exit 3
-            print(f"BACKUP OPERATOR EXPORT UNKNOWN - {exc}")
+            print(f"BACKUP OPERATOR EXPORT UNKNOWN - {shown(exc)}")
             return NAGIOS_CODES["unknown"]
         raise
     if args.nagios:
@@ -237,9 +238,9 @@ def cmd_status(args) -> int:
     text, statuses = render_status(state, recipients, now=now, runs=args.runs, unreachable=unreachable)
     print(text)
     print()
-    print(f"Health: {health.status.upper()} — {health.summary}")
+    print(f"Health: {health.status.upper()} — {shown(health.summary)}")
     for problem in health.problems[1:]:
-        print(f"  also: {problem}")
+        print(f"  also: {shown(problem)}")
     return health.exit_code
 
 
@@ -327,7 +328,7 @@ def cmd_journal_import(args) -> int:
     print(f"Read {len(files) - len(report.refused)} of {len(files)} journal files from "
           f"{len(report.desktops)} desktops; {len(report.rows)} distinct revisions, merged in time order into "
           f"{where}.")
-    print(report.describe())
+    print("\n".join(shown(line) for line in report.describe().splitlines()))  # names from desktops' files
     if report.refused:
         first = report.refused[0][1]
         return first.exit_code if isinstance(first, SealedFileRefused) else 1
@@ -509,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except BackupOperatorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {shown(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("Stopped.", file=sys.stderr)

@@ -32,6 +32,7 @@ from typing import Any
 from backup_operator.core.model import format_utc, parse_utc
 from backup_operator.errors import DesktopsBehind, ExportFailing
 from backup_operator.fsutil import atomic_write
+from backup_operator.textsafe import shown
 
 from exporter.recipients import Recipient
 from exporter.state import RunRecord, State
@@ -178,7 +179,7 @@ def nagios_line(health: Health) -> str:
         perf.append(f"last_publish_age={int(age)}s;{int(health.interval_minutes * 120)}")
     if health.latest_version is not None:
         perf.append(f"snapshot_version={health.latest_version}")
-    summary = health.summary.replace("|", "/").replace("\n", " ")
+    summary = shown(health.summary.replace("|", "/"))
     return f"BACKUP OPERATOR EXPORT {health.status.upper()} - {summary} | {' '.join(perf)}"
 
 

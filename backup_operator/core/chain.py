@@ -194,9 +194,10 @@ def install_deltas(store, sealed_deltas: list[bytes]) -> int:
         conn.close()
     for link in new_links:
         atomic_write(delta_path(store, link.version), link.sealed, mode=0o600)
-    store._write_high_water(tip)
+    # The deltas are in use now: a full disk at the mark is a note, not a failure (store.record_high_water).
     # The search index was built once, here: the open copy keeps it, so a start loads it instead.
-    store.write_open_copy(tip, new_links[-1].sealed, merged, kind="delta")
+    store.record_high_water(tip, meanwhile=lambda: store.write_open_copy(tip, new_links[-1].sealed, merged,
+                                                                         kind="delta"))
     return tip
 
 

@@ -116,6 +116,7 @@ class SnapshotStore:
         self.size_cap = size_cap
         self.keep = max(1, keep)
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.notes: list[str] = []  # what went wrong after an install succeeded (say it, it is not a failure)
         # Whatever a crash left half-written is never opened (it has the temp prefix); remove it now.
         clean_temp_files(self.folder)
 
@@ -209,9 +210,36 @@ class SnapshotStore:
 
     def _install_verified(self, verified: Verified) -> None:
         atomic_write(self.path_of(verified.version), verified.sealed, mode=0o600)
-        self._write_high_water(verified.version)
-        self.write_open_copy(verified.version, verified.sealed, verified.database)
-        self.prune()
+        # From here on the new version is installed and is what opens: a failure below must not say
+        # "the previous copy is still in use".
+        self.record_high_water(verified.version, meanwhile=lambda: (
+            self.write_open_copy(verified.version, verified.sealed, verified.database), self.prune()))
+
+    def record_high_water(self, version: int, *, meanwhile: Callable[[], object] | None = None) -> None:
+        """Write the mark after ``version`` was installed, then run ``meanwhile`` (the open copy, pruning).
+        The mark only speeds up the check: it is worked out again from the installed files whenever it is
+        lower, so a full disk here costs no protection. Pruning frees space, so a failed write is tried once
+        more after it. What could not be written is said truthfully in ``notes``: the new version is
+        installed and in use."""
+        try:
+            self._write_high_water(version)
+            failed = None
+        except StorageError as exc:
+            failed = exc
+        if meanwhile is not None:
+            meanwhile()
+        if failed is None:
+            return
+        try:
+            self._write_high_water(version)
+            return
+        except StorageError as exc:
+            failed = exc
+        why = "the disk is full" if "full" in str(failed) else "it could not be written"
+        self.notes.append(
+            f"Version {version} is installed and in use, but its high-water mark was not recorded "
+            f"({why}); it is worked out again from the installed files, so older snapshots stay refused. "
+            f"Free some space in {self.folder} before the next snapshot arrives.")
 
     def installed_at(self, version: int) -> datetime:
         path = self.path_of(version)

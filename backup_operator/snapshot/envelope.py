@@ -25,6 +25,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import struct
 import zlib
 from collections.abc import Iterable, Sequence
@@ -56,6 +57,7 @@ __all__ = ["Header", "Endorsement", "seal", "read_capped", "verify", "decrypt", 
 
 _HEADER_FIELDS = {"format", "snapshot_version", "created_at", "expires_at", "signer", "payload_nonce",
                   "chunk_size", "compression", "recipients", "endorsements"}
+_MAX_ENDORSEMENTS = 64  # a rotation chain is a handful of keys; this bounds the work on an unsigned header
 # The envelope's kinds: a full snapshot, and a delta (docs/FORMAT.md §12), which adds signed header fields.
 # Each kind: its magic line per readable format version, the prefix common to all versions, extra fields.
 _KINDS = {"snapshot": ({2: F.MAGIC, 1: F.MAGIC_V1}, F.MAGIC_PREFIX, frozenset()),
@@ -89,8 +91,12 @@ class Endorsement:
 
     @classmethod
     def from_json(cls, doc: dict) -> "Endorsement":
-        return cls(SignerPublicKey.from_text(doc["new_signer"]), SignerPublicKey.from_text(doc["by_signer"]),
-                   base64.b64decode(doc["signature"]))
+        """Exactly the three fields, two key texts and a 64-byte signature in canonical base64."""
+        if type(doc) is not dict or set(doc) != {"new_signer", "by_signer", "signature"}:
+            raise ValueError("an endorsement has exactly new_signer, by_signer and signature")
+        return cls(SignerPublicKey.from_text(_text(doc["new_signer"], "new_signer")),
+                   SignerPublicKey.from_text(_text(doc["by_signer"], "by_signer")),
+                   _b64(doc["signature"], "an endorsement's signature", F.SIGNATURE_SIZE))
 
 
 @dataclass(frozen=True)
@@ -313,31 +319,101 @@ def _split(blob: bytes, kind: str = "snapshot") -> tuple[bytes, bytes, memoryvie
         blob[-F.SIGNATURE_SIZE:]
 
 
+_TIME = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z")
+_RECIPIENT_ID = re.compile(r"\A[0-9a-f]{16}\Z")
+_GROUP_ID = re.compile(r"\A" + re.escape(F.GROUP_STANZA_PREFIX) + r"[0-9a-f]{16}\Z")
+_REQUIRED_FIELDS = _HEADER_FIELDS - {"endorsements"}
+
+
+def _int(value: object, name: str, low: int, high: int) -> int:
+    """A JSON integer (not true/false, not 1.0) within [low, high]."""
+    if type(value) is not int or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}")
+    return value
+
+
+def _text(value: object, name: str) -> str:
+    if type(value) is not str:
+        raise ValueError(f"{name} must be a string")
+    return value
+
+
+def _time(value: object, name: str) -> str:
+    """A UTC time written YYYY-MM-DDTHH:MM:SSZ that names a real moment."""
+    if type(value) is not str or not _TIME.match(value):
+        raise ValueError(f"{name} must be a time written YYYY-MM-DDTHH:MM:SSZ")
+    datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")  # 2026-02-30 fails here
+    return value
+
+
+def _b64(value: object, name: str, size: int | None = None) -> bytes:
+    """Canonical padded base64 (re-encoding gives the same text), of ``size`` bytes when given."""
+    if type(value) is not str:
+        raise ValueError(f"{name} must be base64 text")
+    raw = base64.b64decode(value, validate=True)
+    if base64.b64encode(raw).decode() != value or (size is not None and len(raw) != size):
+        raise ValueError(f"{name} must be canonical base64" + (f" of {size} bytes" if size else ""))
+    return raw
+
+
+def _recipients(value: object, kind: str) -> dict[str, bytes]:
+    """Stanzas sorted by id, each id once: one byte form, and no stanza shadowing another."""
+    if type(value) is not list or not value:
+        raise ValueError("recipients must be a non-empty list")
+    out: dict[str, bytes] = {}
+    previous = ""
+    for stanza in value:
+        if type(stanza) is not dict or set(stanza) != {"id", "wrapped"}:
+            raise ValueError("a recipient stanza has exactly id and wrapped")
+        rid = _text(stanza["id"], "a recipient id")
+        if _RECIPIENT_ID.match(rid):
+            wrapped = _b64(stanza["wrapped"], "a wrapped file key", F.WRAPPED_KEY_SIZE)
+        elif kind == "delta" and _GROUP_ID.match(rid):
+            wrapped = _b64(stanza["wrapped"], "a group-wrapped file key", F.GROUP_WRAPPED_KEY_SIZE)
+        else:
+            raise ValueError("a recipient id must be 16 lowercase hex digits")
+        if rid <= previous:
+            raise ValueError("recipients must be sorted by id, each id once")
+        out[rid] = wrapped
+        previous = rid
+    return out
+
+
 def _parse_header(header_bytes: bytes, kind: str = "snapshot", magic_format: int = F.FORMAT_VERSION) -> Header:
-    """The header of a file whose magic line names ``magic_format``; the header's ``format`` must agree."""
+    """The header of a file whose magic line names ``magic_format``, exactly as docs/FORMAT.md §5 defines
+    it (its ``format`` must agree with the magic line); anything else is refused, never coerced."""
     extra_fields = _KINDS[kind][2]
     try:
         doc = json.loads(header_bytes)
-        if _canonical(doc) != header_bytes:
+        if type(doc) is not dict or _canonical(doc) != header_bytes:
             raise ValueError("header is not in canonical form")
         unknown = set(doc) - _HEADER_FIELDS - extra_fields
         if unknown:
             raise ValueError(f"unknown header fields {sorted(unknown)}")
+        missing = (_REQUIRED_FIELDS | extra_fields) - set(doc)
+        if missing:
+            raise ValueError(f"missing header fields {sorted(missing)}")
         if type(doc["format"]) is int and doc["format"] not in F.COMPRESSION_OF_FORMAT:
             raise UnsupportedFormat(f"This snapshot's header says format {doc['format']}, which this "
                                     "program cannot read; update Backup Operator.")
         if type(doc["format"]) is not int or doc["format"] != magic_format:
             raise ValueError("the header's format is not the one its magic line names")
+        if "endorsements" in doc and (type(doc["endorsements"]) is not list or not doc["endorsements"]):
+            raise ValueError("endorsements, when present, must be a non-empty list")
+        compression = _text(doc["compression"], "compression")
+        if compression != F.COMPRESSION_OF_FORMAT[doc["format"]]:
+            raise ValueError(f"compression must be {F.COMPRESSION_OF_FORMAT[doc['format']]!r} in format "
+                             f"{doc['format']}")
         header = Header(
-            format=int(doc["format"]),
-            snapshot_version=int(doc["snapshot_version"]),
-            created_at=str(doc["created_at"]),
-            expires_at=str(doc["expires_at"]),
-            signer=SignerPublicKey.from_text(doc["signer"]),
-            payload_nonce=base64.b64decode(doc["payload_nonce"], validate=True),
-            chunk_size=int(doc["chunk_size"]),
-            compression=str(doc["compression"]),
-            recipients={str(r["id"]): base64.b64decode(r["wrapped"], validate=True) for r in doc["recipients"]},
+            format=doc["format"],
+            snapshot_version=_int(doc["snapshot_version"], "snapshot_version", 1, F.MAX_VERSION),
+            created_at=_time(doc["created_at"], "created_at"),
+            expires_at=_time(doc["expires_at"], "expires_at"),
+            signer=SignerPublicKey.from_text(_text(doc["signer"], "signer")),
+            payload_nonce=_b64(doc["payload_nonce"], "payload_nonce", F.PAYLOAD_NONCE_SIZE),
+            chunk_size=_int(doc["chunk_size"], "chunk_size", F.MIN_CHUNK_SIZE, F.MAX_CHUNK_SIZE),
+            compression=compression,
+            recipients=_recipients(doc["recipients"], kind),
             endorsements=tuple(Endorsement.from_json(e) for e in doc.get("endorsements", [])),
             raw=header_bytes,
         )
@@ -346,11 +422,11 @@ def _parse_header(header_bytes: bytes, kind: str = "snapshot", magic_format: int
     except UnsupportedFormat:
         raise
     except Exception as exc:
-        raise CorruptSnapshot(f"The snapshot's header cannot be read ({type(exc).__name__}); "
+        reason = str(exc) if isinstance(exc, ValueError) and not isinstance(exc, json.JSONDecodeError) else \
+            type(exc).__name__
+        raise CorruptSnapshot(f"The {kind}'s header is not in the form the format requires "
+                              f"({shown(reason, limit=120)}); it was not made by a valid exporter, and "
                               "the previous snapshot stays in use.") from exc
-    if header.compression != F.COMPRESSION_OF_FORMAT[header.format] or not (1024 <= header.chunk_size <= 16 * 1024 * 1024) \
-            or len(header.payload_nonce) != F.PAYLOAD_NONCE_SIZE:
-        raise CorruptSnapshot("The snapshot's header has values this program does not accept.")
     return header
 
 
@@ -383,50 +459,72 @@ def trusted_prefix(prefix: bytes, trusted: Iterable[SignerPublicKey], *, kind: s
         raise CorruptSnapshot("The kept header is damaged; the snapshot is opened from its signed file.")
     header = _parse_header(prefix[start:], kind, _magic_format(prefix, kind))
     trusted = list(trusted)
-    if header.signer not in trusted and not _endorsed(header, trusted):
+    if header.signer not in trusted and not _endorsed(header.signer, header.endorsements, trusted):
         raise UntrustedSignature("This snapshot was not signed by a key this desktop trusts now; it is not "
                                  "opened. Tell IT.")
     return header
 
 
 def peek_header(blob: bytes, *, kind: str = "snapshot") -> Header:
-    """The header WITHOUT checking the signature: only for explaining a refused file, never to trust it."""
+    """The header WITHOUT checking the signature: only to order files or explain a refusal, never to
+    trust anything in it (and never to print it: see textsafe)."""
     _, header_bytes, _, _ = _split(blob, kind)
     return _parse_header(header_bytes, kind, _magic_format(blob, kind))
 
 
-def verify(blob: bytes, trusted: Iterable[SignerPublicKey], *, kind: str = "snapshot") -> Header:
-    """Check magic, signature and header; return the header. Refuses anything a pinned key did not sign.
+def _claimed_signer(header_bytes: bytes) -> tuple[SignerPublicKey, tuple[Endorsement, ...]]:
+    """The two header fields needed to find the key of a file no pinned key signed (a rotation): the
+    signer it names and the endorsements. Nothing else of the header is read before the signature."""
+    try:
+        doc = json.loads(header_bytes)
+        signer = SignerPublicKey.from_text(_text(doc["signer"], "signer"))
+        endorsements = doc.get("endorsements", [])
+        if type(endorsements) is not list:
+            raise ValueError("endorsements must be a list")
+        return signer, tuple(Endorsement.from_json(e) for e in endorsements[:_MAX_ENDORSEMENTS])
+    except Exception:
+        raise UntrustedSignature("This snapshot's signature cannot be checked: its header is damaged or was "
+                                 "altered; the previous snapshot stays in use.") from None
 
-    A signer that is not pinned is accepted only through an endorsement chain that starts at a pinned
-    key (planned rotation); the caller then pins the new signer.
+
+def verify(blob: bytes, trusted: Iterable[SignerPublicKey], *, kind: str = "snapshot") -> Header:
+    """Check magic, signature, then the header; return the header. Refuses anything a pinned key did
+    not sign (docs/FORMAT.md §10.3: the signature before the header is parsed).
+
+    The signature is checked against the pinned keys first, without reading the header. A signer that
+    is not pinned is accepted only through an endorsement chain that starts at a pinned key (planned
+    rotation), found from the header's signer and endorsements alone; the caller then pins it.
     """
     trusted = list(trusted)
-    prefix, header_bytes, payload, signature = _split(blob, kind)
+    _, header_bytes, _, signature = _split(blob, kind)
     body_len = len(blob) - F.SIGNATURE_SIZE
     message = F.SIGNATURE_CONTEXT + hashlib.sha512(memoryview(blob)[:body_len]).digest()
+    signed_by = next((key for key in trusted if key.verify(signature, message)), None)
+    if signed_by is None:
+        claimed, endorsements = _claimed_signer(header_bytes)
+        if not claimed.verify(signature, message):
+            raise UntrustedSignature("This snapshot's signature does not match its contents: it was altered or "
+                                     "damaged; the previous snapshot stays in use.")
+        if not _endorsed(claimed, endorsements, trusted):
+            raise UntrustedSignature("This snapshot was not signed by your hospital's exporter key; it was "
+                                     "not installed and the previous snapshot stays in use. Tell IT.")
+        signed_by = claimed
     header = _parse_header(header_bytes, kind, _magic_format(blob, kind))
-    if not header.signer.verify(signature, message):
-        if any(key.verify(signature, message) for key in trusted if key != header.signer):
-            raise CorruptSnapshot("The snapshot's header names the wrong signer; it was altered.")
-        raise UntrustedSignature("This snapshot's signature does not match its contents: it was altered or "
-                                 "damaged; the previous snapshot stays in use.")
-    if header.signer not in trusted and not _endorsed(header, trusted):
-        raise UntrustedSignature("This snapshot was not signed by your hospital's exporter key; it was "
-                                 "not installed and the previous snapshot stays in use. Tell IT.")
+    if header.signer != signed_by:
+        raise CorruptSnapshot("The snapshot's header names the wrong signer; it was altered.")
     return header
 
 
-def _endorsed(header: Header, trusted: list[SignerPublicKey]) -> bool:
+def _endorsed(signer: SignerPublicKey, endorsements: Sequence[Endorsement], trusted: list[SignerPublicKey]) -> bool:
     vouched = set(trusted)
     changed = True
     while changed:
         changed = False
-        for e in header.endorsements:
+        for e in endorsements:
             if e.by_signer in vouched and e.new_signer not in vouched and e.is_valid():
                 vouched.add(e.new_signer)
                 changed = True
-    return header.signer in vouched
+    return signer in vouched
 
 
 def _group_aead(group_key: bytes, nonce: bytes) -> ChaCha20Poly1305:

@@ -42,6 +42,9 @@ HEADER_LENGTH_BYTES = 4  # big-endian length of the header that follows the magi
 MAX_HEADER_BYTES = 4 * 1024 * 1024  # room for thousands of recipients, and no more
 
 CHUNK_SIZE = 64 * 1024  # plaintext bytes per STREAM chunk
+MIN_CHUNK_SIZE = 1024  # what a reader accepts in a header
+MAX_CHUNK_SIZE = 16 * 1024 * 1024
+MAX_VERSION = 2**53  # snapshot versions stay exact in every JSON reader (and in SQLite, and in JavaScript)
 TAG_SIZE = 16  # ChaCha20-Poly1305 tag
 STREAM_NONCE_COUNTER_BYTES = 11
 LAST_CHUNK_FLAG = 0x01
@@ -53,6 +56,8 @@ HPKE_INFO = b"backup-operator/v1 file key"
 SIGNATURE_CONTEXT = b"backup-operator/v1 signature\n"
 ENDORSEMENT_CONTEXT = b"backup-operator/v1 endorse signer\n"
 SIGNATURE_SIZE = 64
+WRAPPED_KEY_SIZE = 32 + FILE_KEY_SIZE + 16  # HPKE: X25519 enc, then the file key and its tag
+GROUP_WRAPPED_KEY_SIZE = FILE_KEY_SIZE + 16  # a delta's group stanza: the file key and its tag
 RECIPIENT_ID_BYTES = 8
 
 COMPRESSION = "zstd"

@@ -204,7 +204,7 @@ def verify_manifest(data: bytes, trusted: Iterable[SignerPublicKey]) -> Manifest
         if not manifest.signer.verify(signature, message):
             raise UntrustedSignature("The inbox's manifest does not match its signature: it was altered or "
                                      "damaged; the installed snapshot stays in use.")
-        if not envelope._endorsed(manifest, trusted):
+        if not envelope._endorsed(manifest.signer, manifest.endorsements, trusted):
             raise UntrustedSignature("The inbox's manifest was not signed by your hospital's exporter key; "
                                      "nothing was installed from it. Tell IT.")
         return manifest

@@ -26,6 +26,7 @@ import pytest
 
 from backup_operator.core.model import build_database
 from backup_operator.snapshot import envelope
+from backup_operator.snapshot import format as F
 from backup_operator.textsafe import shown
 
 # The command in a process that reports its peak resident memory (VmHWM: this program's own address space;
@@ -382,3 +383,174 @@ def test_concurrent_sync_search_and_window_open(desk, kit, tmp_path, adversary, 
     assert runs["search"][1] == 0 and runs["window"][1] == 0, {r: e[-2000:] for r, (_, e) in results.items()}
     assert desk.store().high_water() == 1 + trials
     assert not [p for p in desk.snapshots.iterdir() if p.name.startswith(".tmp-")]
+
+
+# --- 8. headers: the signature first, then exactly the form FORMAT.md §5 gives --------------------------
+
+B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def _not_canonical_b64(text: str) -> str:
+    return text[:-3] + B64[B64.index(text[-3]) ^ 1] + "=="
+
+
+HEADER_CASES = {
+    "format true": lambda d: d.update(format=True),
+    "format 1.0": lambda d: d.update(format=1.0),
+    "format '1'": lambda d: d.update(format="1"),
+    "snapshot_version 7.5": lambda d: d.update(snapshot_version=7.5),
+    "snapshot_version true": lambda d: d.update(snapshot_version=True),
+    "snapshot_version '7'": lambda d: d.update(snapshot_version="7"),
+    "snapshot_version 0": lambda d: d.update(snapshot_version=0),
+    "snapshot_version 2^53 + 1": lambda d: d.update(snapshot_version=2**53 + 1),
+    "snapshot_version 2^63 - 1": lambda d: d.update(snapshot_version=2**63 - 1),
+    "chunk_size 65536.0": lambda d: d.update(chunk_size=65536.0),
+    "chunk_size true": lambda d: d.update(chunk_size=True),
+    "created_at null": lambda d: d.update(created_at=None),
+    "created_at a number": lambda d: d.update(created_at=1767225600),
+    "created_at 'yesterday'": lambda d: d.update(created_at="yesterday"),
+    "created_at with an offset": lambda d: d.update(created_at="2026-03-07T12:00:00+01:00"),
+    "created_at with fractions": lambda d: d.update(created_at="2026-03-07T12:00:00.5Z"),
+    "created_at February 30": lambda d: d.update(created_at="2026-02-30T12:00:00Z"),
+    "created_at with escapes": lambda d: d.update(created_at="2026-03-07T12:00:00Z\n\x1b[2J"),
+    "expires_at empty": lambda d: d.update(expires_at=""),
+    "duplicate recipient": lambda d: d.update(recipients=d["recipients"] + d["recipients"][:1]),
+    "recipients unsorted": lambda d: d["recipients"].reverse(),
+    "recipients empty": lambda d: d.update(recipients=[]),
+    "recipients an object": lambda d: d.update(recipients={r["id"]: r["wrapped"] for r in d["recipients"]}),
+    "stanza with an extra field": lambda d: d["recipients"][0].update(note="x"),
+    "stanza id upper case": lambda d: d["recipients"][0].update(id=d["recipients"][0]["id"].upper()),
+    "stanza id a group in a snapshot": lambda d: d["recipients"][-1].update(id="group-" + "0" * 16),
+    "wrapped key short": lambda d: d["recipients"][0].update(wrapped=d["recipients"][0]["wrapped"][:40]),
+    "payload_nonce not canonical base64": lambda d: d.update(payload_nonce=_not_canonical_b64(d["payload_nonce"])),
+    "payload_nonce 12 bytes": lambda d: d.update(payload_nonce="AAAAAAAAAAAAAAAA"),
+    "compression missing": lambda d: d.pop("compression"),
+    "signer missing": lambda d: d.pop("signer"),
+    "endorsements empty": lambda d: d.update(endorsements=[]),
+    "endorsements null": lambda d: d.update(endorsements=None),
+    "unknown field": lambda d: d.update(note="hello"),
+}
+
+
+@pytest.fixture(scope="module")
+def header_sample(kit, signer, desktop_key, other_desktop_keys):
+    blob = kit.seal_snapshot(7, signer=signer, recipients=[desktop_key.public] + [k.public for k in
+                                                                               other_desktop_keys])
+    return kit.split_snapshot(blob)
+
+
+@pytest.mark.parametrize("case", sorted(HEADER_CASES))
+def test_signed_headers_are_parsed_strictly(case, header_sample, kit, signer, adversary):
+    """Each header is signed by the pinned key, so only its form can refuse it (old code took format true,
+    1.0, a version of 7.5 as 7, duplicate stanzas, and any string or null as a time)."""
+    doc, payload, _ = header_sample
+    doc = json.loads(json.dumps(doc))
+    HEADER_CASES[case](doc)
+    blob = kit.assemble_snapshot(doc, payload, sign_with=signer)
+    from backup_operator.errors import BackupOperatorError, CorruptSnapshot
+
+    try:
+        envelope.verify(blob, [signer.public])
+        outcome = "accepted wrongly"
+    except CorruptSnapshot as exc:
+        outcome = "refused"
+        assert "\n" not in str(exc) and not hostile_chars(str(exc))
+    except BackupOperatorError:
+        outcome = "accepted wrongly"  # refused, but for the wrong reason: it is signed and damaged
+    except Exception:
+        outcome = "traceback"
+    adversary.record("headers (strict, after the signature)", outcome, case)
+    assert outcome == "refused", case
+
+
+def test_the_header_is_not_parsed_before_the_signature(kit, header_sample, signer, attacker, monkeypatch,
+                                                       adversary):
+    """FORMAT.md §10.3: a file no pinned key signed is refused without its header being parsed."""
+    from backup_operator.errors import UntrustedSignature
+
+    doc, payload, signature = header_sample
+    parsed = []
+    real = envelope._parse_header
+    monkeypatch.setattr(envelope, "_parse_header", lambda *a, **k: parsed.append(1) or real(*a, **k))
+    cases = {
+        "signed by an attacker": kit.assemble_snapshot(doc, payload, sign_with=attacker),
+        "altered after signing": kit.assemble_snapshot({**doc, "created_at": "2030-01-01T00:00:00Z"}, payload,
+                                                       signature=signature),
+        "header not JSON, not signed again": kit.assemble_snapshot(b"[" + kit.header_prefix(doc)[
+            len(F.MAGIC) + F.HEADER_LENGTH_BYTES + 1:], payload, signature=signature),
+    }
+    for case, blob in cases.items():
+        try:
+            envelope.verify(blob, [signer.public])
+            outcome = "accepted wrongly"
+        except UntrustedSignature:
+            outcome = "accepted wrongly" if parsed else "refused"
+        except Exception:
+            outcome = "traceback"
+        adversary.record("headers (strict, after the signature)", outcome, f"{case}: parsed {len(parsed)}")
+        assert outcome == "refused", case
+    envelope.verify(kit.assemble_snapshot(doc, payload, signature=signature), [signer.public])
+    assert parsed == [1]  # a good file: parsed once, after its signature verified
+
+
+# --- 9. a full disk at the high-water mark: the message says what is true ------------------------------
+
+
+def test_disk_full_at_the_high_water_mark_says_the_new_version_is_in_use(desk, capsys, monkeypatch, adversary):
+    """The snapshot file is written, then the disk fills exactly at the mark's write. Old sync said the
+    previous copy was still in use while the new one was installed and opening."""
+    import errno
+
+    from backup_operator import cli
+    from backup_operator.core import store as store_module
+    from backup_operator.fsutil import os as fs_os
+
+    desk.drop(3)
+    assert desk.store().sync([desk.inbox]).installed == [3]
+    desk.clear_inbox()
+    desk.drop(4)
+    real_write = fs_os.write
+
+    def fake_write(fd, data):  # the disk is full for the mark's temporary file, and only for it
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("-" + store_module.HIGH_WATER_FILE):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(fs_os, "write", fake_write)
+        code = cli.main(["sync"])
+    out = capsys.readouterr()
+    opened = desk.store().open_newest()
+    in_use = opened.version
+    opened.close()
+    truthful = ("Installed snapshot version 4." in out.out and "Version 4 is installed and in use" in out.err
+                and "previous copy is still in use" not in out.err + out.out)
+    adversary.record("disk full at the high-water mark", "refused" if truthful and in_use == 4 and code == 0
+                     else "accepted wrongly", "message and reality")
+    assert in_use == 4 and code == 0, out
+    assert truthful, out
+    assert desk.store().high_water() == 4  # worked out again from the installed file
+    assert (desk.snapshots / store_module.HIGH_WATER_FILE).read_text().strip() == "4"  # written at the next start
+    desk.put(desk.seal(3), "replay.bosnap")
+    assert desk.store().sync([desk.inbox]).installed == []  # and the replay of 3 is still refused
+
+
+def test_store_open_leaves_a_half_written_open_copy(desk, adversary):
+    """The open copy (snapshot/opencopy.py) is written beside the store's files too: a search started while
+    it is being written must not delete it."""
+    from backup_operator.snapshot.opencopy import OpenCopyWriter
+
+    desk.drop(2)
+    store = desk.store()
+    assert store.sync([desk.inbox]).installed == [2]
+    sealed = store.path_of(2).read_bytes()
+    writer = OpenCopyWriter(store.open_copy_path(2), key=desk.key, version=2, sealed=sealed,
+                            sealed_header=envelope.prefix_of(sealed))
+    try:
+        writer.write(b"half of a database")
+        done = bo("search", "canary")
+        survived = writer._temp.exists()
+        adversary.record("temp files", outcome_of(done, not survived), "store open during an open copy's write")
+        assert done.returncode == 0 and survived, "a store open deleted the open copy being written"
+    finally:
+        writer.abort()

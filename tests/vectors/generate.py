@@ -102,6 +102,9 @@ def signed(body: bytes, signer: keys.SignerKey) -> bytes:
     return body + signer.sign(F.SIGNATURE_CONTEXT + hashlib.sha512(body).digest())
 
 
+B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
 def seal(db: bytes, *, version: int = VERSION, signer: str = "signer", recipients=("desktop",),
          chunk_size: int = SMALL_CHUNK, file_key: bytes = FILE_KEY, nonce: bytes = PAYLOAD_NONCE,
          endorsements=(), format_version: int = 1) -> bytes:
@@ -160,6 +163,7 @@ def generate(out: Path) -> list[dict]:
     good_default_chunk = seal(db, chunk_size=F.CHUNK_SIZE, file_key=FILE_KEY_2, nonce=PAYLOAD_NONCE_2)
     endorse = envelope.Endorsement.make(SIGNERS["signer"], SIGNERS["rotated signer"].public)
     rotated = seal(db, signer="rotated signer", endorsements=[endorse])
+    two = seal(db, recipients=("desktop", "other desktop"))
     doc, payload, signature = split(good)
     sealed_chunk = SMALL_CHUNK + F.TAG_SIZE
 
@@ -195,6 +199,31 @@ def generate(out: Path) -> list[dict]:
         "chunks-swapped.bosnap": signed(prefix_of(canonical(doc)) + payload[sealed_chunk:2 * sealed_chunk]
                                         + payload[:sealed_chunk] + payload[2 * sealed_chunk:], SIGNERS["signer"]),
         "meta-version-mismatch.bosnap": seal(database(VERSION - 1)),
+        # Strict parsing (§5): each of these is signed by the pinned key, so only the header's form refuses it.
+        "header-format-true.bosnap": reseal(good, header_edit=lambda d: d.update(format=True), inner=inner_of(db)),
+        "header-format-float.bosnap": reseal(good, header_bytes=lambda h: h.replace(b'"format":1,', b'"format":1.0,'),
+                                             inner=inner_of(db)),
+        "header-version-fraction.bosnap": reseal(good, header_edit=lambda d: d.update(snapshot_version=VERSION + 0.5),
+                                                 inner=inner_of(db)),
+        "header-version-above-2-53.bosnap": reseal(good, header_edit=lambda d: d.update(snapshot_version=2**53 + 1),
+                                                   inner=inner_of(db)),
+        "header-duplicate-recipient.bosnap": reseal(good, header_edit=lambda d: d.update(
+            recipients=d["recipients"] * 2), inner=inner_of(db)),
+        "header-recipients-unsorted.bosnap": reseal(two, header_edit=lambda d: d["recipients"].reverse(),
+                                                    inner=inner_of(db)),
+        "header-time-not-a-time.bosnap": reseal(good, header_edit=lambda d: d.update(created_at="yesterday"),
+                                                inner=inner_of(db)),
+        "header-time-null.bosnap": reseal(good, header_edit=lambda d: d.update(expires_at=None), inner=inner_of(db)),
+        "header-time-impossible-date.bosnap": reseal(good, header_edit=lambda d: d.update(
+            created_at="2026-02-30T12:00:00Z"), inner=inner_of(db)),
+        "header-missing-field.bosnap": reseal(good, header_edit=lambda d: d.pop("compression"), inner=inner_of(db)),
+        "header-empty-endorsements.bosnap": reseal(good, header_edit=lambda d: d.update(endorsements=[]),
+                                                   inner=inner_of(db)),
+        "header-nonce-not-canonical-base64.bosnap": reseal(good, header_edit=lambda d: d.update(
+            payload_nonce=d["payload_nonce"][:-3] + B64[B64.index(d["payload_nonce"][-3]) ^ 1] + "=="),
+            inner=inner_of(db)),
+        # The signature comes before the header is read: a header that is not even JSON, not signed again.
+        "header-not-json-not-resigned.bosnap": good[:len(F.MAGIC) + 4] + b"[" + good[len(F.MAGIC) + 5:],
     }
     # Format 2: the payload is one Zstandard frame that states its size.
     good2 = seal(db, format_version=2)
@@ -268,6 +297,22 @@ def generate(out: Path) -> list[dict]:
         entry("empty-last-chunk.bosnap", "CorruptSnapshot", "signed, STREAM ends with an empty chunk"),
         entry("chunks-swapped.bosnap", "CorruptSnapshot", "signed, chunks 0 and 1 swapped"),
         entry("meta-version-mismatch.bosnap", "CorruptSnapshot", "header version 7, meta table says 6"),
+        entry("header-format-true.bosnap", "CorruptSnapshot", "signed, format is true, not the integer 1"),
+        entry("header-format-float.bosnap", "CorruptSnapshot", "signed, format is 1.0, not the integer 1"),
+        entry("header-version-fraction.bosnap", "CorruptSnapshot", "signed, snapshot_version is 7.5"),
+        entry("header-version-above-2-53.bosnap", "CorruptSnapshot", "signed, snapshot_version is 2^53 + 1"),
+        entry("header-duplicate-recipient.bosnap", "CorruptSnapshot", "signed, the same recipient stanza twice"),
+        entry("header-recipients-unsorted.bosnap", "CorruptSnapshot", "signed, recipient stanzas not sorted by id"),
+        entry("header-time-not-a-time.bosnap", "CorruptSnapshot", "signed, created_at is not a time"),
+        entry("header-time-null.bosnap", "CorruptSnapshot", "signed, expires_at is null"),
+        entry("header-time-impossible-date.bosnap", "CorruptSnapshot", "signed, created_at is February 30"),
+        entry("header-missing-field.bosnap", "CorruptSnapshot", "signed, the compression field is missing"),
+        entry("header-empty-endorsements.bosnap", "CorruptSnapshot",
+              "signed, an empty endorsements list (absent and empty would be two byte forms)"),
+        entry("header-nonce-not-canonical-base64.bosnap", "CorruptSnapshot",
+              "signed, payload_nonce in base64 whose unused bits are not zero"),
+        entry("header-not-json-not-resigned.bosnap", "UntrustedSignature",
+              "the header's first byte changed and not signed again: refused by the signature, before parsing"),
         # Format 2 (Zstandard).
         entry("v2-valid.bosnap", "success", "format 2: a valid snapshot in several 1 KiB chunks",
               file_key=FILE_KEY.hex(), payload_nonce=PAYLOAD_NONCE.hex(), chunk_size=SMALL_CHUNK,
