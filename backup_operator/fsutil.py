@@ -31,7 +31,7 @@ except ImportError:  # pragma: no cover - Windows
 from backup_operator.errors import StorageError
 
 __all__ = ["TEMP_PREFIX", "ABANDONED_AFTER", "atomic_write", "fsync_dir", "clean_temp_files", "NotAPlainFile",
-           "open_plain"]
+           "open_plain", "create_temp", "RENAME_WHILE_OPEN"]
 
 TEMP_PREFIX = ".tmp-"
 # Where there are no locks (Windows, some shares), a temporary file this old was left by a crash: its
@@ -91,6 +91,17 @@ def fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# POSIX renames a file that is open (so a writer keeps its lock until the file has its final name);
+# Windows cannot, and has no flock: there the age rule protects a temporary file instead.
+RENAME_WHILE_OPEN = fcntl is not None
+
+
+def create_temp(path: str | os.PathLike, mode: int = 0o600) -> tuple[Path, int]:
+    """A new temporary file beside ``path``, open for writing and locked as being written (so that no
+    store open removes it); rename it over ``path`` before closing it where ``RENAME_WHILE_OPEN``."""
+    return _create_locked(Path(path), mode)
 
 
 def _create_locked(path: Path, mode: int) -> tuple[Path, int]:

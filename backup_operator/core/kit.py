@@ -16,10 +16,11 @@ from pathlib import Path
 
 from backup_operator.config import Desktop
 from backup_operator.core.freshness import CLOCK, freshness
-from backup_operator.core.model import open_database, read_meta
+from backup_operator.core.chain import installed_deltas, open_chain
 from backup_operator.core.store import OpenSnapshot
 from backup_operator.errors import (
     BackupOperatorError,
+    BrokenChain,
     ClockBehind,
     NoSnapshot,
     StaleSnapshot,
@@ -87,7 +88,15 @@ def run_kit_checks(
             "sync', or ask IT whether the kit is enrolled."))
         return results
     newest = versions[0]
-    results.append(KitCheck("snapshot present", True, f"version {newest} (and {len(versions) - 1} older)"))
+    # What this kit would open is the newest full snapshot's delta chain tip; the check names that version
+    # (the one the window, `status` and the receipts show), and the full snapshot it grows from.
+    deltas = [v for v in installed_deltas(store) if v > newest]
+    tip = max(deltas, default=newest)
+    present = f"version {tip}"
+    if deltas:
+        present += f" (full snapshot {newest} and {len(deltas)} update(s) after it)"
+    older = len(versions) - 1
+    results.append(KitCheck("snapshot present", True, f"{present}; {older} older full snapshot(s)"))
 
     path = store.path_of(newest)
     opened: OpenSnapshot | None = None
@@ -100,9 +109,15 @@ def run_kit_checks(
         header = None
     if header is not None and key is not None:
         try:
-            conn = open_database(envelope.decrypt(sealed, header, key))
-            opened = OpenSnapshot(newest, path, conn, read_meta(conn), header)
-            results.append(KitCheck("decrypts", True, "this kit's key opens the newest snapshot"))
+            # The chain is applied as opening does; a link that fails ends it there, and the check says so.
+            version, conn, meta, tip_header, tip_path, broken = open_chain(store, newest, sealed, header)
+            opened = OpenSnapshot(version, tip_path, conn, meta, tip_header, broken)
+            results.append(KitCheck("decrypts", True, f"this kit's key opens version {version}"))
+            if broken:
+                bad, exc = broken[0]
+                fail("updates", BrokenChain(
+                    f"An installed update does not apply ({bad.name}: {exc}), so this kit shows version "
+                    f"{version}, not {tip}; connect it to the network and run 'backup-operator sync'."))
         except BackupOperatorError as exc:
             fail("decrypts", exc)
     elif header is not None:
@@ -111,7 +126,7 @@ def run_kit_checks(
     if opened is not None:
         meta = opened.meta
         age = now - meta.created_at
-        if freshness(meta, newest, now).level == CLOCK:
+        if freshness(meta, opened.version, now).level == CLOCK:
             # Every "on call now" on this kit would be worked out from a wrong clock: not ready.
             fail("clock", ClockBehind(
                 f"This computer's clock ({now:%Y-%m-%d %H:%M} UTC) is behind the time the newest data was made "

@@ -187,8 +187,11 @@ _NONE = type(None)
 _NONE_AS_EMPTY = {None: ""}
 
 
-def _text_column(values: Sequence[Any]) -> list[str]:
+def _text_column(values: Sequence[Any]) -> list[str] | None:
+    """The column's values as stripped text, or None when every value is NULL (none given)."""
     kinds = set(map(type, values))
+    if kinds == {_NONE}:
+        return None
     if kinds <= {str}:
         return list(map(str.strip, values))
     if kinds <= {str, _NONE}:  # NULL columns: None -> "" and strip, both in C (dict.get(v, v) keeps v)
@@ -338,14 +341,17 @@ class SnapshotBuilder:
         values: dict[str, Sequence] = {}
         for column in spec.stored:
             raw = given.get(column)
-            if raw is None or column == "digits" or raw.count(None) == n:
+            if raw is None or column == "digits":
                 continue  # not given: the column's default, without binding a value per row
-            if column in ("aliases", "keywords"):
-                values[column] = _list_column(raw)
-            elif column in ("rank", "tier"):
-                values[column] = self._numbers(spec, raw, 0 if column == "rank" else 1)
+            if column in ("aliases", "keywords", "rank", "tier"):
+                if raw.count(None) == n:
+                    continue
+                values[column] = _list_column(raw) if column in ("aliases", "keywords") else \
+                    self._numbers(spec, raw, 0 if column == "rank" else 1)
             else:
-                values[column] = _text_column(raw)
+                text = _text_column(raw)
+                if text is not None:  # None: every value NULL, the column's default as above
+                    values[column] = text
         if "digits" in spec.stored:
             blank = ("",) * n
             values["digits"] = _digits_column(values.get("value", blank), values.get("kind", blank))

@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from backup_operator.fsutil import RENAME_WHILE_OPEN, create_temp
 from backup_operator.snapshot import format as F
 from backup_operator.snapshot.keys import DesktopKey
 
@@ -91,8 +92,8 @@ class OpenCopyWriter:
         self._aead, self._aad = _key(key, salt), hashlib.sha256(prefix).digest()
         self._pending = bytearray()
         self._counter = 0
-        self._temp = self.path.with_name(f".tmp-{self.path.name}-{os.getpid()}-{os.urandom(4).hex()}")
-        fd = os.open(self._temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+        # Locked as being written until it has its name: a store opened meanwhile leaves it alone (fsutil).
+        self._temp, fd = create_temp(self.path, 0o600)
         self._out = os.fdopen(fd, "wb")
         try:
             self._out.write(prefix)
@@ -114,8 +115,13 @@ class OpenCopyWriter:
     def commit(self) -> None:
         try:
             self._emit(self._pending, True)
-            self._out.close()
-            os.replace(self._temp, self.path)
+            if RENAME_WHILE_OPEN:
+                self._out.flush()
+                os.replace(self._temp, self.path)  # still locked until here
+                self._out.close()
+            else:
+                self._out.close()
+                os.replace(self._temp, self.path)
         except BaseException:
             self.abort()
             raise

@@ -9,7 +9,7 @@ from PySide6.QtCore import QModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from backup_operator.ui.models import NumberRole, RecordRole, SpansRole, SubtitleRole
+from backup_operator.ui.models import RecordRole
 
 __all__ = ["ResultDelegate", "fit_segments", "segments"]
 
@@ -59,29 +59,52 @@ def fit_segments(text: str, spans, x: int, limit: int, measure: Callable[[str, b
     return out, x
 
 
+class _Face:
+    """A font, its bold underlined variant for matched text, and their metrics (made once, not per row)."""
+
+    __slots__ = ("font", "strong", "metrics", "ascent", "height")
+
+    def __init__(self, font: QFont):
+        self.font = font
+        self.strong = QFont(font)
+        self.strong.setBold(True)
+        self.strong.setUnderline(True)
+        self.metrics = {False: QFontMetrics(font), True: QFontMetrics(self.strong)}
+        self.ascent = self.metrics[False].ascent()
+        self.height = self.metrics[False].height()
+
+
 class ResultDelegate(QStyledItemDelegate):
+    """Draws a result row. Every keystroke repaints a screenful of rows, so the fonts and their metrics
+    are made once per text size (not per row) and the row's record is read directly, not role by role."""
+
     def __init__(self, parent=None, *, high_contrast: bool = False):
         super().__init__(parent)
         self.high_contrast = high_contrast
+        self._font_key: str | None = None
+        self._faces: tuple[_Face, _Face, _Face, QFont, QFontMetrics] | None = None
 
-    def _fonts(self, option: QStyleOptionViewItem) -> tuple[QFont, QFont, QFont, QFont]:
-        base = QFont(option.font)
-        name = QFont(base)
-        name.setPointSizeF(base.pointSizeF() * 1.15)
-        bold = QFont(name)
-        bold.setBold(True)
-        bold.setUnderline(True)
-        small = QFont(base)
-        small.setPointSizeF(base.pointSizeF() * 0.9)
-        number = QFont(base)
-        number.setPointSizeF(base.pointSizeF() * 1.15)
-        number.setBold(True)
-        return name, bold, small, number
+    def _fonts(self, option: QStyleOptionViewItem) -> tuple[_Face, _Face, _Face, QFont, QFontMetrics]:
+        """(name, subtitle, number faces, the kind tag's font and metrics) for the option's font."""
+        key = option.font.key()
+        if key != self._font_key or self._faces is None:
+            base = QFont(option.font)
+            name = QFont(base)
+            name.setPointSizeF(base.pointSizeF() * 1.15)
+            small = QFont(base)
+            small.setPointSizeF(base.pointSizeF() * 0.9)
+            number = QFont(base)
+            number.setPointSizeF(base.pointSizeF() * 1.15)
+            number.setBold(True)
+            tag = QFont(small)
+            tag.setBold(True)
+            self._faces = (_Face(name), _Face(small), _Face(number), tag, QFontMetrics(tag))
+            self._font_key = key
+        return self._faces
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
-        name, _, small, _ = self._fonts(option)
-        height = QFontMetrics(name).height() + QFontMetrics(small).height() + 14
-        return QSize(200, height)
+        name, small, *_ = self._fonts(option)
+        return QSize(200, name.height + small.height + 14)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
         opt = QStyleOptionViewItem(option)
@@ -96,7 +119,7 @@ class ResultDelegate(QStyledItemDelegate):
         selected = bool(opt.state & QStyle.StateFlag.State_Selected)
         pal: QPalette = opt.palette
         fg = pal.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text)
-        name_font, _bold, small_font, number_font = self._fonts(opt)
+        name_face, small_face, number_face, tag_font, tfm = self._fonts(opt)
         rect = opt.rect.adjusted(8, 5, -8, -5)
         painter.save()
         painter.setClipRect(opt.rect)
@@ -106,13 +129,9 @@ class ResultDelegate(QStyledItemDelegate):
         if self.high_contrast and selected:  # the selected row is already yellow: invert the match
             mark, mark_pen = QColor("#000000"), QColor("#ffff00")
 
-        def runs(x: int, top: int, text: str, spans, font: QFont, limit: int) -> int:
+        def runs(x: int, top: int, text: str, spans, face: _Face, limit: int) -> int:
             """Draw text with matched runs bold, underlined, on a highlight (not colour alone)."""
-            strong = QFont(font)
-            strong.setBold(True)
-            strong.setUnderline(True)
-            ascent = QFontMetrics(font).ascent()
-            metrics = {False: QFontMetrics(font), True: QFontMetrics(strong)}
+            metrics = face.metrics
             pieces, end = fit_segments(
                 text, spans, x, limit, lambda piece, matched: metrics[matched].horizontalAdvance(piece),
                 lambda piece, matched, room: metrics[matched].elidedText(piece, Qt.TextElideMode.ElideRight, room))
@@ -122,44 +141,40 @@ class ResultDelegate(QStyledItemDelegate):
                     painter.setPen(mark_pen)
                 else:
                     painter.setPen(fg)
-                painter.setFont(strong if matched else font)
-                painter.drawText(px, top + ascent, piece)
+                painter.setFont(face.strong if matched else face.font)
+                painter.drawText(px, top + face.ascent, piece)
             return end
 
         # The number on the right first, so the name knows how much room it has.
-        number = index.data(NumberRole) or ""
-        nfm = QFontMetrics(number_font)
+        number = result.number or ""
+        nfm = number_face.metrics[False]
         # The number is never shortened while there is room for a few letters of the name beside it.
         number_width = min(nfm.horizontalAdvance(number) + 12, max(0, rect.width() - 60)) if number else 0
         if number:
             start = rect.right() - nfm.horizontalAdvance(number)
-            runs(max(rect.right() - number_width, start), rect.top(), number, result.number_spans, number_font,
+            runs(max(rect.right() - number_width, start), rect.top(), number, result.number_spans, number_face,
                  rect.right() + 1)
 
         # A short tag for what kind of entry this is (schedules stand out: they answer "who is on call").
         x = rect.left()
         tag = KIND_TAGS.get(result.kind if result.kind == "schedule" else result.listing_kind, "")
-        name_fm = QFontMetrics(name_font)
         if tag:
-            tag_font = QFont(small_font)
-            tag_font.setBold(True)
-            tfm = QFontMetrics(tag_font)
             w = tfm.horizontalAdvance(tag) + 10
-            box = QRect(x, rect.top() + (name_fm.height() - tfm.height()) // 2, w, tfm.height())
+            box = QRect(x, rect.top() + (name_face.height - tfm.height()) // 2, w, tfm.height())
             painter.setFont(tag_font)
             painter.setPen(fg)
             painter.drawRect(box.adjusted(0, 0, -1, -1))
             painter.drawText(box, int(Qt.AlignmentFlag.AlignCenter), tag)
             x += w + 8
-        runs(x, rect.top(), result.name, index.data(SpansRole), name_font, rect.right() - number_width - 8)
+        runs(x, rect.top(), result.name, result.spans, name_face, rect.right() - number_width - 8)
 
-        top = rect.top() + name_fm.height() + 2
+        top = rect.top() + name_face.height + 2
         x = rect.left()
-        subtitle = index.data(SubtitleRole) or ""
+        subtitle = result.subtitle or ""
         if subtitle:
-            x = runs(x, top, subtitle, result.subtitle_spans, small_font, rect.right())
+            x = runs(x, top, subtitle, result.subtitle_spans, small_face, rect.right())
         if result.matched and x < rect.right():
             if subtitle:
-                x = runs(x, top, " · ", (), small_font, rect.right())
-            runs(x, top, result.matched, result.matched_spans, small_font, rect.right())
+                x = runs(x, top, " · ", (), small_face, rect.right())
+            runs(x, top, result.matched, result.matched_spans, small_face, rect.right())
         painter.restore()

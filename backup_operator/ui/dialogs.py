@@ -66,7 +66,11 @@ class CrashSheetDialog(QDialog):
         cancel = QPushButton("Cancel (Esc)")
         cancel.clicked.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("On-call schedules on the sheet (Space ticks or unticks; favourites are ticked):"))
+        # Long lines wrap: unwrapped at the default text size they made the dialog wider than a 1024-wide
+        # laptop, and the window manager cut off the Print and Save buttons.
+        heading = QLabel("On-call schedules on the sheet (Space ticks or unticks; favourites are ticked):")
+        heading.setWordWrap(True)
+        layout.addWidget(heading)
         layout.addWidget(self.list, 1)
         row = QHBoxLayout()
         row.addWidget(all_button)
@@ -75,8 +79,10 @@ class CrashSheetDialog(QDialog):
         row.addWidget(QLabel("Covering the next"))
         row.addWidget(self.hours)
         layout.addLayout(row)
-        layout.addWidget(QLabel("The sheet also lists the departments' key numbers and is stamped with the "
-                                "data version, its age and when it was printed."))
+        stamped = QLabel("The sheet also lists the departments' key numbers and is stamped with the data "
+                         "version, its age and when it was printed.")
+        stamped.setWordWrap(True)
+        layout.addWidget(stamped)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.print_button)

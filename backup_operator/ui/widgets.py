@@ -716,7 +716,11 @@ class OnCallPage(ScrollingPage):
         for n, card in enumerate(self.cards):
             card.set_selected(n == self._selected)
         card = self.current_card()
-        if card is not None:
+        if self._selected == 0:
+            # The first tier: from the top, so the schedule's name, its zone and the "as of" time are in
+            # view too (scrolled only as far as the card, a page reused after the backup tier hid them).
+            self.verticalScrollBar().setValue(0)
+        elif card is not None:
             self.ensureWidgetVisible(card, 0, 0)
 
     def move(self, step: int) -> None:

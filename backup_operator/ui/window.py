@@ -152,6 +152,8 @@ class MainWindow(QMainWindow):
         self.tick.start()
         self.handover = QTimer(self, singleShot=True)
         self.handover.timeout.connect(self._handover_due)
+        self.frame_check = QTimer(self, singleShot=True, interval=200)  # once, after the first show
+        self.frame_check.timeout.connect(self._fit_frame)
         self._opening_tick = QTimer(self, interval=500)
         self._opening_tick.timeout.connect(
             lambda: self.opening.show_elapsed(time.monotonic() - self._opening_started))
@@ -297,7 +299,7 @@ class MainWindow(QMainWindow):
         if not self._framed:
             self._framed = True
             # Once the window manager has framed the window, make sure the frame fits the screen too.
-            QTimer.singleShot(200, self._fit_frame)
+            self.frame_check.start()
 
     def _fit_frame(self) -> None:
         screen = self.screen()

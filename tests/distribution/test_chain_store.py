@@ -103,3 +103,35 @@ def test_deltas_must_continue_what_is_installed(desk, history):
         store.install_deltas([deltas[2]])  # leads to version 2, already installed
     assert store.install_deltas([deltas[3], deltas[4]]) == 4
     assert opened(store) == (4, content(databases[4]), [])
+
+
+def test_kit_check_reports_the_chain_tip_it_would_open(desk, history):
+    """kit-check names the version the kit would show (the chain's tip), not the full snapshot under it,
+    and a link that no longer applies fails its own check with the version the kit falls back to."""
+    from backup_operator.core.kit import run_kit_checks
+    from backup_operator.errors import BrokenChain
+
+    databases, fulls, deltas = history
+    store = desk.store()
+    store.install_bytes(fulls[1])
+    assert store.install_deltas([deltas[2], deltas[3], deltas[4]]) == 4
+
+    def checks():
+        found = run_kit_checks(desk.desktop, now=START + timedelta(hours=1),
+                               write_pdf=lambda path: path.write_bytes(b"%PDF" + bytes(200)))
+        return {check.name: check for check in found}
+
+    ready = checks()
+    assert all(check.ok for check in ready.values()), [(c.name, c.detail) for c in ready.values() if not c.ok]
+    assert ready["snapshot present"].detail.startswith("version 4 (full snapshot 1 and 3 update(s) after it)")
+    assert ready["decrypts"].detail == "this kit's key opens version 4"
+    assert ready["data age"].detail.startswith("0 min old")  # version 4 was made at START + 60 min
+
+    tip = store.folder / "000000000004.bodelta"
+    damaged = bytearray(tip.read_bytes())
+    damaged[len(damaged) // 2] ^= 1
+    tip.write_bytes(bytes(damaged))
+    broken = checks()
+    assert broken["decrypts"].ok and broken["decrypts"].detail == "this kit's key opens version 3"
+    assert not broken["updates"].ok and isinstance(broken["updates"].error, BrokenChain)
+    assert "shows version 3, not 4" in broken["updates"].detail

@@ -533,3 +533,24 @@ def test_disk_full_at_the_high_water_mark_says_the_new_version_is_in_use(desk, c
     assert (desk.snapshots / store_module.HIGH_WATER_FILE).read_text().strip() == "4"  # written at the next start
     desk.put(desk.seal(3), "replay.bosnap")
     assert desk.store().sync([desk.inbox]).installed == []  # and the replay of 3 is still refused
+
+
+def test_store_open_leaves_a_half_written_open_copy(desk, adversary):
+    """The open copy (snapshot/opencopy.py) is written beside the store's files too: a search started while
+    it is being written must not delete it."""
+    from backup_operator.snapshot.opencopy import OpenCopyWriter
+
+    desk.drop(2)
+    store = desk.store()
+    assert store.sync([desk.inbox]).installed == [2]
+    sealed = store.path_of(2).read_bytes()
+    writer = OpenCopyWriter(store.open_copy_path(2), key=desk.key, version=2, sealed=sealed,
+                            sealed_header=envelope.prefix_of(sealed))
+    try:
+        writer.write(b"half of a database")
+        done = bo("search", "canary")
+        survived = writer._temp.exists()
+        adversary.record("temp files", outcome_of(done, not survived), "store open during an open copy's write")
+        assert done.returncode == 0 and survived, "a store open deleted the open copy being written"
+    finally:
+        writer.abort()

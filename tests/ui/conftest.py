@@ -135,7 +135,10 @@ def window(qtbot, env):
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)
-    qtbot.waitUntil(lambda: w.session is not None and not w.watcher.busy, timeout=15_000)
+    # Opened, its first inbox look done, and its frame fitted to the screen (a timer after the first show):
+    # nothing left that would move or resize the window while a test looks at it.
+    qtbot.waitUntil(lambda: w.session is not None and not w.watcher.busy and not w.frame_check.isActive(),
+                    timeout=15_000)
     w.activateWindow()
     w.focus_search()
     yield w

@@ -7,10 +7,37 @@ and (optionally) lies inside its scrolling page's viewport.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, QRect
-from PySide6.QtWidgets import QApplication, QLabel, QScrollArea
+from PySide6.QtCore import QEvent, QPoint, QRect
+from PySide6.QtWidgets import QApplication, QLabel, QScrollArea, QWidget
 
-from backup_operator.ui.widgets import ContactRow
+from backup_operator.ui.widgets import ContactRow, ScrollingPage
+
+
+def _shape(window) -> list:
+    return [(w, w.isVisible(), w.geometry()) for w in [window, *window.findChildren(QWidget)]]
+
+
+def settle(qtbot, window, timeout: int = 10_000) -> None:
+    """Run the event loop until the window's layout is at rest, however slow the machine is.
+
+    A fixed wait is not enough: laying out wrapped labels takes several turns of the event loop (a
+    scrolling page refits its content on a zero-time timer after each layout request, which asks for
+    another layout), and on a loaded machine 50 ms can end in the middle of that. At rest means no
+    layout request waiting, no page waiting to refit, and every widget's geometry unchanged over a turn.
+    """
+    last: list = []
+
+    def at_rest() -> bool:
+        nonlocal last
+        QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+        QApplication.processEvents()
+        pending = any(page._refit.isActive() for page in window.findChildren(ScrollingPage))
+        shape = _shape(window)
+        still = not pending and shape == last
+        last = shape
+        return still
+
+    qtbot.waitUntil(at_rest, timeout=timeout)
 
 
 def rect_in(widget, ancestor) -> QRect:

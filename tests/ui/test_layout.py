@@ -9,7 +9,7 @@ wide as its text (a label that does not wrap) or as tall as its wrapped text nee
 from __future__ import annotations
 
 import pytest
-from layout_checks import no_overlap, only_window, rect_in, rows_have_room, shown_in_full
+from layout_checks import no_overlap, only_window, rect_in, rows_have_room, settle, shown_in_full
 from PySide6.QtWidgets import QApplication
 
 from backup_operator.ui.widgets import ContactRow
@@ -22,14 +22,16 @@ def _type(qtbot, w, text: str) -> None:
     w.search.clear()
     for ch in text:
         qtbot.keyClick(w.search, ch)
-    qtbot.wait(30)
+    settle(qtbot, w)
 
 
 @pytest.fixture(params=SCREENS, ids=lambda s: f"{s[0]}x{s[1]}")
 def sized(request, window, qtbot):
     width, height = request.param
+    settle(qtbot, window)  # the frame fitted to the screen after showing (a timer) before the size is set
     window.resize(width, height - TITLE_BAR)
-    qtbot.wait(50)
+    settle(qtbot, window)
+    assert window.size().width() == width, "nothing resized the window behind the test's back"
     return window
 
 
@@ -63,7 +65,7 @@ def test_a_persons_every_number_and_instruction_is_shown(qtbot, sized):
 def test_every_tier_with_every_method_until_and_next(qtbot, sized):
     w = sized
     w.open_oncall("cardio-attending")
-    qtbot.wait(50)
+    settle(qtbot, w)
     page = w.oncall
     assert len(page.cards) == 2
     for card in page.cards:
@@ -88,10 +90,30 @@ def test_every_tier_with_every_method_until_and_next(qtbot, sized):
     only_window(w)
 
 
+def test_the_schedules_name_is_in_view_when_it_opens(qtbot, sized):
+    """Opened again after the backup tier was shown (the page is reused), the view starts at the top."""
+    w = sized
+    w.resize(w.width(), 520)  # a page that scrolls, as with the demo hospital's longer tiers and a banner
+    w.open_oncall("cardio-attending")
+    settle(qtbot, w)
+    w._navigate(1)  # the backup tier, further down the page
+    settle(qtbot, w)
+    assert w.oncall.verticalScrollBar().value() > 0, "the page scrolled down to the backup tier"
+    settle(qtbot, w)
+    w.escape()
+    _type(qtbot, w, "ED on call")
+    w.activate_selection()
+    settle(qtbot, w)
+    page = w.oncall
+    assert page.title.text().startswith("Emergency")
+    for label in (page.title, page.subtitle, page.cards[0].name):
+        shown_in_full(label, w, page)
+
+
 def test_nobody_on_call_shows_the_department_line_in_full(qtbot, sized):
     w = sized
     w.open_oncall("ir")  # weekdays only; Saturday
-    qtbot.wait(50)
+    settle(qtbot, w)
     page = w.oncall
     shown_in_full(page.nobody, w, page)
     card = page.cards[0]
@@ -107,7 +129,7 @@ def test_larger_text_scrolls_down_and_never_sideways(qtbot, window, size):
     window.settings.text_size = size
     window.apply_display_settings()
     window.open_oncall("cardio-attending")
-    qtbot.wait(50)
+    settle(qtbot, window)
     page = window.oncall
     assert page.widget().height() > page.viewport().height(), "the page is taller than the window"
     assert page.verticalScrollBar().isVisible() and not page.horizontalScrollBar().isVisible()
@@ -119,7 +141,7 @@ def test_larger_text_scrolls_down_and_never_sideways(qtbot, window, size):
                 shown_in_full(row.notes, window, page, in_view=False)
     # Down moves to the backup tier and scrolls it into view.
     window._navigate(1)
-    qtbot.wait(30)
+    settle(qtbot, window)
     shown_in_full(page.cards[1].name, window, page)
     _type(qtbot, window, "amelia hart")
     for row in window.detail.contacts.rows:
@@ -135,8 +157,10 @@ def test_the_banner_fits_and_its_short_form_is_one_line(qtbot, sized, env):
     w = sized
     env.now = CREATED + timedelta(hours=13)
     w.refresh_clock()
+    settle(qtbot, w)
     shown_in_full(w.banner.text_label, w)
     w.acknowledge_banner()
+    settle(qtbot, w)
     label = w.banner.text_label
     assert w.banner.isVisible() and w.banner.compact
     shown_in_full(label, w)
@@ -165,7 +189,7 @@ def test_contact_rows_are_children_never_windows(qtbot, window):
     row = ContactRow(1, Contact("pager", "4471", "Pager", 1, "Page twice"), 1.0, window.detail.widget())
     assert not row.notes.isWindow() and not row.value.isWindow()
     window.open_oncall("cardio-attending")
-    qtbot.wait(50)
+    settle(qtbot, window)
     only_window(window)
     assert window.isActiveWindow()
 

@@ -248,6 +248,25 @@ def test_a_shift_of_typing(qtbot, env):
             assert target.exists(), dialogs_seen
             assert target.stat().st_size > 1000
             assert w.search.hasFocus()
+            # The outage tools: a journal entry (modal, cancelled), the journal list, what changed and the
+            # drill (windows of their own, closed with Esc).
+            close_modal_soon(qtbot, lambda d: dialogs_seen.add("journal entry"))
+            op.key(Qt.Key.Key_J, CTRL)
+            back_to(qtbot, w)
+            for name, keys, opened in (
+                    ("journal list", (Qt.Key.Key_J, CTRL | SHIFT), lambda: w.outage.journal.list_window),
+                    ("what changed", (Qt.Key.Key_W, CTRL | SHIFT), lambda: getattr(w.outage, "changes_dialog", None)),
+                    ("drill", (Qt.Key.Key_R, CTRL | SHIFT), lambda: w.outage.drill_dialog)):
+                op.key(*keys)
+                dialog = opened()
+                if dialog is not None and dialog.isVisible():
+                    dialogs_seen.add(name)
+                    dialog.activateWindow()  # a window manager activates a new window (offscreen, the test does)
+                    qtbot.waitUntil(dialog.isActiveWindow, timeout=5_000)
+                    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+                    qtbot.waitUntil(lambda d=dialog: not d.isVisible(), timeout=5_000)
+                back_to(qtbot, w)
+            assert w.search.hasFocus()
             spent("dialogs")
 
     gc.collect()
@@ -258,7 +277,8 @@ def test_a_shift_of_typing(qtbot, env):
     assert len(local_days) >= 2, "the clock crossed midnight"
     assert any(c.astimezone(NEW_YORK).utcoffset() != crossed[0].astimezone(NEW_YORK).utcoffset()
                for c in crossed), "and the night the clocks go forward"
-    assert dialogs_seen == {"help", "about", "settings", "kit", "print", "pdf"}
+    assert dialogs_seen == {"help", "about", "settings", "kit", "print", "pdf", "journal entry", "journal list",
+                            "what changed", "drill"}
     assert w.session.version == 1844
     assert growth < 60, f"memory grew by {growth:.0f} MB over {op.keys} keys"
     print(f"\nsoak: {op.keys} keys, {round_no} rounds, {len(crossed)} handovers, memory growth {growth:.1f} MB; "
