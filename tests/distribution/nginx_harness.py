@@ -101,6 +101,19 @@ class Nginx:
     def log_lines(self) -> list[str]:
         return self.access_log.read_text().splitlines() if self.access_log.exists() else []
 
+    def mark(self, *, quiet: float = 0.3, timeout: float = 10.0) -> int:
+        """The log's length once it has stopped growing: nginx writes a request's line after the response
+        went out, so a mark taken the instant the client has its answer can come before that line (seen on
+        a loaded machine: the next ``log_since`` then found the earlier request too)."""
+        deadline = time.monotonic() + timeout
+        count, since = len(self.log_lines()), time.monotonic()
+        while time.monotonic() - since < quiet and time.monotonic() < deadline:
+            time.sleep(0.02)
+            now = len(self.log_lines())
+            if now != count:
+                count, since = now, time.monotonic()
+        return count
+
     def log_since(self, mark: int, *, at_least: int = 1, timeout: float = 10.0) -> list[str]:
         """Lines logged after ``mark``, waiting (bounded) for ``at_least`` of them: nginx writes a line
         after the response went out, a moment after the client already has it."""

@@ -23,7 +23,7 @@ def test_an_unchanged_file_costs_one_request_and_no_body(nginx):
     http, _ = client()
     first = http.get(nginx.http + "manifest.bomanifest", cap=4096)
     assert first.status == 200 and first.body == b"x" * 500 and first.etag
-    mark = len(nginx.log_lines())
+    mark = nginx.mark()
     again = http.get(nginx.http + "manifest.bomanifest", cap=4096, etag=first.etag,
                      last_modified=first.last_modified)
     assert again.status == 304 and again.body is None
@@ -57,7 +57,7 @@ def test_an_interrupted_download_resumes_where_it_stopped(nginx, tmp_path):
         impatient.download(url, size=len(data), sha256=digest, part=part)
     kept = part.stat().st_size
     assert 0 < kept < len(data)
-    mark = len(nginx.log_lines())
+    mark = nginx.mark()
     patient, _ = client(timeout_s=5, min_rate=1024)
     assert patient.download(url, size=len(data), sha256=digest, part=part) == data
     # (nginx may log the cut-off first request only now: look for the 206.)
@@ -81,7 +81,7 @@ def test_a_partial_file_of_another_version_is_not_resumed(nginx, tmp_path):
     part.with_name(part.name + ".json").write_text(
         '{"url": "%s", "size": %d, "sha256": "%s", "etag": "\\"0-0\\""}'
         % (nginx.http + "g.bosnap", len(new), hashlib.sha256(new).hexdigest()))
-    mark = len(nginx.log_lines())
+    mark = nginx.mark()
     assert http.download(nginx.http + "g.bosnap", size=len(new), sha256=hashlib.sha256(new).digest(),
                          part=part) == new
     (line,) = nginx.log_since(mark)
@@ -129,12 +129,12 @@ def test_proxy_settings_come_from_the_environment(nginx, monkeypatch):
     monkeypatch.delenv("no_proxy", raising=False)
     monkeypatch.delenv("NO_PROXY", raising=False)
     http, _ = client()
-    mark = len(nginx.log_lines())
+    mark = nginx.mark()
     assert http.get(nginx.http + "f.bin", cap=100).body == b"through the proxy"
     ports = sorted(line.split()[0] for line in nginx.log_since(mark, at_least=2))
     assert ports == sorted([str(nginx.proxy_port), str(nginx.http_port)])  # the proxy, then the server
     monkeypatch.setenv("no_proxy", "127.0.0.1")
-    mark = len(nginx.log_lines())
+    mark = nginx.mark()
     HttpClient(FetchSettings(retries=0)).get(nginx.http + "f.bin", cap=100)
     assert [line.split()[0] for line in nginx.log_since(mark)] == [str(nginx.http_port)]
 

@@ -112,7 +112,7 @@ def test_a_desktop_with_only_an_https_inbox_stays_current_through_deltas(web_des
     assert "Fetched version 1" in out and "full snapshot" in out
     for _ in range(3):
         publisher.publish(changes=4)
-    mark = len(nginx.log_lines())
+    mark = nginx.mark()
     code, out, err = sync(capsys)
     assert code == 0, err
     assert "Fetched version 4" in out and "as deltas" in out
@@ -123,7 +123,7 @@ def test_a_desktop_with_only_an_https_inbox_stays_current_through_deltas(web_des
     assert sorted(p.suffix for p in web_desk.snapshots.iterdir() if p.suffix.startswith(".bo")) == \
         [".bodelta"] * 3 + [".bosnap"]
     # A quiet interval costs one conditional GET answered 304.
-    mark = len(nginx.log_lines())
+    mark = nginx.mark()
     code, out, err = sync(capsys)
     assert code == 0 and "Up to date: version 4" in out
     (line,) = [x for x in nginx.log_since(mark, at_least=2) if " GET " in x]  # and the receipt's PUT
@@ -188,7 +188,7 @@ def test_an_interrupted_download_resumes_on_the_next_sync(desk, publisher, nginx
     (part,) = cache.glob("*/*.part")
     kept = part.stat().st_size
     assert 0 < kept < size
-    mark = len(nginx.log_lines())
+    mark = nginx.mark()
     second = pull(store, inbox, cache_root=cache, settings=FetchSettings(timeout_s=5, min_rate=1024, retries=0))
     assert second.installed == [1] and second.via == "full"
     # (nginx logs the cut-off first request when it notices, possibly after the mark: look for the 206.)
