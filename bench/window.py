@@ -211,6 +211,19 @@ def child_open(root: Path, eager: bool) -> dict:
         return result
 
     envelope.decrypt = decrypt
+    # A start normally decrypts the desktop's own open copy (made at install) instead of the signed file:
+    # that moment counts as "decrypted" the same way.
+    from backup_operator.core import store as store_module
+    real_open_copy = store_module.read_open_copy
+
+    def read_open_copy(*args, **kwargs):
+        result = real_open_copy(*args, **kwargs)
+        marks.setdefault("decrypted", time.perf_counter())
+        cpu.setdefault("decrypted", time.process_time())
+        marks.setdefault("open copy", 1.0)
+        return result
+
+    store_module.read_open_copy = read_open_copy
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -253,7 +266,9 @@ def child_open(root: Path, eager: bool) -> dict:
     QTimer.singleShot(120_000, app.quit)
     app.exec()
     w.close()
+    via_copy = marks.pop("open copy", 0.0)
     out = {k: v - marks["start"] for k, v in marks.items()}
+    out["via open copy"] = via_copy
     # CPU seconds of the whole process (every thread) from decryption to the first answer: what the
     # machine's load does not inflate the way it inflates wall time.
     out["cpu after decrypt"] = cpu.get("first answer", 0.0) - cpu.get("decrypted", 0.0)
@@ -392,6 +407,8 @@ def main() -> None:
     for method, label in (("open", "ours (rows read on demand)"), ("open-eager", "peer: object per listing")):
         d, s, f, c = (median(method, k) for k in ("decrypted", "search shown", "first answer", "cpu after decrypt"))
         print(f"   {label:30} {d:10.2f} {s:13.2f} {f:13.2f} {f - d:8.2f} ({c:.2f})")
+    print(f"   ours opened the desktop's open copy in {sum(r['via open copy'] for r in opens['open']):.0f} of "
+          f"{args.runs} runs (the others decrypted the signed file)")
     ours = median("open", "first answer") - median("open", "decrypted")
     peer = median("open-eager", "first answer") - median("open-eager", "decrypted")
     print(f"   usable search after decryption: {ours:.2f} s (goal <= 0.5 s), {median('open', 'cpu after decrypt'):.2f} "
