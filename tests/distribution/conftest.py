@@ -6,20 +6,12 @@ with the reason, unless BO_REQUIRE_SERVICES=1 (CI), where they fail.
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import pytest
 
 from nginx_harness import Nginx, start_nginx
-
-
-def require_service(available: bool, reason: str) -> None:
-    if available:
-        return
-    if os.environ.get("BO_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason} (BO_REQUIRE_SERVICES=1 makes this a failure, not a skip)")
-    pytest.skip(reason)
+from services import require_service
 
 
 @pytest.fixture(scope="session")

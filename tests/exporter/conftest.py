@@ -7,21 +7,12 @@ when one is missing the test is skipped with the reason, unless BO_REQUIRE_SERVI
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
 from exporter.home import ExporterHome
 from exporter_support import Cli, Exporter, demo_sources_toml, enrol, start_sshd
-
-
-def require_service(available: bool, reason: str) -> None:
-    """Skip (or, with BO_REQUIRE_SERVICES=1, fail) when a service a test needs is not there."""
-    if available:
-        return
-    if os.environ.get("BO_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason} (BO_REQUIRE_SERVICES=1 makes this a failure, not a skip)")
-    pytest.skip(reason)
+from services import require_service
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from services import require_service
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -30,10 +32,7 @@ def _free_display() -> int:
 @pytest.fixture
 def x_screen():
     xvfb = shutil.which("Xvfb")
-    if xvfb is None:
-        if os.environ.get("BO_REQUIRE_SERVICES") == "1":
-            pytest.fail("Xvfb is not installed (tests/run.sh installs the xvfb package)")
-        pytest.skip("Xvfb is not installed")
+    require_service(xvfb is not None, "Xvfb is not installed (tests/run.sh installs the xvfb package)")
     display = _free_display()
     server = subprocess.Popen([xvfb, f":{display}", "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
