@@ -209,8 +209,9 @@ def cmd_verify(desktop: Desktop, args: argparse.Namespace) -> int:
         else:
             step("version", f"{header.snapshot_version} is newer than the installed {mark or 'nothing'}")
         verified = store.check_bytes(sealed, high_water=mark)
+        verified.close()
         step("decrypt", f"sealed for this desktop ({len(header.recipients)} recipients)")
-        step("integrity", f"hash and quick_check pass; {describe_counts(verified.meta.counts)}")
+        step("integrity", f"hash and structure check pass; {describe_counts(verified.meta.counts)}")
     except BackupOperatorError as exc:
         print(f"  FAILED  {shown(' '.join(str(exc).split()))}")
         return exc.exit_code
