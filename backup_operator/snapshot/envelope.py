@@ -25,8 +25,10 @@ import base64
 import hashlib
 import json
 import os
+import queue
 import re
 import struct
+import threading
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -710,16 +712,81 @@ def _decrypted_chunks(file_key: bytes, header: Header, header_prefix: bytes, pay
 
 
 _ZSTD_INPUT_PIECE = 16 * 1024  # compressed bytes per call: bounds what one call can produce
+_WRITER_QUEUE = 8  # batches (each what one decrypted chunk unpacks to) waiting for the writer thread
+_WRITER_WAIT_S = 120.0  # what a stalled writer thread (a RAM file that cannot be written) is given
+
+
+class _HashingWriter:
+    """Hashes the database's pieces and hands them to ``write`` on a second thread, so that hashing and
+    writing (both let go of the GIL) run beside unpacking. At most ``_WRITER_QUEUE`` batches wait; every
+    wait is bounded; an error on the writer's side is raised on the caller's at its next batch."""
+
+    def __init__(self, write):
+        self.hasher = hashlib.sha256()
+        self._write = write
+        self._queue: queue.Queue = queue.Queue(maxsize=_WRITER_QUEUE)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="snapshot-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = self._queue.get()
+            if batch is None:
+                return
+            if self._error is not None:
+                continue  # keep taking batches so that the caller never waits on a full queue
+            try:
+                for piece in batch:
+                    self.hasher.update(piece)
+                    self._write(piece)
+            except BaseException as exc:  # noqa: BLE001 - raised again on the caller's thread
+                self._error = exc
+
+    def _put(self, item) -> None:
+        deadline = _WRITER_WAIT_S
+        while True:
+            if self._error is not None and item is not None:
+                raise self._error
+            try:
+                self._queue.put(item, timeout=1.0)
+                return
+            except queue.Full:
+                deadline -= 1.0
+                if deadline <= 0 or not self._thread.is_alive():
+                    raise OSError("the snapshot could not be written into memory in time") from None
+
+    def add(self, batch: list) -> None:
+        if batch:
+            self._put(batch)
+
+    def finish(self) -> bytes:
+        """Wait for every piece to be written; the database's SHA-256."""
+        self._put(None)
+        self._thread.join(_WRITER_WAIT_S)
+        if self._thread.is_alive():
+            raise OSError("the snapshot could not be written into memory in time")
+        if self._error is not None:
+            raise self._error
+        return self.hasher.digest()
+
+    def abort(self) -> None:
+        """Stop the writer thread (after an error on the caller's side), without raising."""
+        try:
+            self._put(None)
+            self._thread.join(_WRITER_WAIT_S)
+        except OSError:
+            pass
 
 
 def _stream_zstd(chunks, write, max_database: int) -> int:
     """Format 2's ``inner`` (SHA-256 of the database, then one Zstandard frame), streamed: the frame must
-    state its size, within the bound, before anything is unpacked; output goes to ``write`` a call at a
-    time and is counted against the stated size (more or less is refused); nothing may follow the frame;
-    the hash must match. Same rules as ``_inflate_zstd`` (FORMAT.md §7), without holding ``inner``."""
+    state its size, within the bound, before anything is unpacked; output goes to ``write`` (on a writer
+    thread, hashed on the way) and is counted against the stated size (more or less is refused); nothing
+    may follow the frame; the hash must match. Same rules as ``_inflate_zstd`` (FORMAT.md §7), without
+    holding ``inner``."""
     head = bytearray()  # the hash and the frame header, gathered from the first chunks
-    hasher = hashlib.sha256()
-    decompressor, size, produced, expected = None, 0, 0, b""
+    decompressor, size, produced, expected, writer = None, 0, 0, b"", None
     try:
         for chunk in chunks:
             if decompressor is None:
@@ -732,8 +799,10 @@ def _stream_zstd(chunks, write, max_database: int) -> int:
                 data = data[F.PLAINTEXT_HASH_SIZE:]
                 size = _stated_size(data, max_database)
                 decompressor = zstandard.ZstdDecompressor().decompressobj(read_across_frames=False)
+                writer = _HashingWriter(write)
             else:
                 data = chunk
+            batch = []
             for start in range(0, len(data), _ZSTD_INPUT_PIECE):
                 if decompressor.eof:
                     raise ValueError("data after the frame")
@@ -742,28 +811,32 @@ def _stream_zstd(chunks, write, max_database: int) -> int:
                     produced += len(piece)
                     if produced > size:
                         raise ValueError("the frame holds more than it states")
-                    hasher.update(piece)
-                    write(piece)
+                    batch.append(piece)
+            writer.add(batch)
         if decompressor is None:  # the whole of inner is shorter than a hash and a frame header
             data = memoryview(bytes(head))
             expected = bytes(data[:F.PLAINTEXT_HASH_SIZE])
             size = _stated_size(data[F.PLAINTEXT_HASH_SIZE:], max_database)
             decompressor = zstandard.ZstdDecompressor().decompressobj(read_across_frames=False)
+            writer = _HashingWriter(write)
             piece = decompressor.decompress(data[F.PLAINTEXT_HASH_SIZE:])
             produced += len(piece)
             if produced > size:
                 raise ValueError("the frame holds more than it states")
-            hasher.update(piece)
-            write(piece)
+            writer.add([piece])
         if not decompressor.eof or decompressor.unused_data:
             raise ValueError("data after the frame, or the frame is cut short")
         if produced != size:
             raise ValueError("the frame holds less than it states")
+        digest, writer = writer.finish(), None
     except CorruptSnapshot:
         raise
     except (ValueError, zstandard.ZstdError) as exc:
         raise CorruptSnapshot(f"The snapshot's compressed data is damaged ({exc}).") from None
-    if hasher.digest() != expected:
+    finally:
+        if writer is not None:
+            writer.abort()
+    if digest != expected:
         raise CorruptSnapshot("The snapshot's database does not match its recorded hash.")
     return produced
 
