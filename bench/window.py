@@ -335,6 +335,7 @@ def child_typing(root: Path, keys_before: int, installs: int, settle_after: int)
     beats: dict[str, list[float]] = {"quiet": []}
     busy: dict[str, list[float]] = {"quiet": []}  # GUI-thread CPU ms between two heartbeats
     install_ms: list[float] = []
+    switch_marks: list[dict] = []  # per install: how many keys and heartbeats came before its switch-over
     last_beat = [clock.nsecsElapsed() / 1e6, time.thread_time()]
 
     def phase() -> str:
@@ -381,6 +382,7 @@ def child_typing(root: Path, keys_before: int, installs: int, settle_after: int)
     def installed(version):
         if state["phase"] == "install" and version == 1 + state["install"] and state["switched_at"] is None:
             state["switched_at"] = state["n"]
+            switch_marks.append({"key": len(lateness[phase()]), "beat": len(beats[phase()])})
             install_ms.append(clock.nsecsElapsed() / 1e6 - state["started"])
 
     w.session_changed.connect(installed)
@@ -395,7 +397,7 @@ def child_typing(root: Path, keys_before: int, installs: int, settle_after: int)
     w.close()
     shutil.rmtree(work, ignore_errors=True)
     return {"keys": state["n"], "installs": len(install_ms), "install_ms": install_ms, "switches": switches,
-            "lateness": lateness, "beats": beats, "busy": busy}
+            "switch_marks": switch_marks, "lateness": lateness, "beats": beats, "busy": busy}
 
 
 # ----------------------------------------------------------------------------------------------- parent

@@ -518,7 +518,13 @@ class MainWindow(QMainWindow):
         old, self.session = self.session, session
         self.pages.setCurrentIndex(self.PAGE_MAIN)
         self.refresh_clock()
-        self._run_search(keep_selection=True)
+        # The new data's results now; the detail pane just after they are painted, as for a typed key
+        # (the switch to a new snapshot happens while the operator may be typing).
+        self._defer_detail = old is not None
+        try:
+            self._run_search(keep_selection=True)
+        finally:
+            self._defer_detail = False
         if self.oncall_schedule and session.schedule(self.oncall_schedule) is None:
             self.oncall_schedule = None
             self.views.setCurrentIndex(self.VIEW_RESULTS)
