@@ -121,6 +121,7 @@ def cmd_sync(desktop: Desktop, args: argparse.Namespace) -> int:
     if not inboxes and not web_inboxes:
         print("This desktop has no inbox; IT adds one with 'backup-operator inbox add PATH'.", file=sys.stderr)
         return 2
+    desktop.unlock_in_background()  # scrypt beside reading and checking the signature; the receipt signs too
     for inbox in inboxes:
         if not inbox.is_dir():
             # Normal during an outage (the share is offline): say so, keep what is installed, exit 0.
@@ -209,8 +210,9 @@ def cmd_verify(desktop: Desktop, args: argparse.Namespace) -> int:
         else:
             step("version", f"{header.snapshot_version} is newer than the installed {mark or 'nothing'}")
         verified = store.check_bytes(sealed, high_water=mark)
+        verified.close()
         step("decrypt", f"sealed for this desktop ({len(header.recipients)} recipients)")
-        step("integrity", f"hash and quick_check pass; {describe_counts(verified.meta.counts)}")
+        step("integrity", f"hash and structure check pass; {describe_counts(verified.meta.counts)}")
     except BackupOperatorError as exc:
         print(f"  FAILED  {shown(' '.join(str(exc).split()))}")
         return exc.exit_code
@@ -246,6 +248,7 @@ def cmd_search(desktop: Desktop, args: argparse.Namespace) -> int:
 
     Exits 0 when every query found something, 1 when one found nothing (like grep).
     """
+    desktop.unlock_in_background()  # scrypt beside importing the search
     from backup_operator.core.search import run_search_cli
 
     snapshot = _open(desktop)
@@ -381,6 +384,7 @@ def cmd_window(desktop: Desktop, args: argparse.Namespace) -> int:
         print("There is no screen to open the window on (no DISPLAY); the directory still works from the "
               "command line: backup-operator search NAME.", file=sys.stderr)
         return cmd_status(desktop, args)
+    desktop.unlock_in_background()  # scrypt beside importing Qt
     try:
         from backup_operator.ui.app import run
     except ImportError as exc:

@@ -21,6 +21,7 @@ import getpass
 import os
 import socket
 import sys
+import threading
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,7 +31,14 @@ import tomli_w
 from backup_operator.core.fetch import check_inbox_url
 from backup_operator.core.pull import HttpInbox
 from backup_operator.core.store import SnapshotStore
-from backup_operator.errors import BackupOperatorError, ConfigError, NoDesktopKey, NotTrusted, WrongPassphrase
+from backup_operator.errors import (
+    BackupOperatorError,
+    ConfigError,
+    KeyStoreUnavailable,
+    NoDesktopKey,
+    NotTrusted,
+    WrongPassphrase,
+)
 from backup_operator.fsutil import atomic_write
 from backup_operator.paths import portable_root
 from backup_operator.snapshot import format as F
@@ -118,6 +126,9 @@ def site_defaults() -> dict:
     return site
 
 
+_UNLOCK_WAIT_S = 300.0  # what opening the key waits for another thread's unlock of it
+
+
 class Desktop:
     """One desktop's home folder: settings, key and trust. The snapshot store sits in ``snapshots/``."""
 
@@ -126,6 +137,16 @@ class Desktop:
         self.config = DesktopConfig.load(self.home)
         self.site = site_defaults()
         self._key: keys.DesktopKey | None = None
+        self._key_lock = threading.Lock()  # one unlock at a time (unlock_in_background's thread, or ours)
+
+    def unlock_in_background(self) -> None:
+        """Start opening a passphrase-sealed key file on a second thread, when that needs no prompt (the
+        passphrase is in the environment): scrypt (a third of a second or more, by design) then runs
+        while the caller reads and checks files or imports what it needs. ``key`` waits for it. Nothing
+        about the key's protection changes; a failure here is met again, and said, by ``key``."""
+        if self._key is not None or self.config.key_store != "file" or not os.environ.get(PASSPHRASE_ENV):
+            return
+        threading.Thread(target=self.key_without_asking, name="key-unlock", daemon=True).start()
 
     @property
     def snapshots_dir(self) -> Path:
@@ -225,6 +246,17 @@ class Desktop:
         Without ``passphrase`` the key file's passphrase comes from BACKUP_OPERATOR_PASSPHRASE, then a
         terminal prompt; the window passes ``interactive=False`` so it never blocks on a terminal.
         """
+        if self._key is not None:
+            return self._key
+        # Held by unlock_in_background's thread only while scrypt runs (it never prompts).
+        if not self._key_lock.acquire(timeout=_UNLOCK_WAIT_S):
+            raise KeyStoreUnavailable("This desktop's key could not be opened in time; try again, or ask IT.")
+        try:
+            return self._open_key(passphrase, interactive)
+        finally:
+            self._key_lock.release()
+
+    def _open_key(self, passphrase: str | None, interactive: bool) -> keys.DesktopKey:
         if self._key is not None:
             return self._key
         if self.config.key_store == "keyring":

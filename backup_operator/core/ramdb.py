@@ -157,8 +157,12 @@ class RamImage:
         self._buffer = buffer
         self.mapped = False
 
-    def connect(self) -> sqlite3.Connection:
-        """The read-only connection on the whole database; the image's memory now belongs to it."""
+    def connect(self, *, keep_source: bool = False) -> sqlite3.Connection:
+        """The read-only connection on the whole database; the image's memory now belongs to it.
+
+        ``keep_source``: the bytes can still be read back in order with ``pieces`` (to seal the open copy
+        from them) until ``release``. From the RAM file that costs nothing more; a buffer handed to
+        ``deserialize`` is then kept until ``release`` (SQLite holds its own copy of it)."""
         if self._buffer is not None:
             conn = sqlite3.connect(":memory:", check_same_thread=False)
             try:
@@ -167,14 +171,41 @@ class RamImage:
                 conn.close()
                 raise
             finally:
-                self._buffer = None
+                if not keep_source:
+                    self._buffer = None
             return conn
         conn, self._conn = self._conn, None
-        os.close(self._fd)  # SQLite keeps its own descriptor of the file
-        self._fd = None
+        if not keep_source:
+            os.close(self._fd)  # SQLite keeps its own descriptor of the file
+            self._fd = None
         # Map all of it: pages are read in place instead of copied into SQLite's page cache.
         conn.execute(f"PRAGMA mmap_size = {max(self.size, 1 << 20)}")
         return conn
+
+    def pieces(self, piece: int = 4 << 20):
+        """The database's bytes in order, ``piece`` bytes at a time (after ``connect(keep_source=True)``)."""
+        if self._buffer is not None:
+            view = memoryview(self._buffer)
+            for start in range(0, len(view), piece):
+                yield view[start:start + piece]
+            return
+        if self._fd is None:
+            raise ValueError("the image's bytes were not kept")
+        offset = 0
+        while offset < self.size:
+            part = os.pread(self._fd, min(piece, self.size - offset), offset)
+            if not part:
+                raise OSError("the RAM file ended early")
+            offset += len(part)
+            yield part
+
+    def release(self) -> None:
+        """Stop keeping the bytes for ``pieces`` (the connection, if any, keeps what it needs)."""
+        if self._fd is not None and self._conn is None:
+            os.close(self._fd)
+            self._fd = None
+        if self._conn is None:
+            self._buffer = None
 
     def close(self) -> None:
         """Drop the image without connecting (an error on the way): its memory is freed at once."""

@@ -3,7 +3,7 @@
 Install order (each step refuses before the next spends trust on the file)::
 
     size cap → signature → version above the high-water mark → unwrap → decrypt in memory
-      → hash and PRAGMA quick_check → atomic install (temp, fsync, rename, fsync folder)
+      → hash and structural check → atomic install (temp, fsync, rename, fsync folder)
       → high-water mark (atomic) → prune to the last K → receipt in each inbox
 
 What is installed is the sealed file exactly as received: the store holds ciphertext only, and a
@@ -59,18 +59,31 @@ _COPY_PIECE = 4 * 1024 * 1024
 _INSTALLED_RE = re.compile(r"^(\d{12,})\.bosnap$")  # 12 digits, more for versions >= 10**12
 
 
-@dataclass(frozen=True)
+@dataclass
 class Verified:
-    """A snapshot that passed every check, decrypted in memory and not yet installed."""
+    """A snapshot that passed every check, decrypted into this process's RAM file, not yet installed.
+
+    ``conn`` is the database open read-only; its bytes stay readable (``image.pieces``) until the open
+    copy is sealed from them. ``close`` frees it all (``install`` does, once done)."""
 
     header: envelope.Header
-    database: bytes
     meta: SnapshotMeta
     sealed: bytes
+    conn: sqlite3.Connection
+    image: RamImage
 
     @property
     def version(self) -> int:
         return self.header.snapshot_version
+
+    @property
+    def database(self) -> bytes:
+        """The database's bytes (a copy: for tests and tools, never on the install path)."""
+        return bytes(self.conn.serialize())
+
+    def close(self) -> None:
+        self.image.release()
+        self.conn.close()
 
 
 @dataclass
@@ -184,16 +197,27 @@ class SnapshotStore:
             raise RollbackRefused(
                 f"This snapshot is version {header.snapshot_version}, not newer than version {mark} already "
                 "installed; an older snapshot is never installed over a newer one.")
-        database = envelope.decrypt(sealed, header, self._key())
-        conn = open_database(database)
+        # Decrypted, unpacked and hashed in one pass straight into the RAM file SQLite reads (core/ramdb):
+        # the database is never held in a buffer of its own, and the decrypted payload never whole.
+        image = RamImage.create()
+        try:
+            envelope.decrypt_to(sealed, header, self._key(), image.write)
+        except BaseException:
+            image.close()
+            raise
+        # Signed, authenticated and matching the hash sealed inside: a structural check, not quick_check
+        # (open_database explains why).
+        conn = open_database(image, check="structure", keep_source=True)
         try:
             meta = read_meta(conn)
-        finally:
+            if meta.snapshot_version != header.snapshot_version:
+                raise CorruptSnapshot("The snapshot's inside and outside disagree on its version; "
+                                      "it was not built by a valid exporter.")
+        except BaseException:
+            image.release()
             conn.close()
-        if meta.snapshot_version != header.snapshot_version:
-            raise CorruptSnapshot("The snapshot's inside and outside disagree on its version; "
-                                  "it was not built by a valid exporter.")
-        return Verified(header, database, meta, sealed)
+            raise
+        return Verified(header, meta, sealed, conn, image)
 
     def check_file(self, path: Path, *, high_water: int | None = None) -> Verified:
         return self.check_bytes(envelope.read_capped(path, self.size_cap), high_water=high_water)
@@ -201,7 +225,8 @@ class SnapshotStore:
     # --- installing ------------------------------------------------------------------------------
 
     def install(self, path: Path) -> Verified:
-        """Verify ``path`` fully, then install it atomically. Raises and changes nothing if it fails."""
+        """Verify ``path`` fully, then install it atomically. Raises and changes nothing if it fails.
+        The returned snapshot is closed (its ``header``, ``meta`` and ``version`` stay readable)."""
         verified = self.check_file(Path(path))
         self._install_verified(verified)
         return verified
@@ -213,11 +238,14 @@ class SnapshotStore:
         return verified
 
     def _install_verified(self, verified: Verified) -> None:
-        atomic_write(self.path_of(verified.version), verified.sealed, mode=0o600)
-        # From here on the new version is installed and is what opens: a failure below must not say
-        # "the previous copy is still in use".
-        self.record_high_water(verified.version, meanwhile=lambda: (
-            self.write_open_copy(verified.version, verified.sealed, verified.database), self.prune()))
+        try:
+            atomic_write(self.path_of(verified.version), verified.sealed, mode=0o600)
+            # From here on the new version is installed and is what opens: a failure below must not say
+            # "the previous copy is still in use".
+            self.record_high_water(verified.version, meanwhile=lambda: (
+                self.write_open_copy(verified.version, verified.sealed, verified.image.pieces()), self.prune()))
+        finally:
+            verified.close()
 
     def record_high_water(self, version: int, *, meanwhile: Callable[[], object] | None = None) -> None:
         """Write the mark after ``version`` was installed, then run ``meanwhile`` (the open copy, pruning).
@@ -305,8 +333,9 @@ class SnapshotStore:
                     continue  # a temp file the exporter is still writing
                 try:
                     # Regular files only, never blocking, no link out of the inbox (a FIFO hung sync).
-                    sealed = envelope.read_capped(path, self.size_cap, within=inbox)
-                    version = envelope.peek_header(sealed).snapshot_version
+                    # Only the header, to order the files: the one installed is read whole below, once.
+                    version = envelope.peek_prefix(envelope.read_head(path, self.size_cap,
+                                                                      within=inbox)).snapshot_version
                 except SnapshotError as exc:
                     unreadable.append((path, exc))
                     continue
@@ -353,10 +382,11 @@ class SnapshotStore:
     def open_copy_path(self, version: int) -> Path:
         return self.folder / f"{version:012d}{OPEN_COPY_SUFFIX}"
 
-    def write_open_copy(self, version: int, sealed: bytes, database: bytes | bytearray, *,
+    def write_open_copy(self, version: int, sealed: bytes, database: bytes | bytearray | Iterable, *,
                         kind: str = "snapshot") -> None:
-        """Keep this desktop's open copy of ``database``, installed as the signed file ``sealed``, and drop
-        any other. Only a speed-up: a failure is logged, and the signed file then opens the full way."""
+        """Keep this desktop's open copy of ``database`` (its bytes, or its pieces in order), installed as
+        the signed file ``sealed``, and drop any other. Only a speed-up: a failure is logged, and the
+        signed file then opens the full way."""
         target = self.open_copy_path(version)
         try:
             writer = OpenCopyWriter(target, key=self._key(), version=version, sealed=sealed,
@@ -365,9 +395,11 @@ class SnapshotStore:
             log.warning("no open copy of version %d (%s); it opens from its signed file", version, exc)
             return
         try:
-            view = memoryview(database)
-            for start in range(0, len(view), _COPY_PIECE):
-                writer.write(view[start:start + _COPY_PIECE])
+            if isinstance(database, (bytes, bytearray, memoryview)):
+                view = memoryview(database)
+                database = (view[start:start + _COPY_PIECE] for start in range(0, len(view), _COPY_PIECE))
+            for piece in database:
+                writer.write(piece)
             writer.commit()
         except OSError as exc:
             writer.abort()

@@ -25,8 +25,10 @@ import base64
 import hashlib
 import json
 import os
+import queue
 import re
 import struct
+import threading
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -53,7 +55,8 @@ from backup_operator.snapshot import format as F
 from backup_operator.textsafe import shown
 from backup_operator.snapshot.keys import DesktopKey, DesktopPublicKey, SignerKey, SignerPublicKey
 
-__all__ = ["Header", "Endorsement", "seal", "read_capped", "verify", "decrypt", "peek_header", "prefix_of",
+__all__ = ["Header", "Endorsement", "seal", "read_capped", "read_head", "verify", "decrypt", "decrypt_to",
+           "peek_header", "peek_prefix", "prefix_of",
            "trusted_prefix"]
 
 _HEADER_FIELDS = {"format", "snapshot_version", "created_at", "expires_at", "signer", "payload_nonce",
@@ -295,14 +298,17 @@ def read_capped(path: str | os.PathLike, cap: int = F.DEFAULT_SIZE_CAP, *,
             if os.fstat(handle.fileno()).st_size > cap:
                 raise TooLarge(f"{shown(path.name)} is larger than the {cap // (1024 * 1024)} MiB size cap and "
                                "was not read; if the directory really grew that much, IT can raise the cap.")
-            parts, total = [], 0
-            while total <= cap:
+            # One read of the size the file has (a regular file gives it whole): joining pieces would
+            # hold the file twice. A file that grows meanwhile is read on, up to cap + 1 bytes.
+            first = handle.read(min(os.fstat(handle.fileno()).st_size, cap) + 1)
+            parts, total = [first], len(first)
+            while first and total <= cap:
                 part = handle.read(min(_READ_PIECE, cap + 1 - total))
                 if not part:
                     break
                 parts.append(part)
                 total += len(part)
-        data = b"".join(parts)
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
     except FileNotFoundError:
         raise NotASnapshot(f"There is no file at {shown(path)}.") from None
     except IsADirectoryError:
@@ -316,6 +322,56 @@ def read_capped(path: str | os.PathLike, cap: int = F.DEFAULT_SIZE_CAP, *,
         raise TooLarge(f"{shown(path.name)} is larger than the {cap // (1024 * 1024)} MiB size cap and was not "
                        "read; if the directory really grew that much, IT can raise the cap.")
     return data
+
+
+def read_head(path: str | os.PathLike, cap: int = F.DEFAULT_SIZE_CAP, *,
+              within: str | os.PathLike | None = None) -> bytes:
+    """A snapshot file's magic line, header length and header only (what ``peek_prefix`` reads), with the
+    checks ``read_capped`` makes before reading: a regular file, not through a link out of ``within``,
+    within the size cap. Used to order an inbox's files without reading each one whole."""
+    path = Path(path)
+    try:
+        with open(path, "rb", buffering=0, opener=lambda name, _flags: open_plain(name, within=within)) as handle:
+            if os.fstat(handle.fileno()).st_size > cap:
+                raise TooLarge(f"{shown(path.name)} is larger than the {cap // (1024 * 1024)} MiB size cap and "
+                               "was not read; if the directory really grew that much, IT can raise the cap.")
+            head = handle.read(len(F.MAGIC) + F.HEADER_LENGTH_BYTES)
+            _magic_format(head)
+            if len(head) < len(F.MAGIC) + F.HEADER_LENGTH_BYTES:
+                raise CorruptSnapshot("The snapshot is cut short; it was damaged in transit. "
+                                      "The previous snapshot stays in use.")
+            (header_len,) = struct.unpack(">I", head[len(F.MAGIC):])
+            if header_len > F.MAX_HEADER_BYTES:
+                raise CorruptSnapshot("The snapshot's header is damaged or cut short; "
+                                      "the previous snapshot stays in use.")
+            parts, total = [head], len(head)
+            while total < len(head) + header_len:
+                part = handle.read(min(_READ_PIECE, len(head) + header_len - total))
+                if not part:
+                    raise CorruptSnapshot("The snapshot's header is damaged or cut short; "
+                                          "the previous snapshot stays in use.")
+                parts.append(part)
+                total += len(part)
+        return b"".join(parts)
+    except FileNotFoundError:
+        raise NotASnapshot(f"There is no file at {shown(path)}.") from None
+    except IsADirectoryError:
+        raise NotASnapshot(f"{shown(path)} is a folder, not a snapshot file.") from None
+    except NotAPlainFile as exc:
+        if exc.strerror == "a folder":
+            raise NotASnapshot(f"{shown(path)} is a folder, not a snapshot file.") from None
+        raise NotASnapshot(f"{shown(path.name)} is {exc.strerror}, not a snapshot file; it was not read. "
+                           "Tell IT if it keeps appearing in the inbox.") from None
+
+
+def peek_prefix(prefix: bytes) -> Header:
+    """The header of a snapshot from its prefix alone (``read_head``), WITHOUT any signature: only to
+    order files, like ``peek_header``."""
+    magic_format = _magic_format(prefix)
+    start = len(F.MAGIC) + F.HEADER_LENGTH_BYTES
+    if len(prefix) < start or struct.unpack(">I", prefix[len(F.MAGIC):start])[0] != len(prefix) - start:
+        raise CorruptSnapshot("The snapshot's header is damaged or cut short; the previous snapshot stays in use.")
+    return _parse_header(prefix[start:], "snapshot", magic_format)
 
 
 def _magic_format(blob: bytes, kind: str = "snapshot") -> int:
@@ -606,6 +662,213 @@ def decrypt(blob: bytes, header: Header, key: DesktopKey, max_database: int = F.
         raise NotARecipient("This desktop's key cannot open this snapshot (the wrapped key does not "
                             "match); ask IT to check this desktop's enrolment.") from None
     return _open_payload(file_key, header, prefix, payload, max_database)
+
+
+def decrypt_to(blob: bytes, header: Header, key: DesktopKey, write, max_database: int = F.MAX_DATABASE_BYTES) -> int:
+    """Unwrap a snapshot's file key with this desktop's key, then decrypt, decompress and hash its
+    database in one streaming pass, handing the database to ``write`` in pieces of at most
+    ``F.DECOMPRESS_PIECE`` bytes (a format 1 file: as ``decrypt`` does, then in pieces). Returns the
+    database's size.
+
+    Neither the decrypted payload nor the database is ever held whole here: ``write`` decides where the
+    pieces go (the desktop's RAM file). The hash is compared only at the end, so whatever ``write`` put
+    somewhere is not to be used unless this returns: on any exception the caller drops it.
+    """
+    prefix, _, payload, _ = _split(blob, "snapshot")
+    file_key = _unwrap(header, key)
+    if header.format == 1:
+        database = _open_payload(file_key, header, prefix, payload, max_database)
+        view = memoryview(database)
+        for start in range(0, len(view), F.DECOMPRESS_PIECE):
+            write(view[start:start + F.DECOMPRESS_PIECE])
+        return len(database)
+    return _stream_zstd(_decrypted_chunks(file_key, header, prefix, payload), write, max_database)
+
+
+def _decrypted_chunks(file_key: bytes, header: Header, header_prefix: bytes, payload: memoryview):
+    """The payload's plaintext chunk by chunk (each authenticated before it is yielded), in one reused
+    buffer: a consumer must be done with a chunk before it asks for the next."""
+    aead = ChaCha20Poly1305(_payload_key(file_key, header.payload_nonce))
+    aad = hashlib.sha256(header_prefix).digest()
+    sealed_chunk = header.chunk_size + F.TAG_SIZE
+    if len(payload) < F.TAG_SIZE:
+        raise CorruptSnapshot("The snapshot is cut short (no payload); it was damaged in transit. "
+                              "The previous snapshot stays in use.")
+    plain = bytearray(header.chunk_size)
+    view = memoryview(plain)
+    pos, counter = 0, 0
+    while pos < len(payload):
+        end = min(pos + sealed_chunk, len(payload))
+        last = end == len(payload)
+        try:
+            if end - pos < F.TAG_SIZE:
+                raise InvalidTag()
+            n = aead.decrypt_into(_stream_nonce(counter, last), payload[pos:end], aad,
+                                  view[:end - pos - F.TAG_SIZE])
+        except InvalidTag:
+            raise CorruptSnapshot(f"The snapshot's content is damaged (chunk {counter} does not "
+                                  "authenticate); the previous snapshot stays in use.") from None
+        if last and end - pos == F.TAG_SIZE and counter > 0:
+            raise CorruptSnapshot("The snapshot ends with an empty chunk; it was not written by "
+                                  "a valid exporter.")
+        yield view[:n]
+        pos, counter = end, counter + 1
+
+
+_ZSTD_INPUT_PIECE = 16 * 1024  # compressed bytes per call: bounds what one call can produce
+_WRITER_QUEUE = 8  # batches (each what one decrypted chunk unpacks to) waiting for the writer thread
+_WRITER_WAIT_S = 120.0  # what a stalled writer thread (a RAM file that cannot be written) is given
+
+
+class _HashingWriter:
+    """Hashes the database's pieces and hands them to ``write`` on a second thread, so that hashing and
+    writing (both let go of the GIL) run beside unpacking. At most ``_WRITER_QUEUE`` batches wait; every
+    wait is bounded; an error on the writer's side is raised on the caller's at its next batch."""
+
+    def __init__(self, write):
+        self.hasher = hashlib.sha256()
+        self._write = write
+        self._queue: queue.Queue = queue.Queue(maxsize=_WRITER_QUEUE)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="snapshot-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = self._queue.get()
+            if batch is None:
+                return
+            if self._error is not None:
+                continue  # keep taking batches so that the caller never waits on a full queue
+            try:
+                for piece in batch:
+                    self.hasher.update(piece)
+                    self._write(piece)
+            except BaseException as exc:  # noqa: BLE001 - raised again on the caller's thread
+                self._error = exc
+
+    def _put(self, item) -> None:
+        deadline = _WRITER_WAIT_S
+        while True:
+            if self._error is not None and item is not None:
+                raise self._error
+            try:
+                self._queue.put(item, timeout=1.0)
+                return
+            except queue.Full:
+                deadline -= 1.0
+                if deadline <= 0 or not self._thread.is_alive():
+                    raise OSError("the snapshot could not be written into memory in time") from None
+
+    def add(self, batch: list) -> None:
+        if batch:
+            self._put(batch)
+
+    def finish(self) -> bytes:
+        """Wait for every piece to be written; the database's SHA-256."""
+        self._put(None)
+        self._thread.join(_WRITER_WAIT_S)
+        if self._thread.is_alive():
+            raise OSError("the snapshot could not be written into memory in time")
+        if self._error is not None:
+            raise self._error
+        return self.hasher.digest()
+
+    def abort(self) -> None:
+        """Stop the writer thread (after an error on the caller's side), without raising."""
+        try:
+            self._put(None)
+            self._thread.join(_WRITER_WAIT_S)
+        except OSError:
+            pass
+
+
+def _stream_zstd(chunks, write, max_database: int) -> int:
+    """Format 2's ``inner`` (SHA-256 of the database, then one Zstandard frame), streamed: the frame must
+    state its size, within the bound, before anything is unpacked; output goes to ``write`` (on a writer
+    thread, hashed on the way) and is counted against the stated size (more or less is refused); nothing
+    may follow the frame; the hash must match. Same rules as ``_inflate_zstd`` (FORMAT.md §7), without
+    holding ``inner``."""
+    head = bytearray()  # the hash and the frame header, gathered from the first chunks
+    decompressor, size, produced, expected, writer = None, 0, 0, b"", None
+    try:
+        for chunk in chunks:
+            if decompressor is None:
+                head += chunk
+                if len(head) < F.PLAINTEXT_HASH_SIZE + 18:  # the longest frame header is 18 bytes
+                    continue
+                data = memoryview(bytes(head))
+                head = bytearray()
+                expected = bytes(data[:F.PLAINTEXT_HASH_SIZE])
+                data = data[F.PLAINTEXT_HASH_SIZE:]
+                size = _stated_size(data, max_database)
+                decompressor = zstandard.ZstdDecompressor().decompressobj(read_across_frames=False)
+                writer = _HashingWriter(write)
+            else:
+                data = chunk
+            batch = []
+            for start in range(0, len(data), _ZSTD_INPUT_PIECE):
+                if decompressor.eof:
+                    raise ValueError("data after the frame")
+                piece = decompressor.decompress(data[start:start + _ZSTD_INPUT_PIECE])
+                if piece:
+                    produced += len(piece)
+                    if produced > size:
+                        raise ValueError("the frame holds more than it states")
+                    batch.append(piece)
+            writer.add(batch)
+        if decompressor is None:  # the whole of inner is shorter than a hash and a frame header
+            data = memoryview(bytes(head))
+            expected = bytes(data[:F.PLAINTEXT_HASH_SIZE])
+            size = _stated_size(data[F.PLAINTEXT_HASH_SIZE:], max_database)
+            decompressor = zstandard.ZstdDecompressor().decompressobj(read_across_frames=False)
+            writer = _HashingWriter(write)
+            piece = decompressor.decompress(data[F.PLAINTEXT_HASH_SIZE:])
+            produced += len(piece)
+            if produced > size:
+                raise ValueError("the frame holds more than it states")
+            writer.add([piece])
+        if not decompressor.eof or decompressor.unused_data:
+            raise ValueError("data after the frame, or the frame is cut short")
+        if produced != size:
+            raise ValueError("the frame holds less than it states")
+        digest, writer = writer.finish(), None
+    except CorruptSnapshot:
+        raise
+    except (ValueError, zstandard.ZstdError) as exc:
+        raise CorruptSnapshot(f"The snapshot's compressed data is damaged ({exc}).") from None
+    finally:
+        if writer is not None:
+            writer.abort()
+    if digest != expected:
+        raise CorruptSnapshot("The snapshot's database does not match its recorded hash.")
+    return produced
+
+
+def _stated_size(compressed: memoryview, max_database: int) -> int:
+    """The size a Zstandard frame states, refused before anything is unpacked when missing or too large."""
+    if bytes(compressed[:4]) != zstandard.FRAME_HEADER:
+        raise ValueError("not a Zstandard frame")
+    size = zstandard.get_frame_parameters(compressed).content_size
+    if size == zstandard.CONTENTSIZE_UNKNOWN:
+        raise ValueError("the frame does not state its size")
+    if size > max_database:
+        raise _too_large(max_database)
+    return size
+
+
+def _unwrap(header: Header, key: DesktopKey) -> bytes:
+    """A snapshot's file key, unwrapped with this desktop's key."""
+    wrapped = header.recipients.get(key.public.recipient_id)
+    if wrapped is None:
+        raise NotARecipient("This snapshot was not sealed for this desktop's key: the desktop may have "
+                            "been re-enrolled or removed. Ask IT to add it (backup-operator-export "
+                            "recipients add).")
+    try:
+        return _SUITE.decrypt(wrapped, key._x25519(), info=F.HPKE_INFO)
+    except Exception:
+        raise NotARecipient("This desktop's key cannot open this snapshot (the wrapped key does not "
+                            "match); ask IT to check this desktop's enrolment.") from None
 
 
 def _open_payload(file_key: bytes, header: Header, prefix: bytes, payload: memoryview, max_database: int) -> bytes:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from backup_operator.core.model import open_database
 from backup_operator.core.search import SearchIndex, Synonyms, load_synonyms, run_search_cli, store_index
+from backup_operator.core.search import index as index_module
 
 
 
@@ -297,7 +299,7 @@ def test_stored_index_is_read_in_pieces_and_stays_read_only(directory_db, monkey
 
     conn = open_database(store_index(directory_db))
     size = conn.execute("SELECT length(data) FROM search_index").fetchone()[0]
-    monkeypatch.setattr(index_module, "_READ_PIECE", 997)
+    monkeypatch.setattr(index_module, "_BLOB_PIECE", 997)
     assert size > 10 * 997 and size % 997
     monkeypatch.setattr(SearchIndex, "build", classmethod(lambda cls, *a, **k: pytest.fail("rebuilt")))
     index = SearchIndex.open(conn)
@@ -313,6 +315,32 @@ def test_stored_index_for_other_rows_is_rebuilt(directory_db, directory_records)
     with pytest.raises(ValueError):
         SearchIndex.from_bytes(conn, stale_blob)
     assert len(SearchIndex.open(conn)) == len(LISTINGS) + 4
+
+
+def _with_counts(database: bytes, counts: dict | None) -> sqlite3.Connection:
+    """The database with its meta ``counts`` row replaced (or removed), opened writable in memory."""
+    conn = sqlite3.connect(":memory:")
+    conn.deserialize(database)
+    if counts is None:
+        conn.execute("DELETE FROM meta WHERE key = 'counts'")
+    else:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'counts'", (json.dumps(counts),))
+    return conn
+
+
+def test_stored_index_is_read_whole_and_checked_against_the_listing_count(directory_db, directory_records,
+                                                                          monkeypatch):
+    stored = store_index(directory_db)
+    n = len(directory_records["listings"])
+    monkeypatch.setattr(SearchIndex, "build", classmethod(lambda cls, *a, **k: pytest.fail("rebuilt")))
+    kept = SearchIndex.open(_with_counts(stored, None))  # no counts in meta: count(*) it is
+    assert len(kept) == n + 4 and first(kept, "jonh smtih") == "p-jsmith"
+    monkeypatch.setattr(index_module, "_BLOB_PIECE", 1000)  # many pieces, the last one short
+    assert bytes(index_module._stored_index(_with_counts(stored, None))) == \
+        SearchIndex.open(open_database(stored)).to_bytes()
+    wrong = _with_counts(stored, {"listings": n + 1})
+    with pytest.raises(ValueError, match="row counts"):
+        SearchIndex.from_bytes(wrong, index_module._stored_index(wrong))
 
 
 def test_serialised_index_answers_the_same(search_index, directory):

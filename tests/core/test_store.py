@@ -744,3 +744,58 @@ def test_versions_of_any_size_are_installed_and_opened(desk):
     assert store.installed_versions() == [big, 7] and store.high_water() == big
     with pytest.raises(RollbackRefused):
         store.install(desk.drop(10**12, name="older-big.bosnap"))
+
+
+# --- what an install checks and reads, now that it streams ----------------------------------------------
+
+
+def _damaged_databases(kit) -> dict[str, bytes]:
+    """Databases the exporter could only have built with a broken SQLite: sealed and signed correctly, and
+    matching their hash, so only the structural check at install stands between them and the store."""
+    import sqlite3
+
+    good = kit.database_for(4)
+    page_size = int.from_bytes(good[16:18], "big")
+    conn = sqlite3.connect(":memory:")
+    conn.deserialize(good)
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'listings'").fetchone()[0]
+    conn.close()
+    junk_root = bytearray(good)
+    junk_root[(root - 1) * page_size:root * page_size] = b"\xff" * page_size
+    return {"a page missing at the end": good[:-page_size], "a table's root page overwritten": bytes(junk_root)}
+
+
+def test_a_signed_database_damaged_before_sealing_is_refused_by_the_structural_check(desk, kit):
+    store = desk.store()
+    store.install(desk.drop(3))
+    for case, database in _damaged_databases(kit).items():
+        path = desk.put(desk.seal(4, database=database), "snapshot-000004.bosnap")
+        with pytest.raises(CorruptSnapshot):
+            store.install(path)
+        report = store.sync([desk.inbox])
+        assert report.installed == [] and isinstance(report.problem, CorruptSnapshot), case
+        assert store.installed_versions() == [3] and store.high_water() == 3, case
+        opened = store.open_newest()
+        assert opened.version == 3, case
+        opened.close()
+
+
+def test_sync_reads_the_installed_file_once_and_the_others_only_to_their_header(desk, count_reads):
+    store = desk.store()
+    older, newer = desk.drop(3), desk.drop(4)
+    read = count_reads()
+    report = store.sync([desk.inbox])
+    assert report.installed == [4]
+    head = len(envelope.prefix_of(newer.read_bytes()))
+    assert read[newer] == head + newer.stat().st_size  # its header to order it, then once whole
+    assert read[older] == len(envelope.prefix_of(older.read_bytes()))  # never read whole
+
+
+def test_an_installed_snapshot_gives_back_the_database_it_verified(desk, kit):
+    store = desk.store()
+    verified = store.check_file(desk.drop(3))
+    try:
+        assert verified.database == kit.database_for(3)
+        assert b"".join(verified.image.pieces(4096)) == kit.database_for(3)
+    finally:
+        verified.close()

@@ -48,6 +48,16 @@ def open_fully(blob: bytes, trusted, key) -> bytes:
     return envelope.decrypt(blob, header, key)
 
 
+def open_streamed(blob: bytes, trusted, key, max_database: int = F.MAX_DATABASE_BYTES) -> bytes:
+    """What a desktop's install does (``decrypt_to``: decrypt, unpack and hash in one streaming pass)."""
+    header = envelope.verify(blob, trusted)
+    pieces: list[bytes] = []
+    size = envelope.decrypt_to(blob, header, key, lambda piece: pieces.append(bytes(piece)), max_database)
+    database = b"".join(pieces)
+    assert size == len(database) and all(len(p) <= F.DECOMPRESS_PIECE for p in pieces)
+    return database
+
+
 CREATED = datetime(2026, 3, 7, 11, 0, tzinfo=timezone.utc)
 FILE_KEY = bytes(range(32))
 NONCE = bytes(range(100, 116))
@@ -333,6 +343,8 @@ def test_signed_but_broken_payload_is_corrupt(case, known_key, kit, signer, desk
                      format_version=format_version)
     with pytest.raises(CorruptSnapshot):
         open_database(open_fully(blob, [signer.public], desktop_key))
+    with pytest.raises(CorruptSnapshot):  # the streaming reader an install uses refuses the same files
+        open_database(open_streamed(blob, [signer.public], desktop_key))
 
 
 @pytest.mark.parametrize("format_version", [1, 2])
@@ -341,8 +353,9 @@ def test_trailing_data_after_the_stream_is_refused_in_either_format(format_versi
     db = kit.database_for(5)
     for tail in (b"\x00", b"x" * 100_000):
         inner = hashlib.sha256(db).digest() + envelope.compress(db, format_version) + tail
-        with pytest.raises(CorruptSnapshot, match="after|damaged"):
-            open_fully(known_key(inner, format_version=format_version), [signer.public], desktop_key)
+        for reader in (open_fully, open_streamed):
+            with pytest.raises(CorruptSnapshot, match="after|damaged"):
+                reader(known_key(inner, format_version=format_version), [signer.public], desktop_key)
 
 
 def test_truncation_at_every_chunk_boundary_is_detected_even_when_re_signed(kit, known_key, signer, desktop_key):
@@ -380,6 +393,35 @@ def test_decompression_stops_at_the_bound(known_key, signer, desktop_key, kit):
     with pytest.raises(CorruptSnapshot, match="larger than this program accepts"):
         envelope.decrypt(blob, header, desktop_key, max_database=len(kit.database_for(5)) - 1)
     assert envelope.decrypt(blob, header, desktop_key, max_database=len(kit.database_for(5)))
+    written = []
+    with pytest.raises(CorruptSnapshot, match="larger than this program accepts"):
+        envelope.decrypt_to(blob, header, desktop_key, written.append, max_database=len(kit.database_for(5)) - 1)
+    assert written == []  # refused from the size the frame states, before anything was unpacked
+    assert open_streamed(blob, [signer.public], desktop_key, len(kit.database_for(5))) == kit.database_for(5)
+
+
+@pytest.mark.parametrize("format_version", [1, 2])
+def test_streamed_and_whole_readers_give_the_same_database(format_version, known_key, kit, signer, desktop_key):
+    blob = known_key(format_version=format_version)
+    assert open_streamed(blob, [signer.public], desktop_key) == open_fully(blob, [signer.public], desktop_key) \
+        == kit.database_for(5)
+
+
+def test_read_head_reads_only_the_header(tmp_path, sealed, signer):
+    path = tmp_path / "s.bosnap"
+    path.write_bytes(sealed)
+    head = envelope.read_head(path)
+    assert head == envelope.prefix_of(sealed) and len(head) < len(sealed)
+    assert envelope.peek_prefix(head) == envelope.verify(sealed, [signer.public])
+    for broken, error in ((b"", NotASnapshot), (F.MAGIC + struct.pack(">I", 10**6) + b"{}", CorruptSnapshot),
+                          (F.MAGIC + struct.pack(">I", 2**31), CorruptSnapshot), (b"backup-operator.snapshot/v9\n",
+                                                                                 UnsupportedFormat)):
+        path.write_bytes(broken)
+        with pytest.raises(error):
+            envelope.peek_prefix(envelope.read_head(path))
+    path.write_bytes(sealed)
+    with pytest.raises(TooLarge):
+        envelope.read_head(path, cap=len(sealed) - 1)
 
 
 # --- not a snapshot, or not this format -------------------------------------------------------------
@@ -513,6 +555,7 @@ def test_any_content_round_trips_and_any_truncation_is_refused(content, chunk_si
                          recipients=[desktop_key.public], signer=signer, chunk_size=chunk_size)
     header = envelope.verify(blob, [signer.public])
     assert envelope.decrypt(blob, header, desktop_key) == content
+    assert open_streamed(blob, [signer.public], desktop_key) == content
     truncated = blob[: max(0, len(blob) - cut)]
     with pytest.raises(SnapshotError):
         open_fully(truncated, [signer.public], desktop_key)

@@ -37,28 +37,6 @@ _ROW_ARRAYS = ("kind", "rowid", "name_len", "name_rank")
 _ARRAYS = _ROW_ARRAYS + POSTING_ARRAYS + VOCABULARY_ARRAYS + NUMBER_ARRAYS
 
 
-_READ_PIECE = 1 << 20
-
-
-def _read_stored(conn: sqlite3.Connection) -> memoryview | None:
-    """The stored index of this format (read-only), or None. Read a piece at a time: fetching the whole
-    blob (16 MB at 100,000 listings) in one row copied it while holding the GIL, a 10-60 ms stretch in
-    which the window could not handle a key when a new snapshot opened in the background."""
-    row = conn.execute("SELECT rowid, length(data) FROM search_index WHERE format = ?", (INDEX_FORMAT,)).fetchone()
-    if row is None:
-        return None
-    rowid, size = row
-    data = unfilled(size)
-    view = memoryview(data)
-    with conn.blobopen("search_index", "data", rowid, readonly=True) as blob:
-        for start in range(0, size, _READ_PIECE):
-            piece = blob.read(_READ_PIECE)  # sqlite3_blob_read runs with the GIL released
-            if len(piece) != min(_READ_PIECE, size - start):
-                raise sqlite3.DatabaseError("the stored search index ended early")
-            view[start:start + len(piece)] = piece
-    return view.toreadonly()
-
-
 class SearchIndex:
     """The search index of one snapshot: built or loaded once, then queried on every keystroke.
 
@@ -88,7 +66,7 @@ class SearchIndex:
         """The index for a snapshot: loaded from its ``search_index`` table if it carries one of this
         format that matches its rows, else built from the rows (``build``)."""
         try:
-            data = _read_stored(conn)
+            data = _stored_index(conn)
         except sqlite3.DatabaseError:
             data = None
         if data is not None:
@@ -121,7 +99,7 @@ class SearchIndex:
         return len(head).to_bytes(8, "little") + head + b"".join(blobs) + terms
 
     @classmethod
-    def from_bytes(cls, conn: sqlite3.Connection, data: bytes | memoryview, *,
+    def from_bytes(cls, conn: sqlite3.Connection, data: bytes | bytearray, *,
                    synonyms: Synonyms | None = None) -> "SearchIndex":
         """Load an index made by ``to_bytes``; ``ValueError`` if it is of another format or other rows."""
         try:
@@ -129,7 +107,7 @@ class SearchIndex:
             header = json.loads(bytes(data[8:8 + size]))
             if header.get("format") != INDEX_FORMAT:
                 raise ValueError(f"index format {header.get('format')!r}")
-            body = memoryview(data)[8 + size:]
+            body = memoryview(data).toreadonly()[8 + size:]  # the arrays are views of it: never written
             arrays = {}
             for name, dtype, shape, offset in header["arrays"]:
                 count = int(np.prod(shape))
@@ -144,7 +122,7 @@ class SearchIndex:
         if missing:
             raise ValueError(f"damaged search index (no {', '.join(missing)})")
         n_listings = int(header["n_listings"])
-        counts = conn.execute("SELECT (SELECT count(*) FROM listings), (SELECT count(*) FROM oncall_schedules),"
+        counts = conn.execute(f"SELECT ({_listing_count(conn)}), (SELECT count(*) FROM oncall_schedules),"
                               " (SELECT max(rowid) FROM listings)").fetchone()
         if (counts[0] != n_listings or counts[0] + counts[1] != len(arrays["kind"])
                 or (n_listings and int(arrays["rowid"][n_listings - 1]) != counts[2])):
@@ -207,6 +185,42 @@ class SearchIndex:
                     keep[i] = False
                     break
         return keep
+
+
+_BLOB_PIECE = 1024 * 1024
+
+
+def _stored_index(conn: sqlite3.Connection) -> bytearray | None:
+    """The stored index's bytes, read a piece at a time into one buffer (``fetchone`` would hold them
+    twice: SQLite assembles a value that spans pages in a buffer of its own, then Python copies it).
+
+    Nor does it hold the GIL for long, which a snapshot opening in the background must not (the window's
+    typing stalls meanwhile): the buffer is not zero-filled first (membuf.py), each piece is read with the
+    GIL released, and fetching the 16 MB blob of 100,000 listings as one row held it for 10-60 ms."""
+    row = conn.execute("SELECT rowid FROM search_index WHERE format = ?", (INDEX_FORMAT,)).fetchone()
+    if row is None:
+        return None
+    with conn.blobopen("search_index", "data", row[0], readonly=True) as blob:
+        size = len(blob)
+        data = unfilled(size)
+        for start in range(0, size, _BLOB_PIECE):
+            piece = blob.read(_BLOB_PIECE)
+            if len(piece) != min(_BLOB_PIECE, size - start):  # every byte is written, or none is used
+                raise sqlite3.DatabaseError("the stored search index ended early")
+            data[start:start + len(piece)] = piece
+    return data
+
+
+def _listing_count(conn: sqlite3.Connection) -> str:
+    """SQL for the number of listings: the count the exporter wrote in ``meta`` when there is one
+    (``count(*)`` walks an index of every listing, and the pages around it: 150 MB of the RAM file
+    mapped at a million), else ``count(*)``."""
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'counts'").fetchone()
+        counted = json.loads(row[0]).get("listings") if row is not None else None
+    except (sqlite3.DatabaseError, ValueError, TypeError, AttributeError):
+        counted = None
+    return str(counted) if type(counted) is int and counted >= 0 else "SELECT count(*) FROM listings"
 
 
 def store_index(database: bytes, *, synonyms: Synonyms | None = None) -> bytes:
