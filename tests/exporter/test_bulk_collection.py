@@ -1,0 +1,54 @@
+"""The export runs its bulk stages with fewer garbage collections (pipeline.bulk_collection), and gives
+the collector back as it found it, whether the export passed, was refused or failed."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from backup_operator.errors import ExportRefused
+
+from exporter import pipeline
+
+from exporter_support import DEMO
+
+
+def test_collections_are_fewer_inside_and_restored_after_an_error():
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
+    with pytest.raises(RuntimeError):
+        with pipeline.bulk_collection():
+            assert gc.get_threshold()[0] >= pipeline.BULK_GC_THRESHOLD
+            assert gc.isenabled()
+            raise RuntimeError("a source failed")
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == frozen
+
+
+def test_reference_cycles_made_inside_are_still_collected():
+    class Node:
+        pass
+
+    with pipeline.bulk_collection():
+        node = Node()
+        node.self = node
+        marker = id(node)
+        del node
+        gc.collect()
+        assert all(id(o) != marker for o in gc.get_objects() if isinstance(o, Node))
+
+
+def test_a_refused_export_restores_the_collector(demo_exporter, tmp_path):
+    # A listings file with its header only: the contact methods then name no listing, and the export
+    # is refused after the read and the checks ran inside bulk_collection.
+    empty = tmp_path / "listings.csv"
+    empty.write_text((DEMO / "listings.csv").read_text(encoding="utf-8").splitlines()[0] + "\n",
+                     encoding="utf-8")
+    config = demo_exporter.home.config
+    config.write_text(config.read_text(encoding="utf-8").replace(str(DEMO / "listings.csv"), str(empty)),
+                      encoding="utf-8")
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
+    with pytest.raises(ExportRefused):
+        pipeline.run_export(demo_exporter.home)
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == frozen
