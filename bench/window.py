@@ -5,6 +5,7 @@ new snapshot installs in the background.
     python3 bench/window.py                     # 100,000 listings
     python3 bench/window.py --listings 20000    # quicker
     python3 bench/window.py --json              # also the raw figures
+    python3 bench/window.py --skip-open --runs 5 --installs 6   # only typing, a bigger sample
 
 Not a test: it asserts nothing. It builds a synthetic directory (fixed seed: people, departments, contact
 methods with instructions, 200 on-call schedules with two tiers of 12-hour shifts) the way an export does
@@ -16,10 +17,14 @@ processes, each measured on its own:
    split at the moment the snapshot is decrypted (``envelope.decrypt`` returns). The goal is a usable
    search at most 0.5 s after decryption. Peer, in the same run: the same window with the session
    building one Python object per listing while it opens (what it did before issue 9).
-2. **Typing during an install** — keys typed every 40 ms by a timer (queries typed, cleared, typed
-   again), first with nothing else going on (the peer), then while a new snapshot of the same size is
-   installed in the background. For every key: how late it was handled after its timer was due, plus
-   the longest gap of a 5 ms heartbeat timer. The goal is no stall over 50 ms.
+2. **Typing during installs** — keys typed every 40 ms by a timer (queries typed, cleared, typed
+   again), first with nothing else going on (the peer), then while ``--installs`` new snapshots of the
+   same size (versions 2, 3, ...) are installed one after another in the background; each install
+   counts from its file landing in the inbox to ``--settle`` keys after the window switched to it (the
+   old copy is closed in the background meanwhile). ``--runs`` such runs, every key of every run
+   pooled. For every key: how late it was handled after its timer was due; the gaps of a 5 ms
+   heartbeat timer; the GUI thread's CPU between two heartbeats; and the switch-over itself (the
+   inbox look's result handled on the GUI thread). The goal is no stall over 50 ms.
 
 Figures depend on the machine's load: the script prints ``uptime`` beside them.
 """
@@ -117,16 +122,20 @@ def generate(n: int) -> dict:
     return {"listings": listings, "contact_methods": contacts, "schedules": schedules, "shifts": shifts}
 
 
+INSTALL_VERSIONS = 6  # snapshots ready for the typing test (versions 2..7): --installs at most this many
+
+
 def prepare(n: int) -> Path:
-    """A desktop home with a sealed snapshot of ``n`` listings installed, and a second one (version 2) in a
-    spare folder for the install test. Built once per size and kept in the cache."""
+    """A desktop home with a sealed snapshot of ``n`` listings installed (version 1), and newer ones
+    (versions 2..1+INSTALL_VERSIONS, the same directory) in a spare folder for the install test. Built
+    once per size and kept in the cache."""
     from backup_operator.config import Desktop
     from backup_operator.core.model import build_database
     from backup_operator.core.search import store_index
     from backup_operator.core.store import SnapshotStore
     from backup_operator.snapshot import envelope, keys
 
-    root = CACHE / f"window-{n}-{SEED}"
+    root = CACHE / f"window-{n}-{SEED}-v{1 + INSTALL_VERSIONS}"
     if (root / "ready").exists():
         return root
     shutil.rmtree(root, ignore_errors=True)
@@ -135,7 +144,7 @@ def prepare(n: int) -> Path:
     records = generate(n)
     signer, desktop_key = keys.SignerKey.generate(), keys.DesktopKey.generate()
     sealed = {}
-    for version in (1, 2):
+    for version in range(1, 2 + INSTALL_VERSIONS):
         database = store_index(build_database(**records, snapshot_version=version, created_at=CREATED,
                                               expires_at=CREATED + timedelta(days=3), expected_interval_s=900,
                                               source="bench/window synthetic"))
@@ -155,7 +164,8 @@ def prepare(n: int) -> Path:
     first.write_bytes(sealed[1])
     SnapshotStore(desktop.snapshots_dir, trusted=[signer.public], key=lambda: desktop_key).install(first)
     first.unlink()
-    (root / "v2.bosnap").write_bytes(sealed[2])
+    for version in range(2, 2 + INSTALL_VERSIONS):
+        (root / f"v{version}.bosnap").write_bytes(sealed[version])
     (root / "ready").write_text(f"built in {time.perf_counter() - started:.0f} s\n")
     return root
 
@@ -281,7 +291,11 @@ QUERIES = ["smith", "garcia m", "cardiology", "pharmacist", "5551", "jonh smtih"
            "o'brien", "icu on call", "williams r", "oncology"]
 
 
-def child_typing(root: Path, keys_before: int, settle_after: int) -> dict:
+def child_typing(root: Path, keys_before: int, installs: int, settle_after: int) -> dict:
+    """Type ``keys_before`` keys with nothing else going on (the peer), then install ``installs`` new
+    snapshots one after another while typing goes on. An install's window runs from the file landing in
+    the inbox to ``settle_after`` keys after the window switched to it (the old copy is closed in the
+    background meanwhile); the next file lands after that."""
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     os.environ["BACKUP_OPERATOR_PASSPHRASE"] = PASSPHRASE
     from PySide6.QtCore import QElapsedTimer, Qt, QTimer
@@ -289,32 +303,61 @@ def child_typing(root: Path, keys_before: int, settle_after: int) -> dict:
     from PySide6.QtWidgets import QApplication
 
     from backup_operator.config import Desktop
-    from backup_operator.ui.window import MainWindow
+    from backup_operator.ui import window as window_module
 
+    clock = QElapsedTimer()
+    switches: list[dict] = []  # the switch-over on the GUI thread: the inbox look's result handled there
+    real_sync_done = window_module.MainWindow._sync_done
+
+    def timed_sync_done(self, outcome):
+        wall, cpu = clock.nsecsElapsed() / 1e6, time.thread_time()
+        real_sync_done(self, outcome)
+        if outcome.session is not None:
+            switches.append({"version": outcome.session.version, "ms": clock.nsecsElapsed() / 1e6 - wall,
+                             "cpu_ms": (time.thread_time() - cpu) * 1000})
+
+    window_module.MainWindow._sync_done = timed_sync_done
     work = _fresh_home(root)
     app = QApplication(["bench"])
     desktop = Desktop(work / "home")
     desktop.key(PASSPHRASE, interactive=False)
-    w = MainWindow(desktop, clock=lambda: NOW, poll_ms=3_600_000, watch=True)
+    w = window_module.MainWindow(desktop, clock=lambda: NOW, poll_ms=3_600_000, watch=True)
     w.resize(1024, 728)
     w.show()
     while w.session is None:
         app.processEvents()
         time.sleep(0.01)
     text = " ".join(QUERIES) + " "
-    clock = QElapsedTimer()
     clock.start()
-    state = {"n": 0, "phase": "quiet", "installed_at": None, "due": 0.0, "dropped": False}
-    lateness: dict[str, list[float]] = {"quiet": [], "install": []}
-    beats: dict[str, list[float]] = {"quiet": [], "install": []}
-    busy: dict[str, list[float]] = {"quiet": [], "install": []}  # GUI-thread CPU ms between two heartbeats
+    # phase: "quiet", then the number of the install under way (1..installs), "settle" between installs
+    state = {"n": 0, "phase": "quiet", "due": 0.0, "install": 0, "switched_at": None, "started": 0.0}
+    lateness: dict[str, list[float]] = {"quiet": []}
+    beats: dict[str, list[float]] = {"quiet": []}
+    busy: dict[str, list[float]] = {"quiet": []}  # GUI-thread CPU ms between two heartbeats
+    install_ms: list[float] = []
+    switch_marks: list[dict] = []  # per install: how many keys and heartbeats came before its switch-over
     last_beat = [clock.nsecsElapsed() / 1e6, time.thread_time()]
+
+    def phase() -> str:
+        return state["phase"] if state["phase"] == "quiet" else str(state["install"])
 
     def beat():
         now, cpu_now = clock.nsecsElapsed() / 1e6, time.thread_time()
-        beats[state["phase"]].append(now - last_beat[0] - 5.0)
-        busy[state["phase"]].append((cpu_now - last_beat[1]) * 1000)
+        beats[phase()].append(now - last_beat[0] - 5.0)
+        busy[phase()].append((cpu_now - last_beat[1]) * 1000)
         last_beat[0], last_beat[1] = now, cpu_now
+
+    def drop_next() -> None:
+        state["install"] += 1
+        version = 1 + state["install"]
+        for name in (lateness, beats, busy):
+            name[str(state["install"])] = []
+        for old in (work / "inbox").glob("*.bosnap"):  # the exporter replaces its file: one in the inbox
+            old.unlink()
+        shutil.copy(root / f"v{version}.bosnap", work / "inbox" / f"snapshot-{version}.bosnap")
+        state["phase"], state["switched_at"] = "install", None
+        state["started"] = clock.nsecsElapsed() / 1e6
+        w.check_inbox()
 
     def key():
         now = clock.nsecsElapsed() / 1e6
@@ -326,21 +369,21 @@ def child_typing(root: Path, keys_before: int, settle_after: int) -> dict:
             QTest.keyClick(w.search, ch)
         done = clock.nsecsElapsed() / 1e6
         if due:
-            lateness[state["phase"]].append(done - due)
+            lateness[phase()].append(done - due)
         state["n"] += 1
-        if state["n"] == keys_before and not state["dropped"]:
-            state["dropped"] = True
-            shutil.copy(root / "v2.bosnap", work / "inbox" / "snapshot-2.bosnap")
-            state["phase"] = "install"
-            state["install_started"] = clock.nsecsElapsed() / 1e6
-            w.check_inbox()
-        if state["installed_at"] is not None and state["n"] >= state["installed_at"] + settle_after:
-            app.quit()
+        if state["phase"] == "quiet" and state["n"] >= keys_before:
+            drop_next()
+        elif state["switched_at"] is not None and state["n"] >= state["switched_at"] + settle_after:
+            if state["install"] >= installs:
+                app.quit()
+            else:
+                drop_next()
 
     def installed(version):
-        if version == 2:
-            state["installed_at"] = state["n"]
-            state["install_ms"] = clock.nsecsElapsed() / 1e6 - state["install_started"]
+        if state["phase"] == "install" and version == 1 + state["install"] and state["switched_at"] is None:
+            state["switched_at"] = state["n"]
+            switch_marks.append({"key": len(lateness[phase()]), "beat": len(beats[phase()])})
+            install_ms.append(clock.nsecsElapsed() / 1e6 - state["started"])
 
     w.session_changed.connect(installed)
     typist = QTimer(interval=40, timerType=Qt.TimerType.PreciseTimer)
@@ -353,8 +396,8 @@ def child_typing(root: Path, keys_before: int, settle_after: int) -> dict:
     app.exec()
     w.close()
     shutil.rmtree(work, ignore_errors=True)
-    return {"keys": state["n"], "install_ms": state.get("install_ms"), "installed": state["installed_at"] is not None,
-            "lateness": lateness, "beats": beats, "busy": busy}
+    return {"keys": state["n"], "installs": len(install_ms), "install_ms": install_ms, "switches": switches,
+            "switch_marks": switch_marks, "lateness": lateness, "beats": beats, "busy": busy}
 
 
 # ----------------------------------------------------------------------------------------------- parent
@@ -378,16 +421,22 @@ def _p95(values: list[float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--listings", type=int, default=100_000)
-    parser.add_argument("--runs", type=int, default=3, help="open measurements per method (median shown)")
-    parser.add_argument("--keys", type=int, default=150, help="keys typed before the install starts")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="open measurements per method (median shown), and typing runs (all counted)")
+    parser.add_argument("--keys", type=int, default=150, help="keys typed before the first install starts")
+    parser.add_argument("--installs", type=int, default=4, choices=range(1, INSTALL_VERSIONS + 1),
+                        metavar=f"1..{INSTALL_VERSIONS}", help="snapshots installed one after another per typing run")
+    parser.add_argument("--settle", type=int, default=10,
+                        help="keys typed after each switch-over before the next snapshot lands (counted)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--skip-open", action="store_true", help="only the typing test")
     parser.add_argument("--child", choices=("open", "open-eager", "typing"), help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         root = Path(args.root)
         result = (child_open(root, eager=args.child == "open-eager") if args.child.startswith("open")
-                  else child_typing(root, args.keys, settle_after=25))
+                  else child_typing(root, args.keys, args.installs, args.settle))
         print(json.dumps(result))
         return
 
@@ -396,38 +445,72 @@ def main() -> None:
     root = prepare(args.listings)
     print(f"  snapshot: {(root / 'v2.bosnap').stat().st_size / 1e6:.1f} MB sealed ({(root / 'ready').read_text().strip()})")
 
-    opens = {m: [_child(["--child", m, "--root", str(root)]) for _ in range(args.runs)] for m in ("open", "open-eager")}
+    opens = {}
+    if not args.skip_open:
+        opens = {m: [_child(["--child", m, "--root", str(root)]) for _ in range(args.runs)]
+                 for m in ("open", "open-eager")}
+        report_opens(opens, args.runs)
 
+    typing = [_child(["--child", "typing", "--root", str(root), "--keys", str(args.keys), "--installs",
+                      str(args.installs), "--settle", str(args.settle)]) for _ in range(args.runs)]
+    report_typing(typing, args)
+    print(f"   load after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
+    if args.json:
+        print(json.dumps({"opens": opens, "typing": typing}, indent=1))
+
+
+def report_opens(opens: dict, runs: int) -> None:
     def median(method: str, key: str) -> float:
         return statistics.median(r[key] for r in opens[method])
 
-    print("\n1. Open: seconds from creating the window (key already unlocked), median of", args.runs)
+    print("\n1. Open: seconds from creating the window (key already unlocked), median of", runs)
     print(f"   {'':30} {'decrypted':>10} {'search shown':>13} {'first answer':>13} {'after decrypt':>14}")
     print(f"   {'':30} {'':10} {'':13} {'':13} {'(CPU s)':>14}")
     for method, label in (("open", "ours (rows read on demand)"), ("open-eager", "peer: object per listing")):
         d, s, f, c = (median(method, k) for k in ("decrypted", "search shown", "first answer", "cpu after decrypt"))
         print(f"   {label:30} {d:10.2f} {s:13.2f} {f:13.2f} {f - d:8.2f} ({c:.2f})")
     print(f"   ours opened the desktop's open copy in {sum(r['via open copy'] for r in opens['open']):.0f} of "
-          f"{args.runs} runs (the others decrypted the signed file)")
+          f"{runs} runs (the others decrypted the signed file)")
     ours = median("open", "first answer") - median("open", "decrypted")
     peer = median("open-eager", "first answer") - median("open-eager", "decrypted")
     print(f"   usable search after decryption: {ours:.2f} s (goal <= 0.5 s), {median('open', 'cpu after decrypt'):.2f} "
           f"CPU s; the peer takes {peer:.2f} s (ratio ours/peer {ours / peer:.2f})")
 
-    typing = _child(["--child", "typing", "--root", str(root), "--keys", str(args.keys)])
-    print("\n2. Typing while a snapshot installs: one key every 40 ms; milliseconds a key was handled late "
-          "(and the longest 5 ms heartbeat gap)")
-    for phase, label in (("quiet", "peer: nothing else going on"), ("install", "ours: during the install")):
-        late, beats, busy = typing["lateness"][phase], typing["beats"][phase], typing["busy"][phase]
-        print(f"   {label:30} keys {len(late):4}  p95 {_p95(late):6.1f}  worst {_worst(late):6.1f}  "
-              f"heartbeat worst gap {_worst(beats):6.1f}  (GUI thread busy at most {_worst(busy):5.1f} ms of CPU)")
-    install_worst = max(_worst(typing["lateness"]["install"]), _worst(typing["beats"]["install"]))
-    print(f"   the install took {typing['install_ms'] / 1000:.1f} s in the background; worst typing stall during it: "
-          f"{install_worst:.0f} ms (goal <= 50 ms); the GUI thread's longest stretch of CPU between two "
-          f"heartbeats: {_worst(typing['busy']['install']):.0f} ms (quiet: {_worst(typing['busy']['quiet']):.0f} ms)")
-    print(f"   load after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
-    if args.json:
-        print(json.dumps({"opens": opens, "typing": typing}, indent=1))
+
+def report_typing(typing: list[dict], args) -> None:
+    """Every key and heartbeat of every run, by phase: the quiet peer, and all installs together."""
+    def pooled(kind: str, installs: bool) -> list[float]:
+        return [v for run in typing for name, values in run[kind].items() if (name != "quiet") == installs
+                for v in values]
+
+    def stall(run: dict, name: str) -> float:
+        return max(_worst(run["lateness"][name]), _worst(run["beats"][name]))
+
+    installs = sum(run["installs"] for run in typing)
+    print(f"\n2. Typing while snapshots install: one key every 40 ms; {len(typing)} run(s), each {args.keys} keys "
+          f"with nothing else going on, then {args.installs} snapshots installed one after another (each from "
+          f"landing in the inbox to {args.settle} keys after the window switched to it). Milliseconds a key "
+          "was handled late, the gaps of a 5 ms heartbeat (how long the GUI thread could not run), and the "
+          "GUI thread's own CPU between two heartbeats")
+    print(f"   {'':32} {'keys':>5} {'late p95':>9} {'worst':>6}   {'gap p95':>8} {'worst':>6}   {'GUI CPU worst':>13}")
+    for installing, label in ((False, "peer: nothing else going on"), (True, f"ours: during {installs} installs")):
+        late, gaps, busy = pooled("lateness", installing), pooled("beats", installing), pooled("busy", installing)
+        print(f"   {label:32} {len(late):5} {_p95(late):9.1f} {_worst(late):6.1f}   {_p95(gaps):8.1f} "
+              f"{_worst(gaps):6.1f}   {_worst(busy):13.1f}")
+    per_install = [stall(run, name) for run in typing for name in run["lateness"] if name != "quiet"]
+    quiet = [stall(run, "quiet") for run in typing]
+    times = [ms for run in typing for ms in run["install_ms"]]
+    switches = [s for run in typing for s in run["switches"]]
+    print(f"   worst stall of each install (ms): {', '.join(f'{v:.0f}' for v in per_install)}; of each quiet peer: "
+          f"{', '.join(f'{v:.0f}' for v in quiet)}")
+    if times:
+        print(f"   an install took {min(times) / 1000:.2f}-{max(times) / 1000:.2f} s in the background; the switch-over "
+              f"on the GUI thread {min(s['ms'] for s in switches):.0f}-{max(s['ms'] for s in switches):.0f} ms "
+              f"({min(s['cpu_ms'] for s in switches):.0f}-{max(s['cpu_ms'] for s in switches):.0f} ms CPU)")
+    worst = max(per_install, default=0.0)
+    print(f"   worst typing stall during the installs: {worst:.0f} ms (goal <= 50 ms; quiet peer "
+          f"{max(quiet, default=0.0):.0f} ms); the GUI thread's longest stretch of CPU between two heartbeats: "
+          f"{_worst(pooled('busy', True)):.0f} ms (quiet: {_worst(pooled('busy', False)):.0f} ms)")
 
 
 if __name__ == "__main__":

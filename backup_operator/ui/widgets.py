@@ -135,6 +135,7 @@ class SearchField(QLineEdit):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.typing = False  # True while a typed key is being handled
         self.setPlaceholderText("Type a name, department, role or number…")
         self.setClearButtonEnabled(False)
         self.setProperty("factor", 1.6)
@@ -173,7 +174,11 @@ class SearchField(QLineEdit):
         elif event.matches(QKeySequence.StandardKey.Copy) and not self.hasSelectedText():
             self.copy_requested.emit()
         else:
-            super().keyPressEvent(event)
+            self.typing = True  # the text changes because a key was typed (not set by the program)
+            try:
+                super().keyPressEvent(event)
+            finally:
+                self.typing = False
             return
         event.accept()
 

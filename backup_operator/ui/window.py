@@ -104,6 +104,7 @@ def _close_elsewhere(session: Session) -> None:
 
 class MainWindow(QMainWindow):
     results_changed = Signal()
+    detail_shown = Signal()  # the detail pane shows the current result (just after the results while typing)
     session_changed = Signal(int)  # the version now shown
     notice_shown = Signal(str)  # a one-time notice (a refused file)
     status_shown = Signal(str)
@@ -134,6 +135,7 @@ class MainWindow(QMainWindow):
         self._manual_check = False
         self._opening_started = 0.0
         self._detail_for: tuple[str, str] | None = None
+        self._defer_detail = False  # set while a typed key searches: the detail pane follows after painting
         self._framed = False
 
         self.setWindowTitle("Backup Operator — hospital directory")
@@ -202,7 +204,13 @@ class MainWindow(QMainWindow):
         self.results_view.setUniformItemSizes(True)
         self.results_view.setAccessibleName("Search results")
         self.results_view.setMinimumWidth(260)
-        self.results_view.selectionModel().currentRowChanged.connect(lambda *_: self._show_selection())
+        # While typing, the detail pane is filled in just after the key's results are painted (a 0 ms
+        # timer), not within the key's own handling: the key is handled and its results are shown sooner,
+        # and the event loop never runs search, painting and the detail pane in one stretch. Anything that
+        # reads the detail pane first brings it up to date (detail_now).
+        self._detail_soon = QTimer(self, singleShot=True, interval=0)
+        self._detail_soon.timeout.connect(self._show_selection)
+        self.results_view.selectionModel().currentRowChanged.connect(lambda *_: self._selection_moved())
         self.results_view.doubleClicked.connect(lambda *_: self.activate_selection())
         self.count = QLabel()
         self.count.setWordWrap(True)
@@ -510,7 +518,13 @@ class MainWindow(QMainWindow):
         old, self.session = self.session, session
         self.pages.setCurrentIndex(self.PAGE_MAIN)
         self.refresh_clock()
-        self._run_search(keep_selection=True)
+        # The new data's results now; the detail pane just after they are painted, as for a typed key
+        # (the switch to a new snapshot happens while the operator may be typing).
+        self._defer_detail = old is not None
+        try:
+            self._run_search(keep_selection=True)
+        finally:
+            self._defer_detail = False
         if self.oncall_schedule and session.schedule(self.oncall_schedule) is None:
             self.oncall_schedule = None
             self.views.setCurrentIndex(self.VIEW_RESULTS)
@@ -601,7 +615,27 @@ class MainWindow(QMainWindow):
         if self.views.currentIndex() != self.VIEW_RESULTS:
             self.views.setCurrentIndex(self.VIEW_RESULTS)  # typing searches (docs/OPERATOR.md)
             self._leave_oncall()
-        self._run_search(keep_selection=False)
+        self._defer_detail = self.search.typing
+        try:
+            self._run_search(keep_selection=False)
+        finally:
+            self._defer_detail = False
+
+    def _selection_moved(self) -> None:
+        if self._defer_detail:
+            self._detail_soon.start()
+        else:
+            self._show_selection()
+
+    @property
+    def detail_pending(self) -> bool:
+        """True between a typed key's results and the detail pane that follows them."""
+        return self._detail_soon.isActive()
+
+    def detail_now(self) -> None:
+        """Fill in the detail pane now if it is still to follow the last key typed."""
+        if self._detail_soon.isActive():
+            self._show_selection()
 
     def _run_search(self, keep_selection: bool) -> None:
         if self.session is None:
@@ -661,6 +695,11 @@ class MainWindow(QMainWindow):
             self.oncall.as_of.select_part(0 if forward else self.oncall.as_of.sectionCount() - 1)
 
     def _show_selection(self) -> None:
+        self._detail_soon.stop()  # shown now: a pending update would only repeat it
+        self._update_detail()
+        self.detail_shown.emit()
+
+    def _update_detail(self) -> None:
         result = self.current_result()
         if self.session is None or result is None:
             self._detail_for = None
@@ -762,6 +801,7 @@ class MainWindow(QMainWindow):
     # --- copying ---------------------------------------------------------------------------------
 
     def _move_contact(self, step: int) -> None:
+        self.detail_now()
         if self.views.currentIndex() == self.VIEW_ONCALL:
             card = self.oncall.current_card()
             if card is not None:
@@ -771,6 +811,7 @@ class MainWindow(QMainWindow):
 
     def selected_contact(self, n: int | None = None):
         """(whose name, Contact) for the contact the operator means, or (name, None)."""
+        self.detail_now()
         if self.views.currentIndex() == self.VIEW_ONCALL:
             card = self.oncall.current_card()
             if card is None:

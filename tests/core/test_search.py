@@ -292,6 +292,21 @@ def test_stored_index_loads_without_building(directory_db, monkeypatch):
     assert ids(index.reverse_lookup("608 555 4471")) == ["p-jsmith"]
 
 
+def test_stored_index_is_read_in_pieces_and_stays_read_only(directory_db, monkeypatch):
+    # Read a piece at a time (the GIL is free between pieces); small pieces here so that there are many,
+    # including a short last one.
+    from backup_operator.core.search import index as index_module
+
+    conn = open_database(store_index(directory_db))
+    size = conn.execute("SELECT length(data) FROM search_index").fetchone()[0]
+    monkeypatch.setattr(index_module, "_BLOB_PIECE", 997)
+    assert size > 10 * 997 and size % 997
+    monkeypatch.setattr(SearchIndex, "build", classmethod(lambda cls, *a, **k: pytest.fail("rebuilt")))
+    index = SearchIndex.open(conn)
+    assert first(index, "jonh smtih") == "p-jsmith"
+    assert not index.kind.flags.writeable  # the loaded arrays are views of the stored bytes: never written
+
+
 def test_stored_index_for_other_rows_is_rebuilt(directory_db, directory_records):
     build_directory, LISTINGS, CONTACTS = (directory_records[k] for k in ("build", "listings", "contacts"))
     other = build_directory(listings=LISTINGS[:-1], contacts=[c for c in CONTACTS if c[0] != "s-lakeview-ed"])

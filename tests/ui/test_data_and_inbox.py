@@ -71,6 +71,9 @@ def test_new_snapshot_in_the_inbox_is_installed_and_keeps_the_search(qtbot, wind
     assert changed.args == [1843]
     assert window.search.text() == "hart"
     assert window.results.result(0).name == "Amelia Hart-Jones"
+    # The detail pane follows the new data just after its results (never left on the old snapshot's entry).
+    qtbot.waitUntil(lambda: not window.detail_pending, timeout=2000)
+    assert window.detail.title.text() == "Amelia Hart-Jones"
     assert "version 1843" in window.age.text()
     assert "1843" in window.statusBar().currentMessage()
     assert (env.inbox / "receipts" / "switchboard-1.json").is_file()

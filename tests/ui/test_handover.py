@@ -61,6 +61,7 @@ def live(qtbot, env):
 def _type(qtbot, w, text):
     for ch in text:
         qtbot.keyClick(w.search, ch)
+    qtbot.waitUntil(lambda: not w.detail_pending, timeout=2000)  # the detail pane follows the results
 
 
 def test_the_window_sets_a_timer_for_the_next_boundary(qtbot, window, env):

@@ -16,6 +16,8 @@ CTRL, SHIFT, ALT = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.Shif
 def _type(qtbot, widget, text):
     for ch in text:
         qtbot.keyClick(widget, ch)
+    # A typed key's detail pane follows its results (a 0 ms timer): wait for it as an operator's eyes would.
+    qtbot.waitUntil(lambda: not widget.window().detail_pending, timeout=2000)
 
 
 def test_the_date_field_keeps_its_digits(qtbot, window):

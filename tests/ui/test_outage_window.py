@@ -26,6 +26,7 @@ from ui_support import CREATED, FIRST_DAY, INTERVAL, VERSION
 def type_query(qtbot, window, text: str) -> None:
     window.search.clear()
     qtbot.keyClicks(window.search, text)
+    qtbot.waitUntil(lambda: not window.detail_pending, timeout=2000)  # the detail pane follows the results
 
 
 def on_next_dialog(qtbot, handle) -> list:

@@ -12,6 +12,7 @@ def type_query(qtbot, w, text):
     for ch in text:
         with qtbot.waitSignal(w.results_changed, timeout=2000):
             qtbot.keyClick(w.search, ch)
+    qtbot.waitUntil(lambda: not w.detail_pending, timeout=2000)  # the detail pane follows the results
 
 
 def test_window_opens_on_the_installed_snapshot(window):
@@ -74,6 +75,28 @@ def test_ctrl_c_copies_the_selected_contact_method(qtbot, window):
     assert QGuiApplication.clipboard().text() == "608-555-0147"
     qtbot.keyClick(window.search, Qt.Key.Key_3, Qt.KeyboardModifier.AltModifier)  # method number 3
     assert QGuiApplication.clipboard().text() == "4402"
+
+
+def test_a_typed_keys_detail_pane_follows_its_results_and_is_never_read_stale(qtbot, window):
+    type_query(qtbot, window, "amelia")
+    assert window.detail.title.text() == "Amelia Hart"
+    window.search.clear()  # set by the program, not typed: everything at once
+    assert not window.detail_pending
+    for ch in "code blue":  # typed, with no turn of the event loop in between
+        qtbot.keyClick(window.search, ch)
+    assert window.results.result(0).name == "Code Blue team", "a key's results are there at once"
+    assert window.detail_pending, "its detail pane follows just after (once the results are painted)"
+    # Copying before the pane followed copies from what the results show, never from the pane's old entry.
+    qtbot.keyClick(window.search, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert QGuiApplication.clipboard().text() == "5555"
+    assert window.detail.title.text() == "Code Blue team" and not window.detail_pending
+    # And left to itself, the pane follows on the next turn of the event loop.
+    window.search.clear()
+    with qtbot.waitSignal(window.detail_shown, timeout=2000):
+        for ch in "hart":
+            qtbot.keyClick(window.search, ch)
+        assert window.detail_pending and window.detail.title.text() != "Amelia Hart"
+    assert window.detail.title.text() == "Amelia Hart" and not window.detail_pending
 
 
 def test_ctrl_c_with_text_selected_still_copies_the_text(qtbot, window):

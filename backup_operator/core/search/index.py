@@ -24,6 +24,7 @@ from backup_operator.core.search.results import Hit, QueryContext, make_hits, ro
 from backup_operator.core.search.scoring import POSTING_ARRAYS, Postings, score_query, top
 from backup_operator.core.search.synonyms import Synonyms, default_synonyms
 from backup_operator.core.search.text import fold, word_spans
+from backup_operator.membuf import unfilled
 
 __all__ = ["SearchIndex", "store_index", "store_index_in", "INDEX_FORMAT"]
 
@@ -103,10 +104,10 @@ class SearchIndex:
         """Load an index made by ``to_bytes``; ``ValueError`` if it is of another format or other rows."""
         try:
             size = int.from_bytes(data[:8], "little")
-            header = json.loads(data[8:8 + size])
+            header = json.loads(bytes(data[8:8 + size]))
             if header.get("format") != INDEX_FORMAT:
                 raise ValueError(f"index format {header.get('format')!r}")
-            body = memoryview(data)[8 + size:]
+            body = memoryview(data).toreadonly()[8 + size:]  # the arrays are views of it: never written
             arrays = {}
             for name, dtype, shape, offset in header["arrays"]:
                 count = int(np.prod(shape))
@@ -186,20 +187,26 @@ class SearchIndex:
         return keep
 
 
-_BLOB_PIECE = 4 * 1024 * 1024
+_BLOB_PIECE = 1024 * 1024
 
 
 def _stored_index(conn: sqlite3.Connection) -> bytearray | None:
     """The stored index's bytes, read a piece at a time into one buffer (``fetchone`` would hold them
-    twice: SQLite assembles a value that spans pages in a buffer of its own, then Python copies it)."""
+    twice: SQLite assembles a value that spans pages in a buffer of its own, then Python copies it).
+
+    Nor does it hold the GIL for long, which a snapshot opening in the background must not (the window's
+    typing stalls meanwhile): the buffer is not zero-filled first (membuf.py), each piece is read with the
+    GIL released, and fetching the 16 MB blob of 100,000 listings as one row held it for 10-60 ms."""
     row = conn.execute("SELECT rowid FROM search_index WHERE format = ?", (INDEX_FORMAT,)).fetchone()
     if row is None:
         return None
     with conn.blobopen("search_index", "data", row[0], readonly=True) as blob:
         size = len(blob)
-        data = bytearray(size)
+        data = unfilled(size)
         for start in range(0, size, _BLOB_PIECE):
             piece = blob.read(_BLOB_PIECE)
+            if len(piece) != min(_BLOB_PIECE, size - start):  # every byte is written, or none is used
+                raise sqlite3.DatabaseError("the stored search index ended early")
             data[start:start + len(piece)] = piece
     return data
 
