@@ -227,9 +227,10 @@ class RamFile:
     where there is no RAM file system; the caller then uses ``:memory:``.
     """
 
-    def __init__(self, fd: int, conn: sqlite3.Connection):
+    def __init__(self, fd: int, conn: sqlite3.Connection, reader: sqlite3.Connection | None = None):
         self._fd = fd
         self.conn = conn
+        self._reader = reader
 
     @classmethod
     def create(cls) -> "RamFile | None":
@@ -242,24 +243,45 @@ class RamFile:
                          getattr(os, "O_NOFOLLOW", 0), 0o600)
         except OSError:
             return None
+        conn = reader = None
         try:
             conn = sqlite3.connect(str(path), check_same_thread=False)
+            # A second connection, read-only, for reading in another thread (``reader``): it can only be
+            # opened while the file has a name (SQLite resolves /proc/self/fd links to the lost name).
+            reader = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
             # The file SQLite opened must be the one this descriptor reads (nothing replaced the name).
             conn.execute("PRAGMA user_version")
+            reader.execute("PRAGMA user_version")
             same = os.stat(path).st_ino == os.fstat(fd).st_ino
         except (sqlite3.Error, OSError):
-            conn, same = None, False
+            same = False
         finally:
             try:
                 os.unlink(path)
             except OSError:
                 pass
         if not same:
-            if conn is not None:
-                conn.close()
+            for opened in (conn, reader):
+                if opened is not None:
+                    opened.close()
             os.close(fd)
             return None
-        return cls(fd, conn)
+        return cls(fd, conn, reader)
+
+    def reader(self) -> sqlite3.Connection | None:
+        """A second connection on the committed database, read-only, that another thread can read with
+        while ``conn`` reads too (SQLite releases the GIL: the search index build reads the numbers on
+        it, on the second core). ``conn`` leaves exclusive locking mode for it, and may write again only
+        once the reader has finished its statement. Closed with the file; None once closed."""
+        if self._reader is None:
+            return None
+        self.conn.commit()
+        self.conn.execute("PRAGMA locking_mode = NORMAL")
+        self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # gives up the exclusive lock
+        # Nothing a query sorts may spill into a temporary file on a disk; pages are read in place.
+        self._reader.execute("PRAGMA temp_store = MEMORY")
+        self._reader.execute(f"PRAGMA mmap_size = {8 << 30}")
+        return self._reader
 
     @staticmethod
     def _as_in_memory(head: bytes) -> bytes:
@@ -303,6 +325,9 @@ class RamFile:
         return data
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         self.conn.close()
         if self._fd is not None:
             os.close(self._fd)

@@ -269,3 +269,32 @@ def test_an_attached_image_dropped_before_it_was_finished_leaves_nothing(templat
     assert not any("previous-" in link for link in _open_files())
     with pytest.raises(ValueError):
         ramdb.AttachedImage.attach(conn, "prev; DROP TABLE t")
+
+
+@linux_ram
+def test_the_search_index_reads_numbers_on_the_build_files_second_connection_and_comes_out_the_same():
+    from backup_operator.core.search.index import SearchIndex
+
+    built = model.SnapshotBuilder()
+    try:
+        n = 26_000  # more than 50,000 contact methods: the numbers are read in a thread
+        built.add_rows("listings", ["id", "kind", "display_name"],
+                       [(f"L{i:06d}", "person", f"Person {i}") for i in range(n)])
+        built.add_rows("contact_methods", ["listing_id", "kind", "value"],
+                       [(f"L{i % n:06d}", "phone", f"+1 555 {i:07d}") for i in range(2 * n + 100)])
+        built.finish(snapshot_version=1, created_at=model.parse_utc("2026-01-01T00:00:00Z"),
+                     expires_at=model.parse_utc("2026-01-08T00:00:00Z"), expected_interval_s=3600, source="t")
+        alone = SearchIndex.build(built.conn).to_bytes()
+        reader = built.reader()
+        seen: list[str] = []
+        reader.set_trace_callback(seen.append)
+        together = SearchIndex.build(built.conn, reader=reader).to_bytes()
+        assert any("group_concat" in statement for statement in seen)  # the numbers came through the reader
+        assert together == alone
+        with pytest.raises(sqlite3.OperationalError):
+            reader.execute("DELETE FROM listings")  # read-only
+        built.conn.execute("DELETE FROM meta WHERE key = 'source'")  # the builder may write again after
+        built.conn.commit()
+    finally:
+        built.close()
+    assert built._file._reader is None
