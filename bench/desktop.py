@@ -6,6 +6,8 @@
     python3 bench/desktop.py --prefix bench_scale --keep   # build once, reuse on the next run, keep
     python3 bench/desktop.py --listings 100000        # the 100k window goal
     python3 bench/desktop.py --steps export,check     # only some steps (export is needed by the desktop ones)
+    python3 bench/desktop.py --prefix bench_scale --workdir W --steps sync,search,window --reuse-export
+                                                      # again on the export a run with --workdir W left
 
 Builds the directory inside PostgreSQL (``bench/sitedata.py``; tables ``PREFIX_*``, reused when they
 already hold the right number of rows), then runs every step as its own process, the way IT and
@@ -221,8 +223,18 @@ def main() -> int:
     parser.add_argument("--workdir", help="keep the exporter and desktop homes here (emptied first) to look "
                                           "at or re-run steps by hand; default: a temporary folder")
     parser.add_argument("--query", help="what the first search types (default: a person taken from the data)")
+    parser.add_argument("--reuse-export", action="store_true",
+                        help="with --workdir: keep the snapshot, exporter and desktop a previous run left there "
+                             "(no enrolment, no export; the desktop's installed snapshots are removed first, so "
+                             "sync starts fresh): the desktop steps again in seconds instead of minutes")
     args = parser.parse_args()
     steps = set(args.steps.split(","))
+    reuse = args.reuse_export
+    if reuse and not (args.workdir and list((Path(args.workdir) / "inbox").glob("*.bosnap"))
+                      and (Path(args.workdir) / "desktop" / "config.toml").is_file()):
+        parser.error("--reuse-export needs --workdir holding a previous run's inbox/*.bosnap and desktop/")
+    if reuse and "export" in steps:
+        parser.error("--reuse-export runs no export; leave export out of --steps")
     prefix = args.prefix or f"bench_scale_{secrets.token_hex(3)}"
 
     import psycopg2
@@ -261,13 +273,13 @@ def main() -> int:
         with contextlib.ExitStack() as stack:
             if args.workdir:
                 tmp = Path(args.workdir)
-                if tmp.exists():
+                if tmp.exists() and not reuse:
                     shutil.rmtree(tmp)
-                tmp.mkdir(parents=True)
+                tmp.mkdir(parents=True, exist_ok=True)
             else:
                 tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bo-bench-desktop-")))
             inbox = tmp / "inbox"
-            inbox.mkdir()
+            inbox.mkdir(exist_ok=True)
             env = dict(os.environ, BACKUP_OPERATOR_HOME=str(tmp / "desktop"),
                        BACKUP_OPERATOR_PASSPHRASE=PASSPHRASE, QT_QPA_PLATFORM="offscreen")
             env.pop("BACKUP_OPERATOR_SITE", None)
@@ -279,23 +291,28 @@ def main() -> int:
                             str(ROOT / "exporter")], env=env, check=True)
             desktop_cli = [str(bin_dir / "backup-operator")]
             export_cli = [str(bin_dir / "backup-operator-export"), "--home", str(tmp / "exporter")]
-            enrolled = subprocess.run(desktop_cli + ["enroll", "--key-file", "--name", "bench-desk-00"],
-                                      env=env, capture_output=True, text=True, check=True)
-            desk_key = DesktopPublicKey.from_text(re.search(r"bo-desktop-\S+", enrolled.stdout).group(0))
-            home = ExporterHome(tmp / "exporter").ensure()
-            signer = create_signing_key(home)
-            others = [DesktopKey.generate().public for _ in range(args.desktops - 1)]
-            save_recipients(home.recipients, [Recipient("bench-desk-00", desk_key, [])] +
-                            [Recipient(f"bench-desk-{n:02d}", k, []) for n, k in enumerate(others, 1)])
-            home.config.write_text(exporter_config(args.url, prefix, inbox), encoding="utf-8")
-            subprocess.run(desktop_cli + ["trust", signer.to_text()], env=env, check=True,
-                           capture_output=True)
-            subprocess.run(desktop_cli + ["inbox", "add", str(inbox)], env=env, check=True,
-                           capture_output=True)
+            if reuse:  # the snapshot sealed for this desktop last time; sync starts from nothing installed
+                shutil.rmtree(tmp / "desktop" / "snapshots", ignore_errors=True)
+                shutil.rmtree(inbox / "receipts", ignore_errors=True)
+                home = ExporterHome(tmp / "exporter")
+            else:
+                enrolled = subprocess.run(desktop_cli + ["enroll", "--key-file", "--name", "bench-desk-00"],
+                                          env=env, capture_output=True, text=True, check=True)
+                desk_key = DesktopPublicKey.from_text(re.search(r"bo-desktop-\S+", enrolled.stdout).group(0))
+                home = ExporterHome(tmp / "exporter").ensure()
+                signer = create_signing_key(home)
+                others = [DesktopKey.generate().public for _ in range(args.desktops - 1)]
+                save_recipients(home.recipients, [Recipient("bench-desk-00", desk_key, [])] +
+                                [Recipient(f"bench-desk-{n:02d}", k, []) for n, k in enumerate(others, 1)])
+                home.config.write_text(exporter_config(args.url, prefix, inbox), encoding="utf-8")
+                subprocess.run(desktop_cli + ["trust", signer.to_text()], env=env, check=True,
+                               capture_output=True)
+                subprocess.run(desktop_cli + ["inbox", "add", str(inbox)], env=env, check=True,
+                               capture_output=True)
             print(f"{args.listings:,} listings, {want['contact_methods']:,} contact methods, "
                   f"{want['shifts']:,} shifts, {args.desktops} desktops; query {query!r}")
 
-            if "export" in steps or {"sync", "search", "window"} & steps:
+            if not reuse and ("export" in steps or {"sync", "search", "window"} & steps):
                 run = measure(export_cli + ["run"], env=env)
                 sealed = sorted(inbox.glob("*.bosnap"))
                 size = sealed[-1].stat().st_size if sealed else 0
@@ -320,11 +337,13 @@ def main() -> int:
                     from backup_operator.config import Desktop
 
                     os.environ.update(BACKUP_OPERATOR_PASSPHRASE=PASSPHRASE)
-                    opened = Desktop(tmp / "desktop").store().open_newest()
-                    database = opened.conn.serialize()
-                    opened.close()
-                    build_fts5_peer(database, tmp / "fts5.sqlite3")
-                    del database
+                    if not (reuse and (tmp / "fts5.sqlite3").is_file()):  # else built from this snapshot
+                        (tmp / "fts5.sqlite3").unlink(missing_ok=True)
+                        opened = Desktop(tmp / "desktop").store().open_newest()
+                        database = opened.conn.serialize()
+                        opened.close()
+                        build_fts5_peer(database, tmp / "fts5.sqlite3")
+                        del database
                     fts = measure([sys.executable, "-c", FTS5_QUERY_CHILD, str(tmp / "fts5.sqlite3"), query])
                     peer = (f"FTS5 on a plain copy of the same snapshot: {fts.seconds:.2f} s, "
                             f"{fts.peak_mb:.0f} MB (load {fts.load}), top: {fts.stdout.strip()}; "

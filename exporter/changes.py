@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 from backup_operator.core import changes as core_changes
+from backup_operator.core.ramdb import AttachedImage
 from backup_operator.errors import BackupOperatorError, VersionNotAvailable
 from backup_operator.fsutil import atomic_write
 from backup_operator.snapshot import envelope
@@ -78,13 +79,7 @@ def history_versions(home: ExporterHome) -> list[int]:
 
 def load_history(home: ExporterHome, version: int) -> bytes:
     """The database of kept version ``version``, verified and decrypted in memory."""
-    path = _history(home) / f"snapshot-{version:012d}.bosnap"
-    if not path.exists():
-        kept = ", ".join(map(str, history_versions(home))) or "none"
-        raise VersionNotAvailable(f"Snapshot version {version} is not kept on this exporter (kept: {kept}).")
-    blob = envelope.read_capped(path)
-    trusted = [signer_public(home)] + [e.by_signer for e in load_endorsements(home)]
-    header = envelope.verify(blob, trusted)
+    blob, header = _verified(home, version)
     return envelope.decrypt(blob, header, receiving_key(home).as_desktop_key())
 
 
@@ -105,13 +100,44 @@ def remember(home: ExporterHome, version: int, sealed: bytes, keep: int = HISTOR
             pass
 
 
-def _previous(home: ExporterHome, below: int) -> tuple[int, bytes] | None:
+def _kept_path(home: ExporterHome, version: int) -> Path:
+    return _history(home) / f"snapshot-{version:012d}.bosnap"
+
+
+def _verified(home: ExporterHome, version: int) -> tuple[bytes, envelope.Header]:
+    """A kept snapshot's file and its header, its signature checked (the database still sealed)."""
+    path = _kept_path(home, version)
+    if not path.exists():
+        kept = ", ".join(map(str, history_versions(home))) or "none"
+        raise VersionNotAvailable(f"Snapshot version {version} is not kept on this exporter (kept: {kept}).")
+    blob = envelope.read_capped(path)
+    trusted = [signer_public(home)] + [e.by_signer for e in load_endorsements(home)]
+    return blob, envelope.verify(blob, trusted)
+
+
+def _attach_previous(home: ExporterHome, conn: sqlite3.Connection, below: int) -> tuple[int, AttachedImage] | None:
+    """The newest kept snapshot older than ``below``, decrypted straight into schema ``prev`` of ``conn``
+    (core.ramdb.AttachedImage: in memory once, never on a disk)."""
     for version in reversed(history_versions(home)):
-        if version < below:
-            try:
-                return version, load_history(home, version)
-            except BackupOperatorError as exc:
-                log.warning("kept snapshot %d cannot be read (%s); trying an older one", version, exc)
+        if version >= below:
+            continue
+        image = None
+        try:
+            blob, header = _verified(home, version)
+            image = AttachedImage.attach(conn, "prev")
+            # The content hash is checked at the end of decrypt_to: nothing written is read before then.
+            envelope.decrypt_to(blob, header, receiving_key(home).as_desktop_key(), image.write)
+            del blob
+            image.finish()
+            return version, image
+        except BackupOperatorError as exc:
+            if image is not None:
+                image.detach()
+            log.warning("kept snapshot %d cannot be read (%s); trying an older one", version, exc)
+        except BaseException:
+            if image is not None:
+                image.detach()
+            raise
     return None
 
 
@@ -131,18 +157,15 @@ def annotate_in(home: ExporterHome, conn: sqlite3.Connection, *, version: int, n
     """The hook in the build step: store the change summary and the receiving key in the database open on
     ``conn`` (the one being built: no copy of it is made)."""
     key = receiving_key(home)
-    previous = _previous(home, version)
+    previous = _attach_previous(home, conn, version)
     if previous is None:
         summary = core_changes.ChangeSummary(version, None)
     else:
-        since, data = previous
-        conn.execute("ATTACH ':memory:' AS prev")
+        since, image = previous
         try:
-            conn.deserialize(data, name="prev")
-            del data, previous  # SQLite holds its own copy now
             summary = core_changes.diff(conn, version=version, since_version=since, now=now)
         finally:
-            conn.execute("DETACH prev")
+            image.detach()
     core_changes.store_summary(conn, summary)
     conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('exporter_recipient', ?)",
                  (key.public.to_text(),))

@@ -131,7 +131,7 @@ def build(data: DirectoryData, config: Config, *, version: int, now: datetime,
                    expected_interval_s=config.export.expected_interval_s, source=description[:500])
     # The search index travels inside the snapshot: desktops then open a million listings in a fraction
     # of a second instead of building the index themselves (bench/search: ours-stored vs ours-build).
-    store_index_in(builder.conn)
+    store_index_in(builder.conn, reader=builder.reader())
     if annotate is not None:
         annotate(builder.conn)
     return builder.serialize()

@@ -617,6 +617,11 @@ class SnapshotBuilder:
         if self.conn.execute("PRAGMA freelist_count").fetchone()[0]:
             self.conn.execute("VACUUM")  # rows were dropped: leave no empty pages in what is sent
 
+    def reader(self) -> sqlite3.Connection | None:
+        """A second, read-only connection on the database for another thread (``RamFile.reader``), or
+        None when the database is in SQLite's memory (there is no second connection on it then)."""
+        return self._file.reader() if self._file else None
+
     def serialize(self) -> bytes | bytearray:
         """The finished database's bytes, and the builder closed (it holds the only other copy)."""
         try:

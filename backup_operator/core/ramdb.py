@@ -25,7 +25,7 @@ import stat
 import sys
 from pathlib import Path
 
-__all__ = ["RamImage", "RamFile", "ram_folder"]
+__all__ = ["RamImage", "RamFile", "AttachedImage", "ram_folder"]
 
 _TMPFS_TYPES = {"tmpfs", "ramfs"}
 
@@ -227,9 +227,10 @@ class RamFile:
     where there is no RAM file system; the caller then uses ``:memory:``.
     """
 
-    def __init__(self, fd: int, conn: sqlite3.Connection):
+    def __init__(self, fd: int, conn: sqlite3.Connection, reader: sqlite3.Connection | None = None):
         self._fd = fd
         self.conn = conn
+        self._reader = reader
 
     @classmethod
     def create(cls) -> "RamFile | None":
@@ -242,24 +243,45 @@ class RamFile:
                          getattr(os, "O_NOFOLLOW", 0), 0o600)
         except OSError:
             return None
+        conn = reader = None
         try:
             conn = sqlite3.connect(str(path), check_same_thread=False)
+            # A second connection, read-only, for reading in another thread (``reader``): it can only be
+            # opened while the file has a name (SQLite resolves /proc/self/fd links to the lost name).
+            reader = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
             # The file SQLite opened must be the one this descriptor reads (nothing replaced the name).
             conn.execute("PRAGMA user_version")
+            reader.execute("PRAGMA user_version")
             same = os.stat(path).st_ino == os.fstat(fd).st_ino
         except (sqlite3.Error, OSError):
-            conn, same = None, False
+            same = False
         finally:
             try:
                 os.unlink(path)
             except OSError:
                 pass
         if not same:
-            if conn is not None:
-                conn.close()
+            for opened in (conn, reader):
+                if opened is not None:
+                    opened.close()
             os.close(fd)
             return None
-        return cls(fd, conn)
+        return cls(fd, conn, reader)
+
+    def reader(self) -> sqlite3.Connection | None:
+        """A second connection on the committed database, read-only, that another thread can read with
+        while ``conn`` reads too (SQLite releases the GIL: the search index build reads the numbers on
+        it, on the second core). ``conn`` leaves exclusive locking mode for it, and may write again only
+        once the reader has finished its statement. Closed with the file; None once closed."""
+        if self._reader is None:
+            return None
+        self.conn.commit()
+        self.conn.execute("PRAGMA locking_mode = NORMAL")
+        self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # gives up the exclusive lock
+        # Nothing a query sorts may spill into a temporary file on a disk; pages are read in place.
+        self._reader.execute("PRAGMA temp_store = MEMORY")
+        self._reader.execute(f"PRAGMA mmap_size = {8 << 30}")
+        return self._reader
 
     @staticmethod
     def _as_in_memory(head: bytes) -> bytes:
@@ -303,7 +325,117 @@ class RamFile:
         return data
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         self.conn.close()
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+class AttachedImage:
+    """A database written piece by piece (``write``), then read as schema ``name`` of an open connection.
+
+    The exporter compares the snapshot it builds with the last one it published (exporter.changes): the
+    older one is decrypted straight into an unnamed RAM file that the builder's connection has ATTACHed,
+    so at a million listings it is in memory once, instead of as decrypted bytes plus SQLite's copy of
+    them (``deserialize``). As for ``RamImage``, the file is named only for the instant SQLite attaches
+    it (empty, before any plaintext is written) and the name is gone before the first write; where
+    there is no RAM file system it is a buffer deserialized into an in-memory schema, as before.
+    ``finish`` makes the schema readable; ``detach`` (always, also after an error) frees it.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, name: str) -> None:
+        if not name.isidentifier():
+            raise ValueError(f"not a schema name: {name!r}")
+        self.conn, self.name, self.size = conn, name, 0
+        self._in_file = 0
+        self._fd: int | None = None
+        self._buffer: bytearray | None = None
+        self._attached = False
+
+    @classmethod
+    def attach(cls, conn: sqlite3.Connection, name: str) -> "AttachedImage":
+        image = cls(conn, name)
+        folder = ram_folder()
+        if folder is not None:
+            try:
+                image._attach_ram_file(folder)
+            except (OSError, sqlite3.Error):
+                image.detach()
+                image = cls(conn, name)
+        if image._fd is None:
+            image._buffer = bytearray()
+        return image
+
+    def _attach_ram_file(self, folder: Path) -> None:
+        path = folder / f"previous-{secrets.token_hex(16)}.sqlite3"
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) |
+                           getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            # An empty file is an empty database: SQLite reads it again at the first query after the writes.
+            # Attached in normal locking mode: in exclusive mode (the builder's) SQLite would keep the lock
+            # it took on the empty file and trust what it read then, never looking at the file again.
+            main_mode = self.conn.execute("PRAGMA main.locking_mode").fetchone()[0]
+            self.conn.execute("PRAGMA locking_mode = NORMAL")
+            try:
+                self.conn.execute(f"ATTACH ? AS {self.name}", (str(path),))
+                self._attached = True
+            finally:
+                self.conn.execute(f"PRAGMA main.locking_mode = {main_mode}")
+            same = os.stat(path).st_ino == os.fstat(self._fd).st_ino
+        finally:
+            os.unlink(path)
+        if not same:  # the name was replaced between our open and SQLite's: attach nothing of it
+            raise OSError("the RAM file was replaced")
+
+    def write(self, piece: bytes | bytearray | memoryview) -> None:
+        view = memoryview(piece)
+        while view and self._buffer is None:
+            try:
+                written = os.write(self._fd, view)
+            except OSError:  # the RAM file system is full: go on in this process's own memory
+                self._to_buffer()
+                break
+            self._in_file += written
+            view = view[written:]
+        if self._buffer is not None:
+            self._buffer += view
+        self.size += len(piece)
+
+    def _to_buffer(self) -> None:
+        buffer = bytearray()
+        while len(buffer) < self._in_file:
+            part = os.pread(self._fd, min(1 << 20, self._in_file - len(buffer)), len(buffer))
+            if not part:
+                break
+            buffer += part
+        self.detach()
+        self._buffer = buffer
+
+    def finish(self) -> None:
+        """Everything is written: the schema can be queried."""
+        if self._buffer is not None:
+            self.conn.execute(f"ATTACH ':memory:' AS {self.name}")
+            self._attached = True
+            try:
+                self.conn.deserialize(self._buffer, name=self.name)
+            finally:
+                self._buffer = None
+            return
+        os.close(self._fd)  # SQLite keeps its own descriptor of the file
+        self._fd = None
+        # Map all of it: pages are read in place instead of copied into SQLite's page cache.
+        self.conn.execute(f"PRAGMA {self.name}.mmap_size = {max(self.size, 1 << 20)}")
+
+    def detach(self) -> None:
+        """Drop the schema and its memory (the kernel frees the RAM file with SQLite's descriptor)."""
+        if self._attached:
+            self._attached = False
+            self.conn.commit()  # an open transaction would keep the schema from being detached
+            self.conn.execute(f"DETACH {self.name}")
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self._buffer = None

@@ -127,10 +127,16 @@ class OpenCopyWriter:
             raise
 
     def abort(self) -> None:
+        """Drop the copy being written; never raises (a full disk fails the last flush: it goes anyway)."""
         try:
             self._out.close()
+        except OSError:
+            pass
         finally:
-            self._temp.unlink(missing_ok=True)
+            try:
+                self._temp.unlink(missing_ok=True)
+            except OSError:
+                pass
 
 
 def read_open_copy(path: Path, *, key: DesktopKey, version: int, sealed_size: int, sealed_signature: bytes,

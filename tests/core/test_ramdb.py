@@ -192,3 +192,109 @@ def test_names_left_by_a_crash_are_cleared(monkeypatch):
     finally:
         fresh.unlink(missing_ok=True)
         stale.unlink(missing_ok=True)
+
+
+def _builder_conn() -> sqlite3.Connection:
+    """A connection like the exporter's builder: its own database locked in exclusive mode."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+    conn.execute("CREATE TABLE t (a)")
+    return conn
+
+
+@linux_ram
+def test_an_attached_image_is_read_in_place_and_has_no_name(template_database):
+    folder = ramdb.ram_folder()
+    conn = _builder_conn()
+    before = set(os.listdir(folder))
+    image = ramdb.AttachedImage.attach(conn, "prev")
+    assert set(os.listdir(folder)) == before  # named only while SQLite attached it, before any plaintext
+    for piece in _pieces(template_database):
+        image.write(piece)
+    image.finish()
+    assert conn.execute("SELECT count(*) FROM prev.listings").fetchone()[0] == 6
+    assert conn.execute("PRAGMA main.locking_mode").fetchone()[0] == "exclusive"
+    path = next(file for _, name, file in conn.execute("PRAGMA database_list") if name == "prev")
+    assert path.startswith(str(folder)) and not os.path.exists(path)
+    assert f"{path} (deleted)" in _open_files()
+    assert conn.execute("PRAGMA prev.mmap_size").fetchone()[0] >= len(template_database)
+    image.detach()
+    assert [name for _, name, _ in conn.execute("PRAGMA database_list")] == ["main"]
+    assert f"{path} (deleted)" not in _open_files()  # freed with the schema
+    assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 0  # the connection goes on
+
+
+def test_without_a_ram_file_system_an_attached_image_is_deserialized(template_database, monkeypatch):
+    monkeypatch.setattr(ramdb, "ram_folder", lambda: None)
+    conn = _builder_conn()
+    image = ramdb.AttachedImage.attach(conn, "prev")
+    for piece in _pieces(template_database):
+        image.write(piece)
+    image.finish()
+    assert conn.serialize(name="prev") == template_database
+    image.detach()
+    assert [name for _, name, _ in conn.execute("PRAGMA database_list")] == ["main"]
+
+
+@linux_ram
+def test_an_attached_image_whose_ram_file_system_fills_up_loses_nothing(template_database, monkeypatch):
+    real_write, calls = os.write, []
+
+    def filling(fd, data):
+        calls.append(len(data))
+        if len(calls) == 3:
+            return real_write(fd, bytes(data)[:1000])  # a short write, then the file system is full
+        if len(calls) > 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    conn = _builder_conn()
+    image = ramdb.AttachedImage.attach(conn, "prev")
+    monkeypatch.setattr(os, "write", filling)
+    for piece in _pieces(template_database):
+        image.write(piece)
+    monkeypatch.setattr(os, "write", real_write)
+    image.finish()
+    assert image.size == len(template_database)
+    assert conn.serialize(name="prev") == template_database  # every byte, the short write's included
+    image.detach()
+
+
+def test_an_attached_image_dropped_before_it_was_finished_leaves_nothing(template_database):
+    conn = _builder_conn()
+    image = ramdb.AttachedImage.attach(conn, "prev")
+    image.write(template_database[:5000])  # decryption failed half way
+    image.detach()
+    assert [name for _, name, _ in conn.execute("PRAGMA database_list")] == ["main"]
+    assert not any("previous-" in link for link in _open_files())
+    with pytest.raises(ValueError):
+        ramdb.AttachedImage.attach(conn, "prev; DROP TABLE t")
+
+
+@linux_ram
+def test_the_search_index_reads_numbers_on_the_build_files_second_connection_and_comes_out_the_same():
+    from backup_operator.core.search.index import SearchIndex
+
+    built = model.SnapshotBuilder()
+    try:
+        n = 26_000  # more than 50,000 contact methods: the numbers are read in a thread
+        built.add_rows("listings", ["id", "kind", "display_name"],
+                       [(f"L{i:06d}", "person", f"Person {i}") for i in range(n)])
+        built.add_rows("contact_methods", ["listing_id", "kind", "value"],
+                       [(f"L{i % n:06d}", "phone", f"+1 555 {i:07d}") for i in range(2 * n + 100)])
+        built.finish(snapshot_version=1, created_at=model.parse_utc("2026-01-01T00:00:00Z"),
+                     expires_at=model.parse_utc("2026-01-08T00:00:00Z"), expected_interval_s=3600, source="t")
+        alone = SearchIndex.build(built.conn).to_bytes()
+        reader = built.reader()
+        seen: list[str] = []
+        reader.set_trace_callback(seen.append)
+        together = SearchIndex.build(built.conn, reader=reader).to_bytes()
+        assert any("group_concat" in statement for statement in seen)  # the numbers came through the reader
+        assert together == alone
+        with pytest.raises(sqlite3.OperationalError):
+            reader.execute("DELETE FROM listings")  # read-only
+        built.conn.execute("DELETE FROM meta WHERE key = 'source'")  # the builder may write again after
+        built.conn.commit()
+    finally:
+        built.close()
+    assert built._file._reader is None

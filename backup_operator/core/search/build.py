@@ -85,105 +85,117 @@ class _Vocab:
         return np.array([self.id(w) for w in words], dtype=np.int32)
 
 
-def build_arrays(conn: sqlite3.Connection) -> tuple[dict[str, np.ndarray], list[str], int]:
-    """(arrays, vocabulary, number of listings) for a snapshot; rows are listings, then schedules."""
-    # The numbers are read on a second, private in-memory copy of the snapshot, in a thread: SQLite
-    # releases the GIL while it reads, so the two halves of the build overlap on two cores. (One
-    # connection would serialise them.) The copy lives only while the build runs, and is made only for
-    # mid-sized snapshots: for big ones the memory matters more (and they should carry a stored index).
+def build_arrays(conn: sqlite3.Connection, *, reader: sqlite3.Connection | None = None
+                 ) -> tuple[dict[str, np.ndarray], list[str], int]:
+    """(arrays, vocabulary, number of listings) for a snapshot; rows are listings, then schedules.
+
+    ``reader``: a second connection on the same database (the exporter's build file), which the numbers
+    are read on in a thread, without a copy; nothing is written to the database until they are read."""
+    # The numbers are read on a second connection, in a thread: SQLite releases the GIL while it reads,
+    # so the two halves of the build overlap on two cores. (One connection would serialise them.) With
+    # no ``reader``, on a private in-memory copy of the snapshot that lives only while the build runs,
+    # made only for mid-sized snapshots: for big ones the memory matters more.
     numbers_box: dict[str, object] = {}
     worker = None
     size = conn.execute("PRAGMA page_count").fetchone()[0] * conn.execute("PRAGMA page_size").fetchone()[0]
-    if conn.execute("SELECT count(*) > 50000 FROM contact_methods").fetchone()[0] and size < _COPY_MAX_BYTES:
-        copy = sqlite3.connect(":memory:", check_same_thread=False)
-        copy.deserialize(conn.serialize())
+    many = conn.execute("SELECT count(*) > 50000 FROM contact_methods").fetchone()[0]
+    if many and (reader is not None or size < _COPY_MAX_BYTES):
+        if reader is not None:
+            source, own = reader, False
+        else:
+            source, own = sqlite3.connect(":memory:", check_same_thread=False), True
+            source.deserialize(conn.serialize())
 
         def read_numbers_in_thread() -> None:
             try:
-                numbers_box["raw"] = read_numbers(copy)
+                numbers_box["raw"] = read_numbers(source)
             except BaseException as exc:  # re-raised in the building thread
                 numbers_box["error"] = exc
             finally:
-                copy.close()
+                if own:
+                    source.close()
 
         worker = threading.Thread(target=read_numbers_in_thread, name="search-index-numbers", daemon=True)
         worker.start()
     else:
         numbers_box["raw"] = read_numbers(conn)
-    vocab = _Vocab()
-    # one column at a time, each dropped once indexed: a million-row column is ~70 MB of Python strings
-    scols, n_s = fetch_columns(conn, "oncall_schedules", ["rowid", "name", "department", "site"])
-    S = dict(zip(["rowid", "name", "department", "site"], scols))
-    (lrowid,), n_l = fetch_columns(conn, "listings", ["rowid"])
-    n = n_l + n_s
-    rowid = np.concatenate([np.array(lrowid, dtype=np.int64) if n_l else np.empty(0, np.int64),
-                            np.array(S["rowid"], dtype=np.int64) if n_s else np.empty(0, np.int64)])
-    del lrowid
-    (lkind,), _ = fetch_columns(conn, "listings", ["kind"])
-    kind_codes, kind_names = dense_codes(lkind)
-    del lkind
-    kmap = np.array([KIND_CODE.get(k, 0) for k in kind_names] or [0], dtype=np.uint8)
-    kind = np.concatenate([kmap[kind_codes] if n_l else np.empty(0, np.uint8), np.full(n_s, SCHEDULE, np.uint8)])
+    try:
+        vocab = _Vocab()
+        # one column at a time, each dropped once indexed: a million-row column is ~70 MB of Python strings
+        scols, n_s = fetch_columns(conn, "oncall_schedules", ["rowid", "name", "department", "site"])
+        S = dict(zip(["rowid", "name", "department", "site"], scols))
+        (lrowid,), n_l = fetch_columns(conn, "listings", ["rowid"])
+        n = n_l + n_s
+        rowid = np.concatenate([np.array(lrowid, dtype=np.int64) if n_l else np.empty(0, np.int64),
+                                np.array(S["rowid"], dtype=np.int64) if n_s else np.empty(0, np.int64)])
+        del lrowid
+        (lkind,), _ = fetch_columns(conn, "listings", ["kind"])
+        kind_codes, kind_names = dense_codes(lkind)
+        del lkind
+        kmap = np.array([KIND_CODE.get(k, 0) for k in kind_names] or [0], dtype=np.uint8)
+        kind = np.concatenate([kmap[kind_codes] if n_l else np.empty(0, np.uint8), np.full(n_s, SCHEDULE, np.uint8)])
 
-    # per-row words: display names and schedule names
-    (display,), _ = fetch_columns(conn, "listings", ["display_name"])
-    names = display + S["name"]
-    del display
-    codes, rows, counted, words = bulk_words(names)
-    name_rank = _name_rank(names)
-    del names
-    gcodes = vocab.remap(words)[codes] if len(codes) else np.empty(0, np.int32)
-    name_len = np.bincount(rows[counted], minlength=n).astype(np.float32)
+        # per-row words: display names and schedule names
+        (display,), _ = fetch_columns(conn, "listings", ["display_name"])
+        names = display + S["name"]
+        del display
+        codes, rows, counted, words = bulk_words(names)
+        name_rank = _name_rank(names)
+        del names
+        gcodes = vocab.remap(words)[codes] if len(codes) else np.empty(0, np.int32)
+        name_len = np.bincount(rows[counted], minlength=n).astype(np.float32)
 
-    # per-distinct-value words: one phrase space across all the low-cardinality columns
-    phrase_field: list[int] = []
-    pr_keys: list[np.ndarray] = []
-    pr_rows: list[np.ndarray] = []
-    pt_term: list[int] = []
-    pt_phr: list[int] = []
-    n_phr = 0
-    columns = [(c, f, 0) for c, f in LISTING_PHRASE_COLUMNS]
-    columns += [(S["department"], "department", n_l), (S["site"], "site", n_l)]
-    for column, fname, row0 in columns:
-        values = fetch_columns(conn, "listings", [column])[0][0] if isinstance(column, str) else column
-        if not values:
-            continue
-        vcodes, distinct = dense_codes(values)
-        fcode = FIELD_CODE[fname]
-        has_words = np.zeros(len(distinct), dtype=bool)
-        for j, value in enumerate(distinct):
-            if fname in ("alias", "keyword"):
-                value = _json_text(value)
-            ws = set(index_words(fold(value)))
-            if not ws:
+        # per-distinct-value words: one phrase space across all the low-cardinality columns
+        phrase_field: list[int] = []
+        pr_keys: list[np.ndarray] = []
+        pr_rows: list[np.ndarray] = []
+        pt_term: list[int] = []
+        pt_phr: list[int] = []
+        n_phr = 0
+        columns = [(c, f, 0) for c, f in LISTING_PHRASE_COLUMNS]
+        columns += [(S["department"], "department", n_l), (S["site"], "site", n_l)]
+        for column, fname, row0 in columns:
+            values = fetch_columns(conn, "listings", [column])[0][0] if isinstance(column, str) else column
+            if not values:
                 continue
-            has_words[j] = True
-            for w in ws:
-                pt_term.append(vocab.id(w))
-                pt_phr.append(n_phr + j)
-        phrase_field.extend([fcode] * len(distinct))
-        keep = has_words[vcodes]
-        pr_keys.append(vcodes[keep].astype(np.int64) + n_phr)
-        pr_rows.append(np.flatnonzero(keep).astype(np.int32) + row0)
-        n_phr += len(distinct)
+            vcodes, distinct = dense_codes(values)
+            fcode = FIELD_CODE[fname]
+            has_words = np.zeros(len(distinct), dtype=bool)
+            for j, value in enumerate(distinct):
+                if fname in ("alias", "keyword"):
+                    value = _json_text(value)
+                ws = set(index_words(fold(value)))
+                if not ws:
+                    continue
+                has_words[j] = True
+                for w in ws:
+                    pt_term.append(vocab.id(w))
+                    pt_phr.append(n_phr + j)
+            phrase_field.extend([fcode] * len(distinct))
+            keep = has_words[vcodes]
+            pr_keys.append(vcodes[keep].astype(np.int64) + n_phr)
+            pr_rows.append(np.flatnonzero(keep).astype(np.int32) + row0)
+            n_phr += len(distinct)
 
-    V = len(vocab.terms)
-    terms = vocab.terms
-    rt_off, rt_rows, rt_field = csr(gcodes.astype(np.int64), V, rows, np.full(len(rows), FIELD_CODE["name"], dtype=np.uint8))
-    pt_term_a = np.array(pt_term, dtype=np.int64)
-    pt_off, pt_phr_a = csr(pt_term_a, V, np.array(pt_phr, dtype=np.int32))
-    pk = np.concatenate(pr_keys) if pr_keys else np.empty(0, np.int64)
-    pr_off, pr_rows_a = csr(pk, n_phr, np.concatenate(pr_rows) if pr_rows else np.empty(0, np.int32))
-    phrase_field_a = np.array(phrase_field, dtype=np.uint8)
+        V = len(vocab.terms)
+        terms = vocab.terms
+        rt_off, rt_rows, rt_field = csr(gcodes.astype(np.int64), V, rows,
+                                        np.full(len(rows), FIELD_CODE["name"], dtype=np.uint8))
+        pt_term_a = np.array(pt_term, dtype=np.int64)
+        pt_off, pt_phr_a = csr(pt_term_a, V, np.array(pt_phr, dtype=np.int32))
+        pk = np.concatenate(pr_keys) if pr_keys else np.empty(0, np.int64)
+        pr_off, pr_rows_a = csr(pk, n_phr, np.concatenate(pr_rows) if pr_rows else np.empty(0, np.int32))
+        phrase_field_a = np.array(phrase_field, dtype=np.uint8)
 
-    # how common each word is (rows containing it)
-    df = np.diff(rt_off).astype(np.float64)
-    if len(pt_term_a):
-        phrase_size = np.diff(pr_off).astype(np.float64)
-        df += np.bincount(pt_term_a, weights=phrase_size[np.array(pt_phr, dtype=np.int64)], minlength=V)
-
-    if worker is not None:
-        worker.join()
+        # how common each word is (rows containing it)
+        df = np.diff(rt_off).astype(np.float64)
+        if len(pt_term_a):
+            phrase_size = np.diff(pr_off).astype(np.float64)
+            df += np.bincount(pt_term_a, weights=phrase_size[np.array(pt_phr, dtype=np.int64)], minlength=V)
+    finally:
+        if worker is not None:
+            # the reader (the caller's connection) must be done before anything closes or writes it
+            worker.join()
     if "error" in numbers_box:
         raise numbers_box["error"]  # type: ignore[misc]
     numbers = build_numbers(numbers_box["raw"], rowid[:n_l])

@@ -77,10 +77,12 @@ class SearchIndex:
         return cls.build(conn, synonyms=synonyms)
 
     @classmethod
-    def build(cls, conn: sqlite3.Connection, *, synonyms: Synonyms | None = None) -> "SearchIndex":
+    def build(cls, conn: sqlite3.Connection, *, synonyms: Synonyms | None = None,
+              reader: sqlite3.Connection | None = None) -> "SearchIndex":
         """Build the index from the snapshot's rows (bulk SQL reads and numpy; no per-row Python objects
-        beyond one string per row and column while building)."""
-        arrays, terms, n_listings = build_arrays(conn)
+        beyond one string per row and column while building). ``reader``: a second connection on the same
+        database, for reading the numbers in parallel (build_arrays)."""
+        arrays, terms, n_listings = build_arrays(conn, reader=reader)
         return cls(conn, arrays, terms, synonyms or default_synonyms(), n_listings)
 
     def to_bytes(self) -> bytes:
@@ -240,10 +242,12 @@ def store_index(database: bytes, *, synonyms: Synonyms | None = None) -> bytes:
         conn.close()
 
 
-def store_index_in(conn: sqlite3.Connection, *, synonyms: Synonyms | None = None) -> None:
+def store_index_in(conn: sqlite3.Connection, *, synonyms: Synonyms | None = None,
+                   reader: sqlite3.Connection | None = None) -> None:
     """Build the index of the snapshot open on ``conn`` and store it there (the exporter's build step,
-    on the database it is building: no copy of the database is made)."""
-    blob = SearchIndex.build(conn, synonyms=synonyms).to_bytes()
+    on the database it is building: no copy of the database is made). ``reader``: a second, read-only
+    connection on the same database (SnapshotBuilder.reader), read from in parallel while building."""
+    blob = SearchIndex.build(conn, synonyms=synonyms, reader=reader).to_bytes()
     conn.execute("CREATE TABLE IF NOT EXISTS search_index (format TEXT PRIMARY KEY, data BLOB NOT NULL)")
     conn.execute("DELETE FROM search_index")
     conn.execute("INSERT INTO search_index (format, data) VALUES (?, ?)", (INDEX_FORMAT, blob))
