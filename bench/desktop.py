@@ -8,6 +8,8 @@
     python3 bench/desktop.py --steps export,check     # only some steps (export is needed by the desktop ones)
     python3 bench/desktop.py --prefix bench_scale --workdir W --steps sync,search,window --reuse-export
                                                       # again on the export a run with --workdir W left
+    python3 bench/desktop.py --keyring ...            # the desktop's key in a key store (no scrypt), not a
+                                                      # passphrase key file
 
 Builds the directory inside PostgreSQL (``bench/sitedata.py``; tables ``PREFIX_*``, reused when they
 already hold the right number of rows), then runs every step as its own process, the way IT and
@@ -223,6 +225,10 @@ def main() -> int:
     parser.add_argument("--workdir", help="keep the exporter and desktop homes here (emptied first) to look "
                                           "at or re-run steps by hand; default: a temporary folder")
     parser.add_argument("--query", help="what the first search types (default: a person taken from the data)")
+    parser.add_argument("--keyring", action="store_true",
+                        help="enrol the desktop with its key in a key store (bench/bench_keyring.py, a plain file "
+                             "standing in for the OS store: no passphrase, no scrypt) instead of a passphrase key "
+                             "file; pass it again with --reuse-export")
     parser.add_argument("--reuse-export", action="store_true",
                         help="with --workdir: keep the snapshot, exporter and desktop a previous run left there "
                              "(no enrolment, no export; the desktop's installed snapshots are removed first, so "
@@ -287,6 +293,13 @@ def main() -> int:
             # PYTHONDONTWRITEBYTECODE environment would make every measured start compile ours again.
             env.pop("PYTHONDONTWRITEBYTECODE", None)
             env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+            if args.keyring:
+                keyring_env = {"PYTHON_KEYRING_BACKEND": "bench_keyring.Keyring",
+                               "BO_BENCH_KEYRING": str(tmp / "bench-keyring.json")}
+                env.update(keyring_env, PYTHONPATH=os.pathsep.join(
+                    filter(None, [str(ROOT / "bench"), env.get("PYTHONPATH")])))
+                env.pop("BACKUP_OPERATOR_PASSPHRASE")
+                os.environ.update(keyring_env)  # the FTS5 peer opens the snapshot in this process
             subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "backup_operator"),
                             str(ROOT / "exporter")], env=env, check=True)
             desktop_cli = [str(bin_dir / "backup-operator")]
@@ -296,7 +309,8 @@ def main() -> int:
                 shutil.rmtree(inbox / "receipts", ignore_errors=True)
                 home = ExporterHome(tmp / "exporter")
             else:
-                enrolled = subprocess.run(desktop_cli + ["enroll", "--key-file", "--name", "bench-desk-00"],
+                enrolled = subprocess.run(desktop_cli + ["enroll", *([] if args.keyring else ["--key-file"]),
+                                                         "--name", "bench-desk-00"],
                                           env=env, capture_output=True, text=True, check=True)
                 desk_key = DesktopPublicKey.from_text(re.search(r"bo-desktop-\S+", enrolled.stdout).group(0))
                 home = ExporterHome(tmp / "exporter").ensure()

@@ -144,21 +144,25 @@ class Result:
 
     What the query matched (the highlighted spans, and for a typed number which number to show) is
     worked out only when first read: a list of fifty results draws a dozen, and the rest may never be
-    seen. ``kind``, ``id``, ``name``, ``subtitle``, ``score`` and ``listing_kind`` are known at once.
+    seen. So is a schedule's "on call now" line and number (``describe``: an on-call answer costs SQL
+    queries, and typing "on" lists dozens of schedules). ``kind``, ``id``, ``name``, ``score`` and
+    ``listing_kind`` are known at once.
     """
 
-    __slots__ = ("kind", "id", "name", "subtitle", "score", "listing_kind", "_later", "_spans", "_number",
-                 "_matched", "_subtitle_spans", "_number_spans", "_matched_spans")
+    __slots__ = ("kind", "id", "name", "_subtitle", "score", "listing_kind", "_later", "_spans", "_number",
+                 "_matched", "_subtitle_spans", "_number_spans", "_matched_spans", "_describe")
 
     def __init__(self, kind: str, id: str, name: str, subtitle: str,  # noqa: A002 - the listing's id
                  spans: tuple[tuple[int, int], ...] = (), number: str = "", score: float = 0.0,
                  listing_kind: str = "", matched: str = "", subtitle_spans: tuple[tuple[int, int], ...] = (),
                  number_spans: tuple[tuple[int, int], ...] = (), matched_spans: tuple[tuple[int, int], ...] = (),
-                 *, later: Callable[[], tuple] | None = None):
+                 *, later: Callable[[], tuple] | None = None,
+                 describe: Callable[[], tuple[str, str]] | None = None):
         self.kind = kind  # "listing" or "schedule"
         self.id = id
         self.name = name
-        self.subtitle = subtitle
+        self._subtitle = subtitle
+        self._describe = describe  # (subtitle, number) when first read; both are taken from it
         self.score = score
         self.listing_kind = listing_kind  # person, department, location, service (listings only)
         self._later = later
@@ -166,10 +170,21 @@ class Result:
         self._subtitle_spans, self._number_spans, self._matched_spans = subtitle_spans, number_spans, matched_spans
 
     def _fill(self) -> None:
+        self._described()
         later, self._later = self._later, None
         if later is not None:
             (self._spans, self._number, self._matched, self._subtitle_spans, self._number_spans,
              self._matched_spans) = later()
+
+    def _described(self) -> None:
+        describe, self._describe = self._describe, None
+        if describe is not None:
+            self._subtitle, self._number = describe()
+
+    @property
+    def subtitle(self) -> str:
+        self._described()
+        return self._subtitle
 
     @property
     def spans(self) -> tuple[tuple[int, int], ...]:
@@ -648,16 +663,20 @@ def _build_index(session: Session):
 
 
 def _schedule_result(session: Session, schedule: Schedule, spans, score: float, at: datetime) -> Result:
-    now = session.on_call(schedule.id, at)
-    holder = next((t for t in now.tiers if t.who), None)
-    if holder is not None:
-        subtitle = f"On call now: {holder.who.name} ({holder.role or f'tier {holder.tier}'})"
-        first = holder.who.first_number
-    else:
-        subtitle = "Nobody on call now: department line"
-        first = now.fallback.first_number if now.fallback else None
-    return Result("schedule", schedule.id, schedule.name, subtitle, tuple(spans),
-                  first.value if first else "", score)
+    """A schedule's result; who is on call (its subtitle and number) is worked out when first read."""
+
+    def describe() -> tuple[str, str]:
+        now = session.on_call(schedule.id, at)
+        holder = next((t for t in now.tiers if t.who), None)
+        if holder is not None:
+            subtitle = f"On call now: {holder.who.name} ({holder.role or f'tier {holder.tier}'})"
+            first = holder.who.first_number
+        else:
+            subtitle = "Nobody on call now: department line"
+            first = now.fallback.first_number if now.fallback else None
+        return subtitle, first.value if first else ""
+
+    return Result("schedule", schedule.id, schedule.name, "", tuple(spans), "", score, describe=describe)
 
 
 # --- opening and syncing -----------------------------------------------------------------------

@@ -732,7 +732,10 @@ def _decrypted_chunks(file_key: bytes, header: Header, header_prefix: bytes, pay
         pos, counter = end, counter + 1
 
 
-_ZSTD_INPUT_PIECE = 16 * 1024  # compressed bytes per call: bounds what one call can produce
+# Compressed bytes per call: what one call can produce is at most 32768 times this (all RLE blocks), and
+# never more than the size the frame states (zstd refuses to, with next to no memory).
+_ZSTD_INPUT_PIECE = 16 * 1024
+_WRITER_BATCH = 2 * 1024 * 1024  # unpacked bytes handed to the writer thread at once (fewer GIL hand-overs)
 _WRITER_QUEUE = 8  # batches (each what one decrypted chunk unpacks to) waiting for the writer thread
 _WRITER_WAIT_S = 120.0  # what a stalled writer thread (a RAM file that cannot be written) is given
 
@@ -808,6 +811,8 @@ def _stream_zstd(chunks, write, max_database: int) -> int:
     holding ``inner``."""
     head = bytearray()  # the hash and the frame header, gathered from the first chunks
     decompressor, size, produced, expected, writer = None, 0, 0, b"", None
+    batch: list = []
+    batched = 0
     try:
         for chunk in chunks:
             if decompressor is None:
@@ -823,7 +828,6 @@ def _stream_zstd(chunks, write, max_database: int) -> int:
                 writer = _HashingWriter(write)
             else:
                 data = chunk
-            batch = []
             for start in range(0, len(data), _ZSTD_INPUT_PIECE):
                 if decompressor.eof:
                     raise ValueError("data after the frame")
@@ -833,7 +837,10 @@ def _stream_zstd(chunks, write, max_database: int) -> int:
                     if produced > size:
                         raise ValueError("the frame holds more than it states")
                     batch.append(piece)
-            writer.add(batch)
+                    batched += len(piece)
+            if batched >= _WRITER_BATCH:
+                writer.add(batch)
+                batch, batched = [], 0
         if decompressor is None:  # the whole of inner is shorter than a hash and a frame header
             data = memoryview(bytes(head))
             expected = bytes(data[:F.PLAINTEXT_HASH_SIZE])
@@ -844,7 +851,8 @@ def _stream_zstd(chunks, write, max_database: int) -> int:
             produced += len(piece)
             if produced > size:
                 raise ValueError("the frame holds more than it states")
-            writer.add([piece])
+            batch.append(piece)
+        writer.add(batch)
         if not decompressor.eof or decompressor.unused_data:
             raise ValueError("data after the frame, or the frame is cut short")
         if produced != size:

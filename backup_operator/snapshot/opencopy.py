@@ -101,16 +101,25 @@ class OpenCopyWriter:
             self.abort()
             raise
 
-    def _emit(self, chunk: bytes | bytearray, last: bool) -> None:
-        self._out.write(self._aead.encrypt(_nonce(self._counter, last), bytes(chunk), self._aad))
+    def _emit(self, chunk: bytes | bytearray | memoryview, last: bool) -> None:
+        self._out.write(self._aead.encrypt(_nonce(self._counter, last), chunk, self._aad))
         self._counter += 1
 
     def write(self, piece: bytes | bytearray | memoryview) -> None:
-        self._pending += piece
-        # A full chunk goes out only once more data follows it: the last chunk carries the flag.
-        while len(self._pending) > CHUNK_SIZE:
-            self._emit(self._pending[:CHUNK_SIZE], False)
-            del self._pending[:CHUNK_SIZE]
+        # A full chunk goes out only once more data follows it: the last chunk carries the flag. Whole
+        # chunks are sealed straight from ``piece``; only a partial one is gathered in ``_pending``.
+        view = memoryview(piece).cast("B")
+        while view:
+            if len(self._pending) == CHUNK_SIZE:  # full, and more follows
+                self._emit(self._pending, False)
+                self._pending = bytearray()
+            if not self._pending and len(view) > CHUNK_SIZE:
+                self._emit(view[:CHUNK_SIZE], False)
+                view = view[CHUNK_SIZE:]
+                continue
+            take = CHUNK_SIZE - len(self._pending)
+            self._pending += view[:take]
+            view = view[take:]
 
     def commit(self) -> None:
         try:

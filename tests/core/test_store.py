@@ -799,3 +799,21 @@ def test_an_installed_snapshot_gives_back_the_database_it_verified(desk, kit):
         assert b"".join(verified.image.pieces(4096)) == kit.database_for(3)
     finally:
         verified.close()
+
+
+def test_without_a_ram_file_system_install_and_open_copy_still_work(desk, kit, monkeypatch):
+    monkeypatch.setattr(ramdb, "ram_folder", lambda: None)  # Windows, macOS: a deserialized buffer
+    store = desk.store()
+    verified = store.check_file(desk.drop(3))
+    try:
+        assert not verified.image.mapped and verified.database == kit.database_for(3)
+        assert b"".join(verified.image.pieces(1000)) == kit.database_for(3)
+    finally:
+        verified.close()
+    store.install(desk.drop(4))
+    assert store.open_copy_path(4).exists()
+    opened = desk.store().open_newest()
+    try:
+        assert opened.version == 4 and bytes(opened.conn.serialize()) == kit.database_for(4)
+    finally:
+        opened.close()

@@ -33,13 +33,18 @@ def read(path, key, version: int = 7, sealed: bytes = SEALED) -> tuple[bytes, by
     return bytes(out), header
 
 
-@pytest.mark.parametrize("size", [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE + 12345])
-def test_round_trip_at_chunk_boundaries(tmp_path, size):
+@pytest.mark.parametrize("piece", [100_000, CHUNK_SIZE, 4 * CHUNK_SIZE + 7])
+@pytest.mark.parametrize("size", [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE + 12345,
+                                  4 * CHUNK_SIZE])
+def test_round_trip_at_chunk_boundaries(tmp_path, size, piece):
     key = keys.DesktopKey.generate()
     data = database(size)
     path = tmp_path / "000000000007.open"
-    make(path, key, data, piece=100_000)
+    make(path, key, data, piece=piece)
     assert read(path, key) == (data, HEADER)
+    chunks = max(1, -(-size // CHUNK_SIZE))  # whole chunks, the last one marked (never an empty extra one)
+    head = len(MAGIC) + 4 + struct.unpack(">I", path.read_bytes()[len(MAGIC):len(MAGIC) + 4])[0]
+    assert os.path.getsize(path) == head + size + 16 * chunks
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
     assert size < 64 or data[:64] not in path.read_bytes()  # sealed, not plain
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left

@@ -202,7 +202,10 @@ def test_help_drill_runs_end_to_end_and_prints_its_report(qtbot, window, env, tm
                                                   "department line"]
     for n, question in enumerate(drill.questions):
         if n == 1:
-            # Look it up in the main window as during a call, then answer with the selection.
+            # Look it up in the main window as during a call (the operator clicks into it first: its keys
+            # go to the active window), then answer with the selection.
+            window.activateWindow()
+            qtbot.waitUntil(window.isActiveWindow, timeout=5000)
             type_query(qtbot, window, question.text.split("of ", 1)[1].split(" (")[0])
             contacts = window.detail.contacts
             extension = next(i for i in range(contacts.count()) if contacts.contact(i).kind == "extension")

@@ -106,6 +106,20 @@ def test_on_call_is_kept_until_the_handover_and_then_read_again(session):
     assert earlier.tiers[0].who.name == "Liam O'Connor"  # 19:00 EST on Fri 6 March, that day's day shift
 
 
+def test_a_schedules_on_call_line_is_worked_out_when_first_read(session, monkeypatch):
+    """A list of schedule results asks who is on call only for the rows that are read (drawn)."""
+    asked = []
+    real = session.on_call
+    monkeypatch.setattr(session, "on_call", lambda sid, at: asked.append(sid) or real(sid, at))
+    results = session.search("cardiology attending", 50, NOW)
+    top = results[0]
+    assert top.kind == "schedule" and asked == []
+    assert top.subtitle.startswith("On call now: Amelia Hart") and top.number == "4471"
+    assert asked == [top.id]
+    assert top.spans and top.subtitle and asked == [top.id], "worked out once"
+    assert repr(top).startswith("Result('schedule'")
+
+
 def test_enter_copies_a_number_not_an_overhead_page(session):
     """A service whose first method is an overhead page: its first *number* is the activation line."""
     security = session.entry("p-obrien")
