@@ -32,8 +32,8 @@ from backup_operator.snapshot.sealed import ExporterKey
 from exporter.home import ExporterHome
 from exporter.signing import PASSPHRASE_ENV, load_endorsements, signer_public
 
-__all__ = ["HISTORY_KEEP", "receiving_key", "own_recipient", "annotate", "annotate_in", "remember",
-           "history_versions", "load_history", "diff_versions", "diff_against_sources", "DiffResult"]
+__all__ = ["HISTORY_KEEP", "receiving_key", "own_recipient", "annotate", "annotate_in", "summarize", "store_in",
+           "remember", "history_versions", "load_history", "diff_versions", "diff_against_sources", "DiffResult"]
 
 log = logging.getLogger("exporter.changes")
 
@@ -156,21 +156,32 @@ def annotate(home: ExporterHome, database: bytes, *, version: int, now: datetime
 def annotate_in(home: ExporterHome, conn: sqlite3.Connection, *, version: int, now: datetime) -> None:
     """The hook in the build step: store the change summary and the receiving key in the database open on
     ``conn`` (the one being built: no copy of it is made)."""
-    key = receiving_key(home)
+    store_in(home, conn, summarize(home, conn, version=version, now=now))
+
+
+def summarize(home: ExporterHome, conn: sqlite3.Connection, *, version: int, now: datetime
+              ) -> core_changes.ChangeSummary:
+    """What changed since the last kept snapshot, for the database open on ``conn`` (read only: the
+    build runs this on a second connection to its file, while it builds the search index)."""
     previous = _attach_previous(home, conn, version)
     if previous is None:
-        summary = core_changes.ChangeSummary(version, None)
-    else:
-        since, image = previous
-        try:
-            summary = core_changes.diff(conn, version=version, since_version=since, now=now)
-        finally:
-            image.detach()
+        return core_changes.ChangeSummary(version, None)
+    since, image = previous
+    try:
+        return core_changes.diff(conn, version=version, since_version=since, now=now)
+    finally:
+        image.detach()
+
+
+def store_in(home: ExporterHome, conn: sqlite3.Connection, summary: core_changes.ChangeSummary) -> None:
+    """Store ``summary`` and the exporter's receiving key in the database being built on ``conn``."""
+    key = receiving_key(home)
     core_changes.store_summary(conn, summary)
     conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('exporter_recipient', ?)",
                  (key.public.to_text(),))
     conn.commit()
-    log.info("snapshot %d changes since %s: %s", version, summary.since_version, summary.describe_counts())
+    log.info("snapshot %d changes since %s: %s", summary.version, summary.since_version,
+             summary.describe_counts())
 
 
 @dataclass

@@ -227,10 +227,13 @@ class RamFile:
     where there is no RAM file system; the caller then uses ``:memory:``.
     """
 
-    def __init__(self, fd: int, conn: sqlite3.Connection, reader: sqlite3.Connection | None = None):
+    READERS = 2  # second connections for other threads (the search index's numbers, the change summary)
+
+    def __init__(self, fd: int, conn: sqlite3.Connection, readers: list[sqlite3.Connection] = ()):
         self._fd = fd
         self.conn = conn
-        self._reader = reader
+        self._readers = list(readers)
+        self._lent: list[sqlite3.Connection] = []
 
     @classmethod
     def create(cls) -> "RamFile | None":
@@ -243,15 +246,16 @@ class RamFile:
                          getattr(os, "O_NOFOLLOW", 0), 0o600)
         except OSError:
             return None
-        conn = reader = None
+        conn, readers = None, []
         try:
             conn = sqlite3.connect(str(path), check_same_thread=False)
-            # A second connection, read-only, for reading in another thread (``reader``): it can only be
-            # opened while the file has a name (SQLite resolves /proc/self/fd links to the lost name).
-            reader = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+            # Read-only connections for reading in other threads (``reader``): they can only be opened
+            # while the file has a name (SQLite resolves /proc/self/fd links to the lost name).
+            for _ in range(cls.READERS):
+                readers.append(sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False))
             # The file SQLite opened must be the one this descriptor reads (nothing replaced the name).
-            conn.execute("PRAGMA user_version")
-            reader.execute("PRAGMA user_version")
+            for opened in (conn, *readers):
+                opened.execute("PRAGMA user_version")
             same = os.stat(path).st_ino == os.fstat(fd).st_ino
         except (sqlite3.Error, OSError):
             same = False
@@ -261,27 +265,32 @@ class RamFile:
             except OSError:
                 pass
         if not same:
-            for opened in (conn, reader):
+            for opened in (conn, *readers):
                 if opened is not None:
                     opened.close()
             os.close(fd)
             return None
-        return cls(fd, conn, reader)
+        return cls(fd, conn, readers)
 
     def reader(self) -> sqlite3.Connection | None:
-        """A second connection on the committed database, read-only, that another thread can read with
+        """Another connection on the committed database, read-only, that another thread can read with
         while ``conn`` reads too (SQLite releases the GIL: the search index build reads the numbers on
-        it, on the second core). ``conn`` leaves exclusive locking mode for it, and may write again only
-        once the reader has finished its statement. Closed with the file; None once closed."""
-        if self._reader is None:
+        one, on the second core). Each is handed out once (None when there is none left); ``conn``
+        leaves exclusive locking mode for them, and may write again only once they have finished their
+        statements. Closed with the file."""
+        if not self._readers:
             return None
+        reader = self._readers.pop(0)
+        self._lent.append(reader)
         self.conn.commit()
         self.conn.execute("PRAGMA locking_mode = NORMAL")
         self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # gives up the exclusive lock
-        # Nothing a query sorts may spill into a temporary file on a disk; pages are read in place.
-        self._reader.execute("PRAGMA temp_store = MEMORY")
-        self._reader.execute(f"PRAGMA mmap_size = {8 << 30}")
-        return self._reader
+        # Nothing a query sorts may spill into a temporary file on a disk. Not mapped (mmap_size 0): a page
+        # mapped by two connections counts twice in the process's resident memory, although it is in RAM
+        # once; read through a small page cache instead.
+        reader.execute("PRAGMA temp_store = MEMORY")
+        reader.execute("PRAGMA mmap_size = 0")
+        return reader
 
     @staticmethod
     def _as_in_memory(head: bytes) -> bytes:
@@ -325,9 +334,9 @@ class RamFile:
         return data
 
     def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        for reader in self._readers + self._lent:
+            reader.close()
+        self._readers, self._lent = [], []
         self.conn.close()
         if self._fd is not None:
             os.close(self._fd)

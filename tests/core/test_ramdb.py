@@ -297,4 +297,19 @@ def test_the_search_index_reads_numbers_on_the_build_files_second_connection_and
         built.conn.commit()
     finally:
         built.close()
-    assert built._file._reader is None
+    assert built._file._readers == [] and built._file._lent == []
+
+
+@linux_ram
+def test_each_reader_of_the_build_file_is_lent_once_and_does_not_map_the_file():
+    built = model.SnapshotBuilder()
+    try:
+        built.add_rows("listings", ["id", "kind", "display_name"], [("a", "person", "A")])
+        readers = [built.reader() for _ in range(ramdb.RamFile.READERS)]
+        assert len({id(r) for r in readers}) == len(readers) and built.reader() is None
+        for reader in readers:
+            # A page mapped by two connections would count twice in the resident memory measured.
+            assert reader.execute("PRAGMA mmap_size").fetchone()[0] == 0
+            assert reader.execute("SELECT display_name FROM listings").fetchall() == [("A",)]
+    finally:
+        built.close()

@@ -559,3 +559,28 @@ def test_any_content_round_trips_and_any_truncation_is_refused(content, chunk_si
     truncated = blob[: max(0, len(blob) - cut)]
     with pytest.raises(SnapshotError):
         open_fully(truncated, [signer.public], desktop_key)
+
+
+@pytest.mark.parametrize("chunk_size", [1024, 1025, 4096, 1 << 20])
+def test_seal_is_prefix_then_the_stream_of_hash_and_compressed_database_then_the_signature(
+        kit, signer, desktop_key, chunk_size):
+    """seal assembles the file in one buffer without joining hash and compressed database first: the bytes
+    are exactly those of the plain construction, whatever the chunk size (many chunks, or one)."""
+    database = kit.database_for(3)
+    blob = envelope.seal(database, snapshot_version=3, created_at=kit.created_at(3),
+                         expires_at=kit.created_at(75), recipients=[desktop_key.public], signer=signer,
+                         chunk_size=chunk_size, _file_key=FILE_KEY, _nonce=NONCE)
+    header, payload, signature = kit.split_snapshot(blob)
+    prefix = kit.header_prefix(header)
+    inner = hashlib.sha256(database).digest() + envelope.compress(database)
+    assert payload == envelope.encrypt_payload(FILE_KEY, NONCE, prefix, inner, chunk_size)
+    assert blob == prefix + payload + signer.sign(F.SIGNATURE_CONTEXT + hashlib.sha512(prefix + payload).digest())
+    assert envelope.decrypt(blob, envelope.verify(blob, [signer.public]), desktop_key) == database
+
+
+@pytest.mark.parametrize("chunk_size", [1, 16, 31, 32, 33, 100])
+def test_the_payload_stream_of_a_head_and_the_rest_is_that_of_their_join(chunk_size):
+    head, rest = bytes(range(32)), os.urandom(250)
+    out = bytearray(b"prefix")
+    envelope._encrypt_into(out, FILE_KEY, NONCE, b"header", head, rest, chunk_size)
+    assert bytes(out) == b"prefix" + envelope.encrypt_payload(FILE_KEY, NONCE, b"header", head + rest, chunk_size)

@@ -26,7 +26,7 @@ from backup_operator.core.search.synonyms import Synonyms, default_synonyms
 from backup_operator.core.search.text import fold, word_spans
 from backup_operator.membuf import unfilled
 
-__all__ = ["SearchIndex", "store_index", "store_index_in", "INDEX_FORMAT"]
+__all__ = ["SearchIndex", "store_index", "store_index_in", "write_index_in", "INDEX_FORMAT"]
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +247,12 @@ def store_index_in(conn: sqlite3.Connection, *, synonyms: Synonyms | None = None
     """Build the index of the snapshot open on ``conn`` and store it there (the exporter's build step,
     on the database it is building: no copy of the database is made). ``reader``: a second, read-only
     connection on the same database (SnapshotBuilder.reader), read from in parallel while building."""
-    blob = SearchIndex.build(conn, synonyms=synonyms, reader=reader).to_bytes()
+    write_index_in(conn, SearchIndex.build(conn, synonyms=synonyms, reader=reader))
+
+
+def write_index_in(conn: sqlite3.Connection, index: SearchIndex) -> None:
+    """Store ``index`` (built from the database open on ``conn``) in that database."""
+    blob = index.to_bytes()
     conn.execute("CREATE TABLE IF NOT EXISTS search_index (format TEXT PRIMARY KEY, data BLOB NOT NULL)")
     conn.execute("DELETE FROM search_index")
     conn.execute("INSERT INTO search_index (format, data) VALUES (?, ?)", (INDEX_FORMAT, blob))
