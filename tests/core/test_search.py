@@ -433,3 +433,22 @@ def test_cli_text_blocks_for_stdin(directory):
     run_search_cli(directory, "-", limit=2, as_json=False, out=out, inp=io.StringIO("peds\nzzzzqqq\n"))
     text = out.getvalue()
     assert text.startswith("# peds\n") and "# zzzzqqq\n  (nothing found)" in text
+
+
+def test_top_is_the_full_sort_cut_short_with_ties_and_negative_scores():
+    """``top`` selects before it sorts; what it returns is the first ``limit`` of a full sort by score, then
+    tie key (a one-letter query scores most rows alike: ties at the cut are the common case)."""
+    import numpy as np
+
+    from backup_operator.core.search.scoring import top
+
+    rng = np.random.default_rng(5)
+    for values in (rng.integers(-3, 4, 5000), rng.random(5000) - 0.5, np.ones(5000), np.arange(30)):
+        scores = values.astype(np.float32)
+        rows = rng.permutation(len(scores) * 2)[:len(scores)]
+        tie_key = rng.permutation(len(scores) * 2).astype(np.int64)
+        for limit in (1, 51, len(scores) - 1):
+            got_rows, got_scores = top(rows, scores, limit, tie_key)
+            order = np.lexsort((tie_key[rows], -scores))[:limit]
+            assert got_rows.tolist() == rows[order].tolist()
+            assert got_scores.tolist() == scores[order].tolist()

@@ -225,7 +225,10 @@ def score_query(index, parts, ctx, kinds: set[int] | None = None,
 def top(rows: np.ndarray, scores: np.ndarray, limit: int, tie_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The best ``limit`` (row, score): by score, then ``tie_key`` of the row (listing kind, then name)."""
     if len(rows) > limit:
-        kth = np.partition(scores, len(scores) - limit)[len(scores) - limit]
+        # The limit-th largest score, as the limit-th smallest of the negated scores: numpy's introselect
+        # for a k near the end of an array of few distinct values (a one-letter query: every listing of a
+        # site scores alike) took 8-25 ms at 100k rows and 160 ms at 1M; near the start it takes < 1 ms.
+        kth = -np.partition(-scores, limit - 1)[limit - 1]
         above = np.flatnonzero(scores > kth)
         need = limit - len(above)
         at = np.flatnonzero(scores == kth)
