@@ -152,6 +152,7 @@ def build(data: DirectoryData, config: Config, *, version: int, now: datetime,
         if summary is not None:
             summary.join()
     write_index_in(builder.conn, index)
+    del index  # its arrays (hundreds of MB at 1M listings) must not outlive it into serialize and seal
     if annotate is not None:
         annotate.store(builder.conn, summary.result(builder.conn))
     return builder.serialize()

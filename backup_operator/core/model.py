@@ -626,7 +626,7 @@ class SnapshotBuilder:
         """The finished database's bytes, and the builder closed (it holds the only other copy)."""
         try:
             self._committed()
-            return self._file.read() if self._file else self.conn.serialize()
+            return self._file.take() if self._file else self.conn.serialize()
         finally:
             self.close()
 

@@ -228,6 +228,7 @@ class RamFile:
     """
 
     READERS = 2  # second connections for other threads (the search index's numbers, the change summary)
+    TAKE_PIECE = 64 << 20  # bytes read (and then cut from the file) at a time by ``take``
 
     def __init__(self, fd: int, conn: sqlite3.Connection, readers: list[sqlite3.Connection] = ()):
         self._fd = fd
@@ -331,6 +332,31 @@ class RamFile:
             offset += got
         head = min(size, 100)
         data[:head] = self._as_in_memory(bytes(data[:head])) if head == 100 else data[:head]
+        return data
+
+    def take(self) -> bytearray:
+        """The committed database in one buffer, and the file closed.
+
+        The connections are closed first (their map of the file goes), and the file is read from its end
+        and cut short behind each piece read: its RAM is freed as the buffer fills, so the database is
+        in memory once, not twice, at the end of the export's build (at a million listings, 500 MB)."""
+        size = self.size()
+        for conn in self._readers + self._lent + [self.conn]:
+            conn.close()
+        self._readers, self._lent = [], []
+        data = bytearray(size)
+        view, step = memoryview(data), self.TAKE_PIECE
+        for start in reversed(range(0, size, step)):
+            end, offset = min(start + step, size), start
+            while offset < end:
+                got = os.preadv(self._fd, [view[offset:end]], offset)
+                if not got:
+                    raise OSError("the database file ended early")
+                offset += got
+            os.ftruncate(self._fd, start)
+        head = min(size, 100)
+        data[:head] = self._as_in_memory(bytes(data[:head])) if head == 100 else data[:head]
+        self.close()
         return data
 
     def close(self) -> None:

@@ -313,3 +313,27 @@ def test_each_reader_of_the_build_file_is_lent_once_and_does_not_map_the_file():
             assert reader.execute("SELECT display_name FROM listings").fetchall() == [("A",)]
     finally:
         built.close()
+
+
+@linux_ram
+def test_taking_the_finished_database_frees_the_file_as_it_reads(kit, monkeypatch):
+    records = kit.template_records()
+    built = model.SnapshotBuilder()
+    for table in ("listings", "contact_methods", "schedules", "shifts"):
+        built.add_records(table, records[table])
+    built.finish(snapshot_version=1, created_at=kit.created_at(1), expires_at=kit.created_at(1),
+                 expected_interval_s=60, source="t")
+    whole = b"".join(built._file.pieces(piece=1000))
+    monkeypatch.setattr(ramdb.RamFile, "TAKE_PIECE", 4096)
+    sizes, real_truncate = [], os.ftruncate
+
+    def truncate(fd, length):  # the real call, its lengths noted
+        sizes.append(length)
+        real_truncate(fd, length)
+
+    monkeypatch.setattr(os, "ftruncate", truncate)
+    file = built._file
+    data = built.serialize()
+    assert data == whole
+    assert sizes == sorted(sizes, reverse=True) and sizes[-1] == 0 and len(sizes) == -(-len(whole) // 4096)
+    assert file._fd is None and not file._readers and not file._lent
