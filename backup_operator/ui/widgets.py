@@ -409,6 +409,11 @@ class DetailPane(ScrollingPage):
         self.extra.setVisible(bool(extra_html))
         self.verticalScrollBar().setValue(0)
 
+    def set_extra(self, extra_html: str) -> None:
+        """Replace the lines under the contact methods (the on-call lines, which follow a moment later)."""
+        self.extra.setText(extra_html)
+        self.extra.setVisible(bool(extra_html))
+
     def show_schedule_without_holder(self, schedule: Schedule, text: str, extra_html: str) -> None:
         self.show_nothing()
         self.title.setText(schedule.name)

@@ -209,7 +209,13 @@ class MainWindow(QMainWindow):
         # and the event loop never runs search, painting and the detail pane in one stretch. Anything that
         # reads the detail pane first brings it up to date (detail_now).
         self._detail_soon = QTimer(self, singleShot=True, interval=0)
-        self._detail_soon.timeout.connect(self._show_selection)
+        self._detail_soon.timeout.connect(self._show_selection_after_key)
+        # Then, one more turn later, a listing's "on call now" lines (an on-call answer per schedule of
+        # its department): the pane's two halves never run as one stretch either.
+        self._lines_soon = QTimer(self, singleShot=True, interval=0)
+        self._lines_soon.timeout.connect(self._show_oncall_lines)
+        self._lines_for: str | None = None  # the listing whose on-call lines are still to follow
+        self._split_lines = False
         self.results_view.selectionModel().currentRowChanged.connect(lambda *_: self._selection_moved())
         self.results_view.doubleClicked.connect(lambda *_: self.activate_selection())
         self.count = QLabel()
@@ -629,13 +635,15 @@ class MainWindow(QMainWindow):
 
     @property
     def detail_pending(self) -> bool:
-        """True between a typed key's results and the detail pane that follows them."""
-        return self._detail_soon.isActive()
+        """True between a typed key's results and the detail pane (all of it) that follows them."""
+        return self._detail_soon.isActive() or self._lines_soon.isActive()
 
     def detail_now(self) -> None:
         """Fill in the detail pane now if it is still to follow the last key typed."""
         if self._detail_soon.isActive():
             self._show_selection()
+        if self._lines_soon.isActive():
+            self._show_oncall_lines()
 
     def _run_search(self, keep_selection: bool) -> None:
         if self.session is None:
@@ -696,8 +704,35 @@ class MainWindow(QMainWindow):
 
     def _show_selection(self) -> None:
         self._detail_soon.stop()  # shown now: a pending update would only repeat it
+        self._lines_soon.stop()
+        self._lines_for = None
         self._update_detail()
         self.detail_shown.emit()
+
+    def _show_selection_after_key(self) -> None:
+        self._split_lines = True
+        try:
+            self._show_selection()
+        finally:
+            self._split_lines = False
+
+    def _oncall_lines(self, entry) -> str:
+        extra = []
+        for schedule in self.session.schedules_for(entry):
+            now = self.session.on_call(schedule.id, self.now())
+            holder = next((t for t in now.tiers if t.who), None)
+            who = (f"<b>{html.escape(holder.who.name)}</b> until {html.escape(wall_time(holder.until, schedule.zone))}"
+                   if holder and holder.until else "nobody — use this department line")
+            extra.append(f"On call now for <b>{html.escape(schedule.name)}</b>: {who}")
+        if extra:
+            extra.append("Ctrl+O shows the full on-call view.")
+        return "<br>".join(extra)
+
+    def _show_oncall_lines(self) -> None:
+        self._lines_soon.stop()
+        shown, wanted, self._lines_for = self.detail.entry, self._lines_for, None
+        if self.session is not None and shown is not None and shown.id == wanted:
+            self.detail.set_extra(self._oncall_lines(shown))
 
     def _update_detail(self) -> None:
         result = self.current_result()
@@ -715,19 +750,18 @@ class MainWindow(QMainWindow):
         if entry is None:
             self.detail.show_nothing()
             return
-        extra = []
-        for schedule in self.session.schedules_for(entry):
-            now = self.session.on_call(schedule.id, self.now())
-            holder = next((t for t in now.tiers if t.who), None)
-            who = (f"<b>{html.escape(holder.who.name)}</b> until {html.escape(wall_time(holder.until, schedule.zone))}"
-                   if holder and holder.until else "nobody — use this department line")
-            extra.append(f"On call now for <b>{html.escape(schedule.name)}</b>: {who}")
-        if extra:
-            extra.append("Ctrl+O shows the full on-call view.")
         selected = self._kept_row(entry.id, again)
         if selected is None and result.number_spans:  # a typed number: that contact method is the one meant
             selected = next((i for i, c in enumerate(entry.contacts) if c.value == result.number), None)
-        self.detail.show_entry(entry, "<br>".join(extra), selected=selected)
+        if self._split_lines and self.session.schedules_for(entry):
+            # The lines already shown stay while they are worked out again (the same listing: a handover,
+            # new data); another listing's pane starts without them.
+            keep = self.detail.extra.text() if again and self.detail.entry is not None else ""
+            self.detail.show_entry(entry, keep, selected=selected)
+            self._lines_for = entry.id
+            self._lines_soon.start()
+        else:
+            self.detail.show_entry(entry, self._oncall_lines(entry), selected=selected)
 
     def _kept_row(self, listing_id: str, again: bool) -> int | None:
         shown = self.detail.entry

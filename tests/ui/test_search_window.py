@@ -99,6 +99,28 @@ def test_a_typed_keys_detail_pane_follows_its_results_and_is_never_read_stale(qt
     assert window.detail.title.text() == "Amelia Hart" and not window.detail_pending
 
 
+def test_a_listings_on_call_lines_follow_its_contact_methods(qtbot, window):
+    seen = []
+    window.detail_shown.connect(lambda: seen.append((window.detail.title.text(), window.detail.extra.text(),
+                                                     window.detail_pending)))
+    window.search.clear()
+    seen.clear()
+    for ch in "cardiology department":
+        qtbot.keyClick(window.search, ch)
+    qtbot.waitUntil(lambda: not window.detail_pending, timeout=2000)
+    # First the department line's contact methods (its on-call lines still to come), then the lines.
+    assert seen == [("Cardiology department line", "", True)]
+    assert window.detail.extra.text().startswith("On call now for <b>Cardiology — attending</b>: <b>Amelia Hart")
+    number = window.detail.contacts.contact(window.detail.current_row()).value
+    # Copying in between copies its number; the lines are filled in first all the same.
+    window.search.clear()
+    for ch in "cardiology department":
+        qtbot.keyClick(window.search, ch)
+    qtbot.keyClick(window.search, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert QGuiApplication.clipboard().text() == number and not window.detail_pending
+    assert "On call now for" in window.detail.extra.text()
+
+
 def test_ctrl_c_with_text_selected_still_copies_the_text(qtbot, window):
     type_query(qtbot, window, "hart")
     window.search.selectAll()
