@@ -161,8 +161,7 @@ def annotate_in(home: ExporterHome, conn: sqlite3.Connection, *, version: int, n
 
 def summarize(home: ExporterHome, conn: sqlite3.Connection, *, version: int, now: datetime
               ) -> core_changes.ChangeSummary:
-    """What changed since the last kept snapshot, for the database open on ``conn`` (read only: the
-    build runs this on a second connection to its file, while it builds the search index)."""
+    """What changed since the last kept snapshot, for the database open on ``conn`` (only read)."""
     previous = _attach_previous(home, conn, version)
     if previous is None:
         return core_changes.ChangeSummary(version, None)

@@ -116,9 +116,8 @@ def check(data: DirectoryData, config: Config, now: datetime, baseline: dict[str
 
 @dataclass
 class Annotation:
-    """What the build adds to the finished database (the change summary): ``summarize`` only reads it, and
-    runs on a second connection to the build file while the search index is built; ``store`` then writes
-    its result on the builder's own connection."""
+    """What the build adds to the finished database (the change summary): ``summarize`` only reads it,
+    ``store`` then writes its result."""
 
     summarize: Callable[[sqlite3.Connection], object]
     store: Callable[[sqlite3.Connection, object], None]
@@ -139,53 +138,18 @@ def build(data: DirectoryData, config: Config, *, version: int, now: datetime,
     builder.finish(snapshot_version=version, created_at=now,
                    expires_at=now + timedelta(hours=config.export.expires_after_hours),
                    expected_interval_s=config.export.expected_interval_s, source=description[:500])
-    # Read-only connections to the build file (none when it is in SQLite's memory): the index's numbers
-    # and the change summary are read on them, in threads, on the second core (SQLite reads without the
-    # GIL), while this thread builds the rest of the index. Nothing writes to the file meanwhile.
-    numbers_reader = builder.reader()
-    summary = _Background(annotate.summarize, builder.reader()) if annotate is not None else None
-    try:
-        # The search index travels inside the snapshot: desktops then open a million listings in a
-        # fraction of a second instead of building it themselves (bench/search: ours-stored vs ours-build).
-        index = SearchIndex.build(builder.conn, reader=numbers_reader)
-    finally:
-        if summary is not None:
-            summary.join()
+    # The search index travels inside the snapshot: desktops then open a million listings in a fraction
+    # of a second instead of building it themselves (bench/search: ours-stored vs ours-build). Its
+    # numbers are read on a second, read-only connection to the build file, in a thread (none when the
+    # database is in SQLite's memory).
+    index = SearchIndex.build(builder.conn, reader=builder.reader())
     write_index_in(builder.conn, index)
-    del index  # its arrays (hundreds of MB at 1M listings) must not outlive it into serialize and seal
+    del index  # its arrays (hundreds of MB at 1M listings) must not outlive it into the summary and seal
     if annotate is not None:
-        annotate.store(builder.conn, summary.result(builder.conn))
+        # After the index, not beside it: the last published database it decrypts (528 MB at 1M listings)
+        # and the index's arrays at their peak would otherwise be in memory at the same time.
+        annotate.store(builder.conn, annotate.summarize(builder.conn))
     return builder.serialize()
-
-
-class _Background:
-    """``work(reader)`` on a thread when there is a reader connection; else later, on the builder's own."""
-
-    def __init__(self, work: Callable[[sqlite3.Connection], object], reader: sqlite3.Connection | None):
-        self._work, self._box = work, {}
-        self._thread = None
-        if reader is not None:
-            context = contextvars.copy_context()
-
-            def run() -> None:
-                try:
-                    self._box["result"] = context.run(work, reader)
-                except BaseException as exc:  # raised in the building thread by result()
-                    self._box["error"] = exc
-
-            self._thread = threading.Thread(target=run, name="export-change-summary", daemon=True)
-            self._thread.start()
-
-    def join(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-
-    def result(self, conn: sqlite3.Connection) -> object:
-        if self._thread is None:
-            return self._work(conn)
-        if "error" in self._box:
-            raise self._box["error"]
-        return self._box["result"]
 
 
 def seal(database: bytes, config: Config, *, version: int, now: datetime,

@@ -227,7 +227,7 @@ class RamFile:
     where there is no RAM file system; the caller then uses ``:memory:``.
     """
 
-    READERS = 2  # second connections for other threads (the search index's numbers, the change summary)
+    READERS = 1  # second connections for other threads (the search index's numbers)
     TAKE_PIECE = 64 << 20  # bytes read (and then cut from the file) at a time by ``take``
 
     def __init__(self, fd: int, conn: sqlite3.Connection, readers: list[sqlite3.Connection] = ()):

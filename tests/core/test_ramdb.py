@@ -306,7 +306,7 @@ def test_each_reader_of_the_build_file_is_lent_once_and_does_not_map_the_file():
     try:
         built.add_rows("listings", ["id", "kind", "display_name"], [("a", "person", "A")])
         readers = [built.reader() for _ in range(ramdb.RamFile.READERS)]
-        assert len({id(r) for r in readers}) == len(readers) and built.reader() is None
+        assert len({id(r) for r in readers}) == len(readers) >= 1 and built.reader() is None
         for reader in readers:
             # A page mapped by two connections would count twice in the resident memory measured.
             assert reader.execute("PRAGMA mmap_size").fetchone()[0] == 0

@@ -143,3 +143,64 @@ def test_the_content_hash_made_in_sql_is_the_python_one(monkeypatch, values):
     monkeypatch.setattr(D, "_SQL_JSON_SAME", False)
     assert D.content_hash(conn) == in_sql
     monkeypatch.setattr(D, "_SQL_JSON_SAME", None)
+
+
+# --- the content hash read a chunk of keys at a time (as one text per chunk) ------------------------------
+
+
+def _row_by_row(conn: sqlite3.Connection, monkeypatch) -> bytes:
+    monkeypatch.setattr(D, "_SQL_CONCAT_SAME", False)
+    try:
+        return D.content_hash(conn)
+    finally:
+        monkeypatch.setattr(D, "_SQL_CONCAT_SAME", None)
+
+
+def _odd_tables() -> sqlite3.Connection:
+    """Keys of every kind the chunked reading must either handle exactly or leave to the row-by-row one."""
+    conn = sqlite3.connect(":memory:")
+    conn.executescript("""
+        CREATE TABLE ints (id INTEGER PRIMARY KEY, v TEXT, n INTEGER);
+        CREATE TABLE texts (id TEXT PRIMARY KEY, v TEXT);
+        CREATE TABLE nocase (id TEXT PRIMARY KEY COLLATE NOCASE, v TEXT);
+        CREATE TABLE pairs (a TEXT, b INTEGER, v TEXT, PRIMARY KEY (a, b));
+        CREATE TABLE nullable (id TEXT PRIMARY KEY, v TEXT);
+        CREATE TABLE numbers_as_keys (id NUMERIC PRIMARY KEY, v TEXT);
+        CREATE TABLE empty (id TEXT PRIMARY KEY, v TEXT);
+        CREATE TABLE norowid (id TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID;
+    """)
+    words = ["b", "B", "a", "ä", "Z", "zz", "z", "€", "😀", "", "a b", "a\"b", "a\\b", "10", "9", "\u2028"]
+    conn.executemany("INSERT INTO ints VALUES (?, ?, ?)", [(i * 37 % 101 - 50, w, i) for i, w in enumerate(words)])
+    for table in ("texts", "nocase", "norowid"):
+        conn.executemany(f"INSERT INTO {table} VALUES (?, ?)", [(w + table, w) for w in words if
+                                                                 table != "nocase" or w not in ("B", "Z")])
+    conn.executemany("INSERT INTO pairs VALUES (?, ?, ?)", [(w, i % 3, w) for i, w in enumerate(words)])
+    conn.executemany("INSERT INTO nullable VALUES (?, ?)", [(None, "x"), ("k", None), ("j", "y")])
+    conn.executemany("INSERT INTO numbers_as_keys VALUES (?, ?)", [(10, "a"), ("9", "b"), ("x", "c"), (2, "d")])
+    return conn
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 50_000])
+def test_chunks_give_the_row_by_row_hash(chunk, monkeypatch):
+    monkeypatch.setattr(D, "_CHUNK_ROWS", chunk)
+    for conn in (_odd_tables(), opened(build(directory(7, 50), 2)), opened(store_index(build(directory(3, 30), 1)))):
+        assert D._sql_concat_keeps_order()
+        assert D.content_hash(conn) == _row_by_row(conn, monkeypatch)
+
+
+def test_which_tables_are_read_in_chunks():
+    conn = _odd_tables()
+    applies = {s.name: D._keyset_applies(conn, s) for s in D.content_tables(conn)}
+    assert applies == {"ints": True, "texts": True, "nocase": False, "pairs": False, "nullable": False,
+                       "numbers_as_keys": False, "empty": True, "norowid": True}
+
+
+@pytest.mark.parametrize("table, value", [("ints", "x'00'"), ("ints", "1.5"), ("texts", "x'00'")])
+def test_real_and_blob_values_are_refused_read_in_chunks_too(table, value, monkeypatch):
+    conn = _odd_tables()
+    column = "n" if value == "1.5" else "v"
+    conn.execute(f"UPDATE {table} SET {column} = {value} WHERE rowid = (SELECT min(rowid) FROM {table})")
+    with pytest.raises(BrokenChain, match="REAL or BLOB"):
+        D.content_hash(conn)
+    with pytest.raises(BrokenChain, match="REAL or BLOB"):
+        _row_by_row(conn, monkeypatch)
