@@ -152,7 +152,10 @@ class SnapshotStore:
         return self.folder / f"{version:012d}{F.FILE_SUFFIX}"
 
     def high_water(self) -> int:
-        """The highest version ever installed: the larger of the mark file and what the store holds."""
+        """The highest version ever installed: the larger of the mark file and what the store holds.
+
+        Only installed files named above the recorded mark are verified (they are what a missing, lowered
+        or damaged mark file would hide); when none is, the mark stands as recorded."""
         recorded = 0
         try:
             recorded = int((self.folder / HIGH_WATER_FILE).read_text().strip() or 0)
@@ -160,6 +163,8 @@ class SnapshotStore:
             recorded = 0
         derived = 0
         for version in self.installed_versions():
+            if version <= recorded:
+                break  # nothing at or below the recorded mark can raise it: not read (176 MB at 1M)
             try:
                 header = envelope.verify(envelope.read_capped(self.path_of(version), self.size_cap),
                                          self.trusted, revoked=self.revoked)
@@ -169,7 +174,7 @@ class SnapshotStore:
                 derived = version
                 break
         for version in reversed(chain.installed_deltas(self)):
-            if version <= derived:
+            if version <= max(derived, recorded):
                 break
             try:  # a delta's version counts as installed as soon as its signature verifies
                 chain.read_link(self, envelope.read_capped(chain.delta_path(self, version), self.size_cap),

@@ -817,3 +817,17 @@ def test_without_a_ram_file_system_install_and_open_copy_still_work(desk, kit, m
         assert opened.version == 4 and bytes(opened.conn.serialize()) == kit.database_for(4)
     finally:
         opened.close()
+
+
+def test_the_mark_reads_installed_files_only_when_they_could_raise_it(desk, count_reads):
+    store = desk.store()
+    store.install(desk.drop(3))
+    installed = store.path_of(3)
+    read = count_reads()
+    assert store.high_water() == 3 and read.get(installed, 0) == 0  # an up-to-date sync reads nothing whole
+    (desk.snapshots / HIGH_WATER_FILE).unlink()
+    assert store.high_water() == 3 and read[installed] == installed.stat().st_size  # worked out again
+    (desk.snapshots / HIGH_WATER_FILE).write_text("1\n")  # lowered: the installed file is read again
+    read.clear()
+    assert store.high_water() == 3 and read[installed] == installed.stat().st_size
+    assert (desk.snapshots / HIGH_WATER_FILE).read_text().strip() == "3"
