@@ -55,7 +55,7 @@ from backup_operator.snapshot import format as F
 from backup_operator.textsafe import shown
 from backup_operator.snapshot.keys import DesktopKey, DesktopPublicKey, SignerKey, SignerPublicKey
 
-__all__ = ["Header", "Endorsement", "seal", "read_capped", "read_head", "verify", "decrypt", "decrypt_to",
+__all__ = ["Header", "Endorsement", "seal", "Packed", "pack", "seal_packed", "read_capped", "read_head", "verify", "decrypt", "decrypt_to",
            "peek_header", "peek_prefix", "prefix_of",
            "trusted_prefix"]
 
@@ -243,6 +243,22 @@ def _decrypt_payload(file_key: bytes, header: Header, header_prefix: bytes, payl
     return out
 
 
+@dataclass(frozen=True)
+class Packed:
+    """A database ready to be sealed (``pack``): its SHA-256 and its compressed bytes."""
+
+    digest: bytes
+    compressed: bytes
+    format_version: int = F.FORMAT_VERSION
+
+
+def pack(database: bytes | bytearray | memoryview, format_version: int = F.FORMAT_VERSION) -> Packed:
+    """The payload's plaintext of ``database``, in its two parts. The exporter packs the database, drops
+    it, then seals what it packed (``seal_packed``): at a million listings the 528 MB database is then not
+    in memory while the 180 MB payload is encrypted and the file assembled."""
+    return Packed(hashlib.sha256(database).digest(), compress(database, format_version), format_version)
+
+
 def seal(database: bytes, *, snapshot_version: int, created_at: datetime, expires_at: datetime,
          recipients: Iterable[DesktopPublicKey], signer: SignerKey,
          endorsements: Sequence[Endorsement] = (), chunk_size: int = F.CHUNK_SIZE,
@@ -257,6 +273,20 @@ def seal(database: bytes, *, snapshot_version: int, created_at: datetime, expire
     content hash)`` in the signed header (snapshot/deltafile.py is the caller). A delta may be sealed to
     ``group_key = (id, key)`` instead of to each recipient: one stanza instead of one per desktop.
     """
+    return seal_packed(pack(database, format_version), snapshot_version=snapshot_version,
+                       created_at=created_at, expires_at=expires_at, recipients=recipients, signer=signer,
+                       endorsements=endorsements, chunk_size=chunk_size, _file_key=_file_key, _nonce=_nonce,
+                       kind=kind, delta_of=delta_of, group_key=group_key)
+
+
+def seal_packed(packed: Packed, *, snapshot_version: int, created_at: datetime, expires_at: datetime,
+                recipients: Iterable[DesktopPublicKey], signer: SignerKey,
+                endorsements: Sequence[Endorsement] = (), chunk_size: int = F.CHUNK_SIZE,
+                _file_key: bytes | None = None, _nonce: bytes | None = None, kind: str = "snapshot",
+                delta_of: tuple[int, bytes, bytes] | None = None,
+                group_key: tuple[str, bytes] | None = None) -> bytes:
+    """``seal`` of a database already packed (``pack``), which the caller need not hold any more."""
+    format_version = packed.format_version
     magic = _KINDS[kind][0][format_version]
     if (kind == "delta") != (delta_of is not None):
         raise ValueError("a delta needs delta_of, and only a delta has it")
@@ -283,8 +313,7 @@ def seal(database: bytes, *, snapshot_version: int, created_at: datetime, expire
     # The file is assembled in one buffer: prefix, payload (the database's hash, then the database
     # compressed, encrypted), signature. One payload encryption, whatever the number of recipients.
     body = bytearray(prefix)
-    _encrypt_into(body, file_key, nonce, prefix, hashlib.sha256(database).digest(),
-                  compress(database, format_version), chunk_size)
+    _encrypt_into(body, file_key, nonce, prefix, packed.digest, packed.compressed, chunk_size)
     body += signer.sign(F.SIGNATURE_CONTEXT + hashlib.sha512(body).digest())
     return bytes(body)
 

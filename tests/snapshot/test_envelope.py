@@ -584,3 +584,20 @@ def test_the_payload_stream_of_a_head_and_the_rest_is_that_of_their_join(chunk_s
     out = bytearray(b"prefix")
     envelope._encrypt_into(out, FILE_KEY, NONCE, b"header", head, rest, chunk_size)
     assert bytes(out) == b"prefix" + envelope.encrypt_payload(FILE_KEY, NONCE, b"header", head + rest, chunk_size)
+
+
+def test_a_packed_database_seals_to_the_same_file(kit, signer, desktop_key):
+    database = kit.database_for(4)
+    common = dict(snapshot_version=4, created_at=kit.created_at(4), expires_at=kit.created_at(76),
+                  recipients=[desktop_key.public], signer=signer, _file_key=FILE_KEY, _nonce=NONCE)
+    for format_version in (F.FORMAT_VERSION, 1):
+        packed = envelope.pack(database, format_version)
+        assert packed.digest == hashlib.sha256(database).digest()
+        blob = envelope.seal_packed(packed, **common)
+        header, payload, _ = kit.split_snapshot(blob)
+        # What seal(database) encrypts: the hash, then the database compressed in the header's format.
+        inner = hashlib.sha256(database).digest() + envelope.compress(database, format_version)
+        assert header["format"] == format_version and packed.compressed == inner[32:]
+        assert payload == envelope.encrypt_payload(FILE_KEY, NONCE, kit.header_prefix(header), inner,
+                                                   header["chunk_size"])
+        assert envelope.decrypt(blob, envelope.verify(blob, [signer.public]), desktop_key) == database
