@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from backup_operator.errors import BrokenChain
@@ -609,11 +609,18 @@ def _rewrite(conn: sqlite3.Connection, shape: TableShape, runs: _Runs) -> None:
     conn.execute("DROP TABLE temp._bo_delta_rows")
 
 
-def apply_chain(conn: sqlite3.Connection, deltas: Iterable[RowDelta]) -> None:
+def apply_chain(conn: sqlite3.Connection, deltas: Iterable[RowDelta],
+                renumbered: Callable[[sqlite3.Connection, TableShape, list[int], list[tuple]], None] | None = None
+                ) -> None:
     """Apply deltas, oldest first, to the base database open (writable, in memory) in ``conn``.
 
     Raises ``BrokenChain`` when a delta does not fit; the caller then discards ``conn``. The caller must
     compare ``content_hash(conn)`` with the newest delta's signed hash before trusting the result.
+
+    ``renumbered(conn, shape, gone, added)`` is called for each renumbered table the chain changes, just
+    before it is rewritten (its base rows still in place): ``gone`` are the base ids of the rows that do
+    not survive the chain, ``added`` the rows it inserts that are in the result (a search index updated
+    in place needs to know whose numbers changed, search/update.py).
     """
     shapes = {s.name: s for s in content_tables(conn)}
     runs: dict[str, _Runs] = {}
@@ -647,6 +654,19 @@ def apply_chain(conn: sqlite3.Connection, deltas: Iterable[RowDelta]) -> None:
                 runs[table.name].insert(inserted, table.name)
         for name, table_runs in runs.items():
             if not table_runs.unchanged(sizes[name]):
+                if renumbered is not None:
+                    kept = bytearray(sizes[name] + 1)
+                    added: list[tuple] = []
+                    for first, count, literal in table_runs.runs:
+                        if literal is None:
+                            kept[first:first + count] = b"\x01" * count
+                        else:
+                            added.extend(literal)
+                    gone, at = [], kept.find(0, 1)
+                    while at != -1:
+                        gone.append(at)
+                        at = kept.find(0, at + 1)
+                    renumbered(conn, shapes[name], gone, added)
                 _rewrite(conn, shapes[name], table_runs)
         for name in DERIVED_TABLES:
             # A stored search index describes the base's rows, not these: drop it so it is rebuilt.

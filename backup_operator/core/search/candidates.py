@@ -88,10 +88,15 @@ def _query_trigrams(word: str) -> np.ndarray:
                                for i in range(len(codes) - 2)], dtype=np.int64))
 
 
+def df_prior_of(df: np.ndarray) -> np.ndarray:
+    """The small prior for how common each word is, from how many rows contain it."""
+    return (DF_PRIOR * np.log1p(df) / max(math.log1p(df.max()) if len(df) else 1.0, 1e-9)).astype(np.float32)
+
+
 def vocabulary_arrays(terms: list[str], df: np.ndarray) -> dict[str, np.ndarray]:
     """The stored arrays for a vocabulary; ``df`` is how many rows contain each word."""
     V = len(terms)
-    df_prior = (DF_PRIOR * np.log1p(df) / max(math.log1p(df.max()) if V else 1.0, 1e-9)).astype(np.float32)
+    df_prior = df_prior_of(df)
     tterm, ttri = _term_trigrams(terms)
     tri_off, tri_terms = csr(ttri, _ALPHA ** 3, tterm.astype(np.int32))
     term_len = np.fromiter(map(len, terms), dtype=np.float32, count=V)
