@@ -79,6 +79,40 @@ def _merge(keys: np.ndarray, cols: list[np.ndarray], new_keys: np.ndarray, new_c
     return np.insert(keys, at, new_keys), [np.insert(c, at, n) for c, n in zip(cols, new_cols)]
 
 
+def _csr_update(off: np.ndarray, cols: list[np.ndarray], row_map: np.ndarray, n_keys: int,
+                new_keys: np.ndarray, new_cols: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A CSR layout (``off``; ``cols[0]`` the rows, the others beside them) with its rows renumbered by
+    ``row_map`` (-1: the entry goes), keys added up to ``n_keys`` (empty), and new entries put in place:
+    each where its row belongs among its key's rows. No array of the size of the layout is made but the
+    new one and the renumbered rows (at a million listings 8 million entries: a few copies of 33 MB,
+    instead of the gigabyte-sized sort keys of a merge)."""
+    rows = row_map[cols[0]]
+    gone = np.flatnonzero(rows < 0)
+    kept = [np.delete(rows, gone)] + [np.delete(c, gone) for c in cols[1:]]
+    del rows
+    off_f = off - np.searchsorted(gone, off, side="left")
+    off_f = np.concatenate([off_f, np.full(n_keys + 1 - len(off), off_f[-1], dtype=off_f.dtype)])
+    new_keys = np.asarray(new_keys, dtype=np.int64)
+    order = np.lexsort((new_cols[0], new_keys))
+    new_keys, new_cols = new_keys[order], [c[order] for c in new_cols]
+    at = np.empty(len(new_keys), dtype=np.int64)
+    starts = np.flatnonzero(np.diff(new_keys)) + 1 if len(new_keys) else np.empty(0, np.int64)
+    for start, end in zip([0, *starts.tolist()], [*starts.tolist(), len(new_keys)]):
+        if start == end:
+            continue
+        a, b = int(off_f[new_keys[start]]), int(off_f[new_keys[start] + 1])
+        at[start:end] = a + np.searchsorted(kept[0][a:b], new_cols[0][start:end], side="right")
+    out = [np.insert(c, at, n.astype(c.dtype)) for c, n in zip(kept, new_cols)]
+    new_off = off_f.astype(np.int64)
+    new_off[1:] += np.cumsum(np.bincount(new_keys, minlength=n_keys))
+    return new_off, out
+
+
+def _drop_empty(off: np.ndarray, live: np.ndarray) -> np.ndarray:
+    """The offsets of a CSR layout without the keys not ``live`` (whose lists are empty)."""
+    return np.append(off[:-1][live], off[-1])
+
+
 def _expand(off: np.ndarray) -> np.ndarray:
     """The key of every entry of a CSR layout with offsets ``off``."""
     return np.repeat(np.arange(len(off) - 1, dtype=np.int64), np.diff(off))
@@ -222,14 +256,12 @@ class IndexUpdate:
                     terms.append(term)
             s_term_ids[i] = got
 
-        # name postings (word, row, field), sorted by word then row
-        rt_term = _expand(A["rt_off"])
-        rt_rows = row_map[A["rt_rows"]]
-        keep = rt_rows >= 0
-        rt_key, (rt_rows, rt_field) = _merge(
-            rt_term[keep] * n + rt_rows[keep], [rt_rows[keep], A["rt_field"][keep]],
-            s_term_ids[_expand(S["rt_off"])] * n + s_map[S["rt_rows"]], [s_map[S["rt_rows"]], S["rt_field"]])
-        rt_term = rt_key // n
+        # name postings (word -> rows, fields)
+        row_map32 = row_map.astype(np.int32)
+        s_map32 = s_map.astype(np.int32)
+        rt_off, (rt_rows, rt_field) = _csr_update(
+            A["rt_off"], [A["rt_rows"], A["rt_field"]], row_map32, len(terms),
+            s_term_ids[_expand(S["rt_off"])], [s_map32[S["rt_rows"]], S["rt_field"]])
 
         # phrases: an old one with the same field and words, else a new one
         phrase_field = list(A["phrase_field"].tolist())
@@ -256,17 +288,12 @@ class IndexUpdate:
                     pt_new_phr.append(got)
             s_phr_ids[j] = got
         P = len(phrase_field)
-        pr_phr = _expand(A["pr_off"])
-        pr_rows = row_map[A["pr_rows"]]
-        keep = pr_rows >= 0
         s_pr_phr = s_phr_ids[_expand(S["pr_off"])]
-        s_pr_rows = s_map[S["pr_rows"]]
         if (s_pr_phr < 0).any():
             return None
-        pr_key, (pr_rows,) = _merge(pr_phr[keep] * n + pr_rows[keep], [pr_rows[keep]],
-                                    s_pr_phr * n + s_pr_rows, [s_pr_rows])
-        pr_phr = pr_key // n
-        phrase_size = np.bincount(pr_phr, minlength=P)
+        pr_off, (pr_rows,) = _csr_update(A["pr_off"], [A["pr_rows"]], row_map32, P, s_pr_phr,
+                                         [s_map32[S["pr_rows"]]])
+        phrase_size = np.diff(pr_off)
         pt_term = np.concatenate([_expand(A["pt_off"]), np.array(pt_new_term, dtype=np.int64)])
         pt_phr = np.concatenate([A["pt_phr"].astype(np.int64), np.array(pt_new_phr, dtype=np.int64)])
 
@@ -275,7 +302,7 @@ class IndexUpdate:
         keep = live_p[pt_phr]
         pt_term, pt_phr = pt_term[keep], pt_phr[keep]
         V = len(terms)
-        df = np.bincount(rt_term, minlength=V).astype(np.float64)
+        df = np.diff(rt_off).astype(np.float64)
         if len(pt_term):
             df += np.bincount(pt_term, weights=phrase_size[pt_phr].astype(np.float64), minlength=V)
         live_t = df > 0
@@ -283,7 +310,7 @@ class IndexUpdate:
             live_t[ids["\x01"]] = True
         if not live_p.all():
             p_map = np.cumsum(live_p) - 1
-            pr_phr, pt_phr = p_map[pr_phr], p_map[pt_phr]
+            pr_off, pt_phr = _drop_empty(pr_off, live_p), p_map[pt_phr]
             phrase_field = np.array(phrase_field, dtype=np.uint8)[live_p]
             P = int(live_p.sum())
         else:
@@ -291,7 +318,7 @@ class IndexUpdate:
         same_vocabulary = bool(live_t.all()) and not extra
         if not live_t.all():
             t_map = np.cumsum(live_t) - 1
-            rt_term, pt_term = t_map[rt_term], t_map[pt_term]
+            rt_off, pt_term = _drop_empty(rt_off, live_t), t_map[pt_term]
             terms = [t for t, live in zip(terms, live_t.tolist()) if live]
             df = df[live_t]
             V = len(terms)
@@ -316,9 +343,9 @@ class IndexUpdate:
         arrays = dict(kind=kind, rowid=rowid, name_len=name_len,
                       name_rank=self._name_rank(conn, A["name_rank"], row_map, s_map, s_names + s_sched,
                                                 new_l, new_s),
-                      rt_off=_offsets(rt_term, V), rt_rows=rt_rows.astype(np.int32), rt_field=rt_field,
+                      rt_off=rt_off, rt_rows=rt_rows, rt_field=rt_field,
                       pt_off=_offsets(pt_term, V), pt_phr=pt_phr.astype(np.int32), phrase_field=phrase_field,
-                      pr_off=_offsets(pr_phr, P), pr_rows=pr_rows.astype(np.int32), **vocab)
+                      pr_off=pr_off, pr_rows=pr_rows, **vocab)
         for way in ("fwd", "rev"):
             rows = row_map[A[f"num_{way}_row"]]
             keep = rows >= 0
