@@ -26,6 +26,7 @@ from pathlib import Path
 
 from backup_operator.core import delta as rows
 from backup_operator.core.model import open_database, read_meta
+from backup_operator.core.ramdb import RamImage
 from backup_operator.errors import BrokenChain, CorruptSnapshot, RollbackRefused, SnapshotError
 from backup_operator.fsutil import atomic_write
 from backup_operator.snapshot import deltafile, envelope
@@ -121,28 +122,35 @@ def materialise(store, database: bytes | Callable[[], bytes], links: list[Link],
         conn.execute("PRAGMA temp_store = MEMORY")  # renumbering must not spill rows to a temp file
         conn.deserialize(database() if callable(database) else database)
         database = None  # noqa: F841 - SQLite holds its own copy now
-        found = conn.execute("SELECT value FROM meta WHERE key = ?", (F.META_DELTA_KEY,)).fetchone()
-        group_key = deltafile.parse_group_key(found[0] if found else None)
-        decoded = [_decoded(store, link, group_key) for link in links]
-        update = None
-        if with_index:
-            from backup_operator.core.search.update import IndexUpdate  # numpy: only when it is needed
-
-            try:
-                update = IndexUpdate.prepare(conn, decoded)
-            except Exception:  # as in _store_index: build instead
-                log.exception("reading the stored search index to update it failed; it will be built")
-        rows.apply_chain(conn, decoded, renumbered=update.renumbered if update is not None else None)
-        if check_content and rows.content_hash(conn) != links[-1].header.content:
-            raise BrokenChain(f"Applying the deltas up to version {links[-1].version} does not give the content "
-                              "its signed header names; the full snapshot will be used instead.")
-        if with_index:
-            _store_index(conn, update)
+        _apply_links(store, conn, links, check_content=check_content, with_index=with_index)
         return conn.serialize()
     except sqlite3.Error as exc:
         raise BrokenChain(f"The deltas up to version {links[-1].version} cannot be applied ({exc}).") from exc
     finally:
         conn.close()
+
+
+def _apply_links(store, conn: sqlite3.Connection, links: list[Link], *, check_content: bool,
+                 with_index: bool) -> None:
+    """Apply ``links`` to the full snapshot open (writable) on ``conn``, check the result's content hash
+    against the last link's signed one, and store its search index (``materialise`` says more)."""
+    found = conn.execute("SELECT value FROM meta WHERE key = ?", (F.META_DELTA_KEY,)).fetchone()
+    group_key = deltafile.parse_group_key(found[0] if found else None)
+    decoded = [_decoded(store, link, group_key) for link in links]
+    update = None
+    if with_index:
+        from backup_operator.core.search.update import IndexUpdate  # numpy: only when it is needed
+
+        try:
+            update = IndexUpdate.prepare(conn, decoded)
+        except Exception:  # as in _store_index: build instead
+            log.exception("reading the stored search index to update it failed; it will be built")
+    rows.apply_chain(conn, decoded, renumbered=update.renumbered if update is not None else None)
+    if check_content and rows.content_hash(conn) != links[-1].header.content:
+        raise BrokenChain(f"Applying the deltas up to version {links[-1].version} does not give the content "
+                          "its signed header names; the full snapshot will be used instead.")
+    if with_index:
+        _store_index(conn, update)
 
 
 def _store_index(conn: sqlite3.Connection, update) -> None:
@@ -157,6 +165,7 @@ def _store_index(conn: sqlite3.Connection, update) -> None:
         except Exception:  # a fault in the update must not refuse a delta whose rows checked out: build
             log.exception("updating the stored search index failed; building it")
             index = None
+        update.old = None  # the base's index (150 MB at a million listings) goes before the new one is written
     if index is None:
         store_index_in(conn)
     else:
@@ -217,20 +226,41 @@ def install_deltas(store, sealed_deltas: list[bytes]) -> int:
             raise BrokenChain(f"The delta to version {link.version} applies to version {link.header.base_version}, "
                               f"but this desktop has version {at}; the full snapshot is needed.")
         at = link.version
-    merged = materialise(store, lambda: envelope.decrypt(full_sealed, full_header, store._key()),
-                         links + new_links, with_index=True)
-    conn = open_database(merged)  # quick_check and meta, as for a full snapshot
+    # The full snapshot is decrypted straight into a RAM file (core/ramdb) and the chain applied there,
+    # in place: the database is never held as bytes besides SQLite's copy, and the open copy is sealed
+    # from the file's pages (at a million listings, two copies of 550 MB fewer than deserialize and
+    # serialize made).
+    image = RamImage.create(writable=True)
+    conn = None
     try:
-        if read_meta(conn).snapshot_version != tip:
-            raise BrokenChain(f"The deltas to version {tip} give a database that says another version.")
+        envelope.decrypt_to(full_sealed, full_header, store._key(), image.write)
+        full_sealed = None  # noqa: F841 - the sealed full snapshot is not needed again (185 MB at a million)
+        conn = image.connect(keep_source=image.mapped)
+        try:
+            # No rollback journal (it would be a file of its own): a chain that fails leaves this copy
+            # half changed, and it is dropped. Nothing may spill into a temp file either.
+            conn.execute("PRAGMA journal_mode = OFF")
+            conn.execute("PRAGMA temp_store = MEMORY")
+            _apply_links(store, conn, links + new_links, check_content=True, with_index=True)
+            # quick_check and meta, as open_database checks a database this desktop assembled itself
+            verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if verdict != "ok":
+                raise BrokenChain(f"The deltas to version {tip} give a database that fails its integrity check "
+                                  f"({' '.join(verdict.split())[:160]}); the full snapshot is needed.")
+            if read_meta(conn).snapshot_version != tip:
+                raise BrokenChain(f"The deltas to version {tip} give a database that says another version.")
+        except sqlite3.Error as exc:
+            raise BrokenChain(f"The deltas up to version {tip} cannot be applied ({exc}).") from exc
+        for link in new_links:
+            atomic_write(delta_path(store, link.version), link.sealed, mode=0o600)
+        # The deltas are in use now: a full disk at the mark is a note, not a failure (store.record_high_water).
+        # The search index was made once, here: the open copy keeps it, so a start loads it instead.
+        store.record_high_water(tip, meanwhile=lambda: store.write_open_copy(
+            tip, new_links[-1].sealed, image.database_pieces(conn), kind="delta"))
     finally:
-        conn.close()
-    for link in new_links:
-        atomic_write(delta_path(store, link.version), link.sealed, mode=0o600)
-    # The deltas are in use now: a full disk at the mark is a note, not a failure (store.record_high_water).
-    # The search index was built once, here: the open copy keeps it, so a start loads it instead.
-    store.record_high_water(tip, meanwhile=lambda: store.write_open_copy(tip, new_links[-1].sealed, merged,
-                                                                         kind="delta"))
+        if conn is not None:
+            conn.close()
+        image.close()
     return tip
 
 

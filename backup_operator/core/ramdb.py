@@ -106,12 +106,15 @@ class RamImage:
         self._buffer: bytearray | None = None
 
     @classmethod
-    def create(cls) -> "RamImage":
+    def create(cls, *, writable: bool = False) -> "RamImage":
+        """``writable``: the connection may change the database (a delta chain applied to it in place,
+        core/chain.py); the caller then turns the rollback journal off before the first change (a journal
+        would be a named file beside it) and reads the result back with ``database_pieces``."""
         image = cls()
         folder = ram_folder()
         if folder is not None:
             try:
-                image._open_ram_file(folder)
+                image._open_ram_file(folder, writable)
             except (OSError, sqlite3.Error):
                 image.close()
                 image = cls()
@@ -119,13 +122,14 @@ class RamImage:
             image._buffer = bytearray()
         return image
 
-    def _open_ram_file(self, folder: Path) -> None:
+    def _open_ram_file(self, folder: Path, writable: bool = False) -> None:
         path = folder / f"snapshot-{secrets.token_hex(16)}.sqlite3"
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) |
                            getattr(os, "O_NOFOLLOW", 0), 0o600)
         try:
             # SQLite opens the empty file now and reads it only at the first query, after the writes.
-            self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+            self._conn = sqlite3.connect(f"file:{path}?mode={'rw' if writable else 'ro'}", uri=True,
+                                         check_same_thread=False)
         finally:
             os.unlink(path)  # from here on the file has no name: no other program can find it
         self.mapped = True
@@ -194,6 +198,28 @@ class RamImage:
         offset = 0
         while offset < self.size:
             part = os.pread(self._fd, min(piece, self.size - offset), offset)
+            if not part:
+                raise OSError("the RAM file ended early")
+            offset += len(part)
+            yield part
+
+    def database_pieces(self, conn: sqlite3.Connection, piece: int = 4 << 20):
+        """The database as ``conn`` (this image's connection, ``create(writable=True)``) has made it, its
+        changes committed, in order, ``piece`` bytes at a time: read from the RAM file (after
+        ``connect(keep_source=True)``) as SQLite wrote it, the bytes ``serialize`` would give but for the
+        header's counters of writes (offsets 24 and 92) and SQLite version (96); where the image is a
+        buffer, ``conn.serialize()``."""
+        if not self.mapped:
+            view = memoryview(conn.serialize())
+            for start in range(0, len(view), piece):
+                yield view[start:start + piece]
+            return
+        if self._fd is None:
+            raise ValueError("the image's bytes were not kept")
+        size = conn.execute("PRAGMA page_count").fetchone()[0] * conn.execute("PRAGMA page_size").fetchone()[0]
+        offset = 0
+        while offset < size:
+            part = os.pread(self._fd, min(piece, size - offset), offset)
             if not part:
                 raise OSError("the RAM file ended early")
             offset += len(part)

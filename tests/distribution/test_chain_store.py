@@ -3,11 +3,14 @@ damaged or missing, and count delta versions in the high-water mark."""
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pytest
 
 from backup_operator.core import delta as rows
+from backup_operator.core import ramdb
+from backup_operator.core.search import SearchIndex
 from backup_operator.errors import BrokenChain, RollbackRefused
 from backup_operator.snapshot import envelope
 
@@ -57,9 +60,25 @@ def test_a_chain_installed_link_by_link_opens_at_its_tip(desk, history):
     databases, fulls, deltas = history
     store = desk.store()
     store.install_bytes(fulls[1])
+    folder = ramdb.ram_folder()
+    before = set(os.listdir(folder)) if folder else set()
     for version in (2, 3, 4):
         assert store.install_deltas([deltas[version]]) == version
+        # applied in a RAM file of its own, which leaves no name (nor a journal) behind
+        assert (set(os.listdir(folder)) if folder else set()) == before
     assert opened(store) == (4, content(databases[4]), [])
+    # the open copy holds the database the chain made, with its search index: it opens with the index
+    # loaded (no build), and answers as an index built from its rows would
+    snapshot = store.open_newest()
+    try:
+        stored = SearchIndex.open(snapshot.conn)
+        assert snapshot.conn.execute("SELECT count(*) FROM search_index").fetchone()[0] == 1
+        built = SearchIndex.build(snapshot.conn)
+        for query in ("cardiology", "hart", "608", "amelia okafor", "attending north"):
+            assert [(h.id, round(h.score, 6)) for h in stored.search(query, limit=500)] == \
+                [(h.id, round(h.score, 6)) for h in built.search(query, limit=500)]
+    finally:
+        snapshot.close()
     assert store.high_water() == 4
     # The mark counts delta versions even when its file is gone: an older full snapshot is refused.
     (store.folder / "high-water-mark").unlink()

@@ -59,3 +59,26 @@ def test_freed_memory_is_given_back_without_harm():
     del data
     pipeline.give_back_freed_memory()  # malloc_trim on glibc; nothing elsewhere
     assert bytearray(1 << 20) == bytes(1 << 20)  # and the allocator still works
+
+
+def test_rows_the_model_refuses_stop_the_export_with_their_names(demo_exporter, tmp_path):
+    """The model's validation in the build (after the bulk read): its refusal names the rows, and nothing
+    is published or numbered."""
+    from backup_operator.errors import ValidationError
+
+    from exporter.state import State
+
+    lines = (DEMO / "listings.csv").read_text(encoding="utf-8").splitlines()
+    header, first, rest = lines[0], lines[1], lines[2:]
+    fields = first.split(",")
+    fields[1] = "robot"  # kind: not a listing kind
+    bad = tmp_path / "listings.csv"
+    bad.write_text("\n".join([header, ",".join(fields), *rest]) + "\n", encoding="utf-8")
+    config = demo_exporter.home.config
+    config.write_text(config.read_text(encoding="utf-8").replace(str(DEMO / "listings.csv"), str(bad)),
+                      encoding="utf-8")
+    with pytest.raises(ValidationError) as raised:
+        pipeline.run_export(demo_exporter.home)
+    assert f"listing 1 (id {fields[0]!r}): kind 'robot' is not one of" in str(raised.value)
+    assert demo_exporter.snapshots("desk-a") == []
+    assert State(demo_exporter.home.state).last_version() == 0

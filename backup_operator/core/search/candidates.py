@@ -93,8 +93,10 @@ def df_prior_of(df: np.ndarray) -> np.ndarray:
     return (DF_PRIOR * np.log1p(df) / max(math.log1p(df.max()) if len(df) else 1.0, 1e-9)).astype(np.float32)
 
 
-def vocabulary_arrays(terms: list[str], df: np.ndarray) -> dict[str, np.ndarray]:
-    """The stored arrays for a vocabulary; ``df`` is how many rows contain each word."""
+def vocabulary_arrays(terms: list[str], df: np.ndarray, phonetic: dict[str, np.ndarray] | None = None
+                      ) -> dict[str, np.ndarray]:
+    """The stored arrays for a vocabulary; ``df`` is how many rows contain each word. ``phonetic``: its
+    ``phonetic_arrays``, when the caller has them already (search/update.py: the slow part, per word)."""
     V = len(terms)
     df_prior = df_prior_of(df)
     tterm, ttri = _term_trigrams(terms)
@@ -104,7 +106,7 @@ def vocabulary_arrays(terms: list[str], df: np.ndarray) -> dict[str, np.ndarray]
     tails = [t[1:] for t in terms]
     tail_ids = np.array(sorted(range(V), key=tails.__getitem__), dtype=np.int64)
     return dict(tri_off=tri_off, tri_terms=tri_terms, term_len=term_len, df_prior=df_prior, sorted_ids=sorted_ids,
-                tail_ids=tail_ids, **phonetic_arrays(terms))
+                tail_ids=tail_ids, **(phonetic if phonetic is not None else phonetic_arrays(terms)))
 
 
 _EMPTY = (np.empty(0, np.int64), np.empty(0, np.float32))

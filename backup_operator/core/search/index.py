@@ -87,18 +87,23 @@ class SearchIndex:
 
     def to_bytes(self) -> bytes:
         """The index, serialised for storing inside a snapshot (see ``store_index``)."""
+        return b"".join(self._pieces())
+
+    def _pieces(self) -> list:
+        """The serialised index (``to_bytes``) as the pieces it is made of, in order: the header, a view of
+        each array's memory, the vocabulary (no copy of the arrays; ``write_index_in`` writes them)."""
         header = {"format": INDEX_FORMAT, "n_listings": self.n_listings, "arrays": []}
         blobs = []
         offset = 0
         for name in _ARRAYS:
             arr = np.ascontiguousarray(self._arrays[name])
             header["arrays"].append([name, arr.dtype.str, list(arr.shape), offset])
-            blobs.append(arr.tobytes())
+            blobs.append(memoryview(arr).cast("B") if arr.size else b"")
             offset += len(blobs[-1])
         terms = "\n".join(self.vocabulary.terms).encode("utf-8")
         header["terms"] = [offset, len(terms)]
         head = json.dumps(header).encode("utf-8")
-        return len(head).to_bytes(8, "little") + head + b"".join(blobs) + terms
+        return [len(head).to_bytes(8, "little") + head, *blobs, terms]
 
     @classmethod
     def from_bytes(cls, conn: sqlite3.Connection, data: bytes | bytearray, *,
@@ -251,9 +256,18 @@ def store_index_in(conn: sqlite3.Connection, *, synonyms: Synonyms | None = None
 
 
 def write_index_in(conn: sqlite3.Connection, index: SearchIndex) -> None:
-    """Store ``index`` (built from the database open on ``conn``) in that database."""
-    blob = index.to_bytes()
+    """Store ``index`` (built from the database open on ``conn``) in that database.
+
+    Written piece by piece into a blob of its size, from the arrays' own memory: no whole copy of the
+    serialised index is made (at a million listings it is 150 MB, and binding it made two)."""
+    pieces = index._pieces()
     conn.execute("CREATE TABLE IF NOT EXISTS search_index (format TEXT PRIMARY KEY, data BLOB NOT NULL)")
     conn.execute("DELETE FROM search_index")
-    conn.execute("INSERT INTO search_index (format, data) VALUES (?, ?)", (INDEX_FORMAT, blob))
+    rowid = conn.execute("INSERT INTO search_index (format, data) VALUES (?, zeroblob(?))",
+                         (INDEX_FORMAT, sum(len(p) for p in pieces))).lastrowid
+    with conn.blobopen("search_index", "data", rowid) as blob:
+        for piece in pieces:
+            view = memoryview(piece)
+            for start in range(0, len(view), _BLOB_PIECE * 16):
+                blob.write(view[start:start + _BLOB_PIECE * 16])
     conn.commit()

@@ -27,7 +27,8 @@ import sqlite3
 import numpy as np
 
 from backup_operator.core.search.build import build_arrays, fetch_columns
-from backup_operator.core.search.candidates import df_prior_of, vocabulary_arrays
+from backup_operator.core.search.candidates import VOCABULARY_ARRAYS, df_prior_of, vocabulary_arrays
+from backup_operator.core.search.phonetic import phonetic_arrays
 from backup_operator.core.search.index import SearchIndex, _stored_index
 from backup_operator.core.search.synonyms import default_synonyms
 
@@ -298,11 +299,19 @@ class IndexUpdate:
         pt_term, pt_phr = pt_term[order], pt_phr[order]
 
         if same_vocabulary:
-            from backup_operator.core.search.candidates import VOCABULARY_ARRAYS
-            vocab = {name: A[name] for name in VOCABULARY_ARRAYS}
+            vocab = {name: A[name].copy() for name in VOCABULARY_ARRAYS}  # not views of the old index
             vocab["df_prior"] = df_prior_of(df)
         else:
-            vocab = vocabulary_arrays(terms, df)
+            # the sound-alike keys of the words kept are the old ones (ids renumbered; the order, by key
+            # then word, stays); only the new words' are worked out
+            V0 = len(old.vocabulary.terms)
+            t_map = np.cumsum(live_t) - 1
+            keep = live_t[A["ph_terms"]]
+            ph_keys, ph_terms = A["ph_keys"][keep], t_map[A["ph_terms"][keep]]
+            fresh = phonetic_arrays([terms[i] for i in range(int(live_t[:V0].sum()), V)])
+            ph_keys, (ph_terms,) = _merge(ph_keys, [ph_terms], fresh["ph_keys"],
+                                          [fresh["ph_terms"].astype(np.int64) + int(live_t[:V0].sum())])
+            vocab = vocabulary_arrays(terms, df, phonetic=dict(ph_keys=ph_keys, ph_terms=ph_terms.astype(np.int32)))
 
         arrays = dict(kind=kind, rowid=rowid, name_len=name_len,
                       name_rank=self._name_rank(conn, A["name_rank"], row_map, s_map, s_names + s_sched,
