@@ -23,7 +23,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 from sample_hospital import records
-from ui_support import FIRST_DAY, NOW
+from ui_support import FIRST_DAY, NOW, type_text
 
 from backup_operator.ui.window import MainWindow
 
@@ -88,7 +88,11 @@ class Operator:
         self.qtbot, self.w, self.keys = qtbot, window, 0
 
     def key(self, key, mods=Qt.KeyboardModifier.NoModifier) -> None:
-        self.qtbot.keyClick(self.w.search if not self.w.oncall.as_of.hasFocus() else self.w.oncall.as_of, key, mods)
+        target = self.w.search if not self.w.oncall.as_of.hasFocus() else self.w.oncall.as_of
+        if isinstance(key, str) and not key.isascii():
+            type_text(target, key)  # qtbot.keyClick(w, "ü") types "Ã", the first byte of its UTF-8
+        else:
+            self.qtbot.keyClick(target, key, mods)
         self.keys += 1
         if self.keys % 5 == 0:
             self.qtbot.wait(1)  # let it paint, and deliver background results, as a real event loop would
@@ -182,6 +186,7 @@ def test_a_shift_of_typing(qtbot, env):
         query, first = QUERIES[round_no % len(QUERIES)]
         op.clear()
         op.type(query)
+        assert w.search.text() == query, (w.search.text(), query)  # typed as written, "Müller" too
         if first is not None:
             assert w.results.result(0) is not None and w.results.result(0).name.startswith(first), (query, op.keys)
         op.key(Qt.Key.Key_Down)
