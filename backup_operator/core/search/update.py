@@ -21,6 +21,7 @@ not line up. Run only on a chain whose rows the caller then checks against the s
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 
@@ -29,7 +30,8 @@ import numpy as np
 from backup_operator.core.search.build import build_arrays, fetch_columns
 from backup_operator.core.search.candidates import VOCABULARY_ARRAYS, df_prior_of, vocabulary_arrays
 from backup_operator.core.search.phonetic import phonetic_arrays
-from backup_operator.core.search.index import SearchIndex, _stored_index
+from backup_operator.core.search.index import _ARRAYS, _BLOB_PIECE, INDEX_FORMAT, SearchIndex, _listing_count
+from backup_operator.membuf import unfilled
 from backup_operator.core.search.synonyms import default_synonyms
 
 __all__ = ["IndexUpdate", "MAX_CHANGED_SHARE"]
@@ -125,10 +127,63 @@ def _offsets(sorted_keys: np.ndarray, n_keys: int) -> np.ndarray:
     return off
 
 
+class _OldIndex:
+    """The base's stored index (``SearchIndex.to_bytes`` in ``search_index``), each array read into memory
+    of its own, so that the update frees each as soon as it has used it (one buffer for all of them would
+    be held, 150 MB at a million listings, until the end). ``ValueError`` when it is of another format or
+    does not fit the rows, as ``SearchIndex.from_bytes`` checks."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        row = conn.execute("SELECT rowid FROM search_index WHERE format = ?", (INDEX_FORMAT,)).fetchone()
+        if row is None:
+            raise ValueError("no stored index of this format")
+        try:
+            with conn.blobopen("search_index", "data", row[0], readonly=True) as blob:
+                size = int.from_bytes(blob.read(8), "little")
+                header = json.loads(blob.read(size))
+                if header.get("format") != INDEX_FORMAT:
+                    raise ValueError(f"index format {header.get('format')!r}")
+                self.arrays: dict[str, np.ndarray] = {}
+                for name, dtype, shape, offset in header["arrays"]:
+                    dt = np.dtype(dtype)
+                    nbytes = int(np.prod(shape)) * dt.itemsize
+                    blob.seek(8 + size + int(offset))
+                    self.arrays[name] = np.frombuffer(_read(blob, nbytes), dtype=dt).reshape(shape)
+                t_off, t_len = header["terms"]
+                blob.seek(8 + size + int(t_off))
+                text = bytes(_read(blob, int(t_len))).decode("utf-8")
+        except (KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"damaged search index ({exc})") from exc
+        missing = [name for name in _ARRAYS if name not in self.arrays]
+        if missing:
+            raise ValueError(f"damaged search index (no {', '.join(missing)})")
+        self.terms = text.split("\n") if text else []
+        self.ids = {t: i for i, t in enumerate(self.terms)}
+        self.n_listings = int(header["n_listings"])
+        self.rowid = self.arrays["rowid"]
+        self.size = len(self.arrays["kind"])
+        counts = conn.execute(f"SELECT ({_listing_count(conn)}), (SELECT count(*) FROM oncall_schedules),"
+                              " (SELECT max(rowid) FROM listings)").fetchone()
+        if (counts[0] != self.n_listings or counts[0] + counts[1] != self.size
+                or (self.n_listings and int(self.rowid[self.n_listings - 1]) != counts[2])):
+            raise ValueError("row counts differ")
+
+
+def _read(blob, nbytes: int) -> bytearray:
+    """``nbytes`` of a blob from where it stands, a piece at a time (index._stored_index says why)."""
+    data = unfilled(nbytes)
+    for start in range(0, nbytes, _BLOB_PIECE):
+        piece = blob.read(min(_BLOB_PIECE, nbytes - start))
+        if len(piece) != min(_BLOB_PIECE, nbytes - start):
+            raise sqlite3.DatabaseError("the stored search index ended early")
+        data[start:start + len(piece)] = piece
+    return data
+
+
 class IndexUpdate:
     """The stored index of a chain's base, and what the chain touches; ``finish`` makes the new index."""
 
-    def __init__(self, old: SearchIndex, listing_ids: set, schedule_ids: set, old_rows: list[int]):
+    def __init__(self, old: _OldIndex, listing_ids: set, schedule_ids: set, old_rows: list[int]):
         self.old = old
         self.listing_ids = listing_ids      # listings the chain deletes or upserts
         self.schedule_ids = schedule_ids
@@ -153,19 +208,16 @@ class IndexUpdate:
                 target.update(k[0] for k in table.delete)
                 target.update(r[at] for r in table.upsert)
         try:
-            data = _stored_index(conn)
-            if data is None:
-                return None
-            old = SearchIndex.from_bytes(conn, data, synonyms=default_synonyms())
+            old = _OldIndex(conn)
         except (sqlite3.DatabaseError, ValueError) as exc:
             log.info("the base's stored search index cannot be updated (%s); building", exc)
             return None
-        if len(listing_ids) + len(schedule_ids) > MAX_CHANGED_SHARE * max(len(old), 1):
+        if len(listing_ids) + len(schedule_ids) > MAX_CHANGED_SHARE * max(old.size, 1):
             return None
         update = cls(old, listing_ids, schedule_ids, [])
         n_l = old.n_listings
         for table, ids, first, last in (("listings", listing_ids, 0, n_l),
-                                         ("oncall_schedules", schedule_ids, n_l, len(old))):
+                                         ("oncall_schedules", schedule_ids, n_l, old.size)):
             found = _in_batches(conn, f"SELECT rowid FROM {table} WHERE id IN ({{}})", sorted(ids, key=str))
             pos = _positions(old.rowid[first:last], np.array([r[0] for r in found], dtype=np.int64))
             if (pos < 0).any():
@@ -190,7 +242,7 @@ class IndexUpdate:
         if self.failed:
             return None
         old = self.old
-        A = old._arrays
+        A = old.arrays  # each popped once used: its memory goes (_OldIndex)
         n_l_old = old.n_listings
         new_l, new_s = _rowids(conn, "listings"), _rowids(conn, "oncall_schedules")
         n_l, n = len(new_l), len(new_l) + len(new_s)
@@ -209,7 +261,7 @@ class IndexUpdate:
                                            _positions(new_s, old.rowid[n_l_old:]) + n_l, -1)])
         row_map[old_touched] = -1
         kept = np.flatnonzero(row_map >= 0)
-        if len(kept) + len(old_touched) != len(old) or len(np.unique(old_touched)) != len(old_touched):
+        if len(kept) + len(old_touched) != old.size or len(np.unique(old_touched)) != len(old_touched):
             return None  # a row the chain did not touch is gone: not what the deltas say
 
         # the touched rows as they are now, indexed on their own
@@ -239,12 +291,23 @@ class IndexUpdate:
         kind = np.empty(n, dtype=A["kind"].dtype)
         name_len = np.empty(n, dtype=A["name_len"].dtype)
         for arr, name in ((kind, "kind"), (name_len, "name_len")):
-            arr[row_map[kept]] = A[name][kept]
+            arr[row_map[kept]] = A.pop(name)[kept]
             arr[s_map] = S[name]
+        A.pop("rowid")
+        old.rowid = None
+        numbers = {}
+        for way in ("fwd", "rev"):
+            rows = row_map[A.pop(f"num_{way}_row")]
+            keep = rows >= 0
+            key, (rows, kinds) = _merge(A.pop(f"num_{way}")[keep], [rows[keep], A.pop(f"num_{way}_kind")[keep]],
+                                        S[f"num_{way}"], [s_map[S[f"num_{way}_row"]], S[f"num_{way}_kind"]])
+            numbers[f"num_{way}"], numbers[f"num_{way}_row"], numbers[f"num_{way}_kind"] = \
+                key, rows.astype(np.int32), kinds
+            del rows, keep, key, kinds
 
         # vocabulary: the old words, then the touched rows' new ones
-        terms = list(old.vocabulary.terms)
-        ids = old.vocabulary.ids
+        terms = list(old.terms)
+        ids = old.ids
         extra: dict[str, int] = {}
         s_term_ids = np.empty(len(s_terms), dtype=np.int64)
         for i, term in enumerate(s_terms):
@@ -260,12 +323,12 @@ class IndexUpdate:
         row_map32 = row_map.astype(np.int32)
         s_map32 = s_map.astype(np.int32)
         rt_off, (rt_rows, rt_field) = _csr_update(
-            A["rt_off"], [A["rt_rows"], A["rt_field"]], row_map32, len(terms),
+            A.pop("rt_off"), [A.pop("rt_rows"), A.pop("rt_field")], row_map32, len(terms),
             s_term_ids[_expand(S["rt_off"])], [s_map32[S["rt_rows"]], S["rt_field"]])
 
         # phrases: an old one with the same field and words, else a new one
         phrase_field = list(A["phrase_field"].tolist())
-        phrase_of = self._phrase_keys(A, old.vocabulary.terms)
+        phrase_of = self._phrase_keys(A, old.terms)
         pt_new_term: list[int] = []
         pt_new_phr: list[int] = []
         s_pt_term = _expand(S["pt_off"])
@@ -291,7 +354,7 @@ class IndexUpdate:
         s_pr_phr = s_phr_ids[_expand(S["pr_off"])]
         if (s_pr_phr < 0).any():
             return None
-        pr_off, (pr_rows,) = _csr_update(A["pr_off"], [A["pr_rows"]], row_map32, P, s_pr_phr,
+        pr_off, (pr_rows,) = _csr_update(A.pop("pr_off"), [A.pop("pr_rows")], row_map32, P, s_pr_phr,
                                          [s_map32[S["pr_rows"]]])
         phrase_size = np.diff(pr_off)
         pt_term = np.concatenate([_expand(A["pt_off"]), np.array(pt_new_term, dtype=np.int64)])
@@ -331,7 +394,7 @@ class IndexUpdate:
         else:
             # the sound-alike keys of the words kept are the old ones (ids renumbered; the order, by key
             # then word, stays); only the new words' are worked out
-            V0 = len(old.vocabulary.terms)
+            V0 = len(old.terms)
             t_map = np.cumsum(live_t) - 1
             keep = live_t[A["ph_terms"]]
             ph_keys, ph_terms = A["ph_keys"][keep], t_map[A["ph_terms"][keep]]
@@ -341,18 +404,12 @@ class IndexUpdate:
             vocab = vocabulary_arrays(terms, df, phonetic=dict(ph_keys=ph_keys, ph_terms=ph_terms.astype(np.int32)))
 
         arrays = dict(kind=kind, rowid=rowid, name_len=name_len,
-                      name_rank=self._name_rank(conn, A["name_rank"], row_map, s_map, s_names + s_sched,
+                      name_rank=self._name_rank(conn, A.pop("name_rank"), row_map, s_map, s_names + s_sched,
                                                 new_l, new_s),
                       rt_off=rt_off, rt_rows=rt_rows, rt_field=rt_field,
                       pt_off=_offsets(pt_term, V), pt_phr=pt_phr.astype(np.int32), phrase_field=phrase_field,
-                      pr_off=pr_off, pr_rows=pr_rows, **vocab)
-        for way in ("fwd", "rev"):
-            rows = row_map[A[f"num_{way}_row"]]
-            keep = rows >= 0
-            key, (rows, kinds) = _merge(A[f"num_{way}"][keep], [rows[keep], A[f"num_{way}_kind"][keep]],
-                                        S[f"num_{way}"], [s_map[S[f"num_{way}_row"]], S[f"num_{way}_kind"]])
-            arrays[f"num_{way}"], arrays[f"num_{way}_row"], arrays[f"num_{way}_kind"] = \
-                key, rows.astype(np.int32), kinds
+                      pr_off=pr_off, pr_rows=pr_rows, **vocab, **numbers)
+        self.old = None
         return SearchIndex(conn, arrays, terms, default_synonyms(), n_l)
 
     # ------------------------------------------------------------------------------------------ parts
