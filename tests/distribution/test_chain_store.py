@@ -56,7 +56,10 @@ def opened(store):
         snapshot.close()
 
 
-def test_a_chain_installed_link_by_link_opens_at_its_tip(desk, history):
+@pytest.mark.parametrize("ram", ["ram file", "no ram file system"])
+def test_a_chain_installed_link_by_link_opens_at_its_tip(desk, history, ram, monkeypatch):
+    if ram != "ram file":  # the chain is applied in SQLite's memory instead (ramdb.RamImage's buffer)
+        monkeypatch.setattr(ramdb, "ram_folder", lambda: None)
     databases, fulls, deltas = history
     store = desk.store()
     store.install_bytes(fulls[1])
