@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,9 +132,13 @@ def materialise(store, database: bytes | Callable[[], bytes], links: list[Link],
 
 
 def _apply_links(store, conn: sqlite3.Connection, links: list[Link], *, check_content: bool,
-                 with_index: bool) -> None:
+                 with_index: bool, reader: Callable[[], sqlite3.Connection | None] | None = None) -> None:
     """Apply ``links`` to the full snapshot open (writable) on ``conn``, check the result's content hash
-    against the last link's signed one, and store its search index (``materialise`` says more)."""
+    against the last link's signed one, and store its search index (``materialise`` says more).
+
+    ``reader``: gives a second, read-only connection on the same database (or None): the content hash
+    is then worked out on it, in a thread, while the index is updated on ``conn`` (SQLite and hashlib
+    release the GIL: the two overlap on two cores). Nothing is written until the hash has matched."""
     found = conn.execute("SELECT value FROM meta WHERE key = ?", (F.META_DELTA_KEY,)).fetchone()
     group_key = deltafile.parse_group_key(found[0] if found else None)
     decoded = [_decoded(store, link, group_key) for link in links]
@@ -143,33 +148,71 @@ def _apply_links(store, conn: sqlite3.Connection, links: list[Link], *, check_co
 
         try:
             update = IndexUpdate.prepare(conn, decoded)
-        except Exception:  # as in _store_index: build instead
+        except Exception:  # as in _updated_index: build instead
             log.exception("reading the stored search index to update it failed; it will be built")
     rows.apply_chain(conn, decoded, renumbered=update.renumbered if update is not None else None)
-    if check_content and rows.content_hash(conn) != links[-1].header.content:
-        raise BrokenChain(f"Applying the deltas up to version {links[-1].version} does not give the content "
-                          "its signed header names; the full snapshot will be used instead.")
-    if with_index:
-        _store_index(conn, update)
-
-
-def _store_index(conn: sqlite3.Connection, update) -> None:
-    """Store the search index of the chain's result: the base's stored index updated for the rows the
-    chain touched (search/update.py; a fraction of a full build at a million listings), else built."""
-    from backup_operator.core.search.index import store_index_in, write_index_in
-
+    second = reader() if (reader is not None and check_content and update is not None) else None
+    hashing = _HashInThread(second) if second is not None else None
     index = None
-    if update is not None:
+    try:
+        if with_index and update is not None:
+            index = _updated_index(conn, update)
+    finally:
+        digest = hashing.result() if hashing is not None else None  # waits for it (raises what it raised)
+    if check_content:
+        if digest is None:
+            digest = rows.content_hash(conn)
+        if digest != links[-1].header.content:
+            raise BrokenChain(f"Applying the deltas up to version {links[-1].version} does not give the content "
+                              "its signed header names; the full snapshot will be used instead.")
+    if with_index:
+        from backup_operator.core.search.index import store_index_in, write_index_in
+
+        if index is None:
+            store_index_in(conn)
+        else:
+            write_index_in(conn, index)
+
+
+class _HashInThread:
+    """``content_hash`` of the database open on ``reader``, worked out in a thread of its own; ``result``
+    waits for it (at most ``TIMEOUT_S``), closes ``reader``, and returns the hash or raises its error."""
+
+    TIMEOUT_S = 3600.0  # far beyond any directory (3 s at a million listings): a hung thread, not a slow one
+
+    def __init__(self, reader: sqlite3.Connection):
+        self._reader = reader
+        self._box: dict[str, object] = {}
+        self._thread = threading.Thread(target=self._run, name="delta-content-hash", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
         try:
-            index = update.finish(conn)
-        except Exception:  # a fault in the update must not refuse a delta whose rows checked out: build
-            log.exception("updating the stored search index failed; building it")
-            index = None
+            self._box["digest"] = rows.content_hash(self._reader)
+        except BaseException as exc:  # re-raised by result(), in the installing thread
+            self._box["error"] = exc
+
+    def result(self) -> bytes:
+        self._thread.join(self.TIMEOUT_S)
+        if self._thread.is_alive():
+            raise BrokenChain("Checking the content of the deltas' result did not finish; the full snapshot "
+                              "will be used instead.")
+        self._reader.close()  # before the index is written: a reader's open statement would block it
+        if "error" in self._box:
+            raise self._box["error"]  # type: ignore[misc]
+        return self._box["digest"]  # type: ignore[return-value]
+
+
+def _updated_index(conn: sqlite3.Connection, update):
+    """The base's stored index updated for the rows the chain touched (search/update.py; a fraction of a
+    full build at a million listings), or None: then it is built."""
+    try:
+        return update.finish(conn)
+    except Exception:  # a fault in the update must not refuse a delta whose rows checked out: build
+        log.exception("updating the stored search index failed; building it")
+        return None
+    finally:
         update.old = None  # the base's index (150 MB at a million listings) goes before the new one is written
-    if index is None:
-        store_index_in(conn)
-    else:
-        write_index_in(conn, index)
 
 
 def open_chain(store, full_version: int, full_sealed: bytes, full_header: envelope.Header):
@@ -230,7 +273,7 @@ def install_deltas(store, sealed_deltas: list[bytes]) -> int:
     # in place: the database is never held as bytes besides SQLite's copy, and the open copy is sealed
     # from the file's pages (at a million listings, two copies of 550 MB fewer than deserialize and
     # serialize made).
-    image = RamImage.create(writable=True)
+    image = RamImage.create(writable=True, readers=1)
     conn = None
     try:
         envelope.decrypt_to(full_sealed, full_header, store._key(), image.write)
@@ -241,7 +284,7 @@ def install_deltas(store, sealed_deltas: list[bytes]) -> int:
             # half changed, and it is dropped. Nothing may spill into a temp file either.
             conn.execute("PRAGMA journal_mode = OFF")
             conn.execute("PRAGMA temp_store = MEMORY")
-            _apply_links(store, conn, links + new_links, check_content=True, with_index=True)
+            _apply_links(store, conn, links + new_links, check_content=True, with_index=True, reader=image.reader)
             # quick_check and meta, as open_database checks a database this desktop assembled itself
             verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
             if verdict != "ok":

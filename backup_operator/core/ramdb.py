@@ -98,6 +98,7 @@ class RamImage:
 
     def __init__(self) -> None:
         self.size = 0
+        self._readers: list[sqlite3.Connection] = []
         self.head = b""  # the first bytes written (the SQLite header starts there)
         self.mapped = False  # True: SQLite reads the RAM file in place; False: deserialize a buffer
         self._in_file = 0
@@ -106,15 +107,17 @@ class RamImage:
         self._buffer: bytearray | None = None
 
     @classmethod
-    def create(cls, *, writable: bool = False) -> "RamImage":
+    def create(cls, *, writable: bool = False, readers: int = 0) -> "RamImage":
         """``writable``: the connection may change the database (a delta chain applied to it in place,
         core/chain.py); the caller then turns the rollback journal off before the first change (a journal
-        would be a named file beside it) and reads the result back with ``database_pieces``."""
+        would be a named file beside it) and reads the result back with ``database_pieces``.
+        ``readers``: as many more read-only connections on the RAM file (``reader``), for another thread to
+        read committed changes with (none where the image is a buffer)."""
         image = cls()
         folder = ram_folder()
         if folder is not None:
             try:
-                image._open_ram_file(folder, writable)
+                image._open_ram_file(folder, writable, readers)
             except (OSError, sqlite3.Error):
                 image.close()
                 image = cls()
@@ -122,7 +125,7 @@ class RamImage:
             image._buffer = bytearray()
         return image
 
-    def _open_ram_file(self, folder: Path, writable: bool = False) -> None:
+    def _open_ram_file(self, folder: Path, writable: bool = False, readers: int = 0) -> None:
         path = folder / f"snapshot-{secrets.token_hex(16)}.sqlite3"
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) |
                            getattr(os, "O_NOFOLLOW", 0), 0o600)
@@ -130,6 +133,8 @@ class RamImage:
             # SQLite opens the empty file now and reads it only at the first query, after the writes.
             self._conn = sqlite3.connect(f"file:{path}?mode={'rw' if writable else 'ro'}", uri=True,
                                          check_same_thread=False)
+            for _ in range(readers):
+                self._readers.append(sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False))
         finally:
             os.unlink(path)  # from here on the file has no name: no other program can find it
         self.mapped = True
@@ -203,6 +208,18 @@ class RamImage:
             offset += len(part)
             yield part
 
+    def reader(self) -> sqlite3.Connection | None:
+        """One of the read-only connections ``create(readers=...)`` opened (each handed out once; None when
+        there is none left): it reads what the image's connection has committed, through a small page
+        cache (not mapped: a page mapped twice counts twice in the process's resident memory). The
+        caller closes it, and must before the image's connection writes again."""
+        if not self._readers:
+            return None
+        reader = self._readers.pop(0)
+        reader.execute("PRAGMA temp_store = MEMORY")
+        reader.execute("PRAGMA mmap_size = 0")
+        return reader
+
     def database_pieces(self, conn: sqlite3.Connection, piece: int = 4 << 20):
         """The database as ``conn`` (this image's connection, ``create(writable=True)``) has made it, its
         changes committed, in order, ``piece`` bytes at a time: read from the RAM file (after
@@ -235,6 +252,9 @@ class RamImage:
 
     def close(self) -> None:
         """Drop the image without connecting (an error on the way): its memory is freed at once."""
+        for reader in self._readers:
+            reader.close()
+        self._readers = []
         if self._conn is not None:
             self._conn.close()
             self._conn = None

@@ -10,7 +10,7 @@ import pytest
 
 from backup_operator.core import delta as rows
 from backup_operator.core import ramdb
-from backup_operator.core.search import SearchIndex
+from backup_operator.core.search import SearchIndex, store_index
 from backup_operator.errors import BrokenChain, RollbackRefused
 from backup_operator.snapshot import envelope
 
@@ -28,7 +28,8 @@ def history(desk):
     for version in range(1, 5):
         if version > 1:
             records = change(records, version, 5)
-        databases[version] = with_group_key(build(records, version), GROUP)
+        # with its search index stored, as the exporter's full snapshots carry it (a delta updates it)
+        databases[version] = store_index(with_group_key(build(records, version), GROUP))
         created = START + timedelta(minutes=15 * version)
         fulls[version] = envelope.seal(databases[version], snapshot_version=version, created_at=created,
                                        expires_at=created + timedelta(days=3), recipients=desk.recipients,
@@ -157,3 +158,40 @@ def test_kit_check_reports_the_chain_tip_it_would_open(desk, history):
     assert broken["decrypts"].ok and broken["decrypts"].detail == "this kit's key opens version 3"
     assert not broken["updates"].ok and isinstance(broken["updates"].error, BrokenChain)
     assert "shows version 3, not 4" in broken["updates"].detail
+
+
+def _retitled(database: bytes, listing_id: str) -> bytes:
+    import sqlite3
+    conn = sqlite3.connect(":memory:")
+    conn.deserialize(database)
+    conn.execute("UPDATE listings SET title = 'Retitled' WHERE id = ?", (listing_id,))
+    conn.commit()
+    try:
+        return conn.serialize()
+    finally:
+        conn.close()
+
+
+def test_a_delta_whose_result_is_not_its_signed_content_is_refused(desk, history):
+    """Rows made from another base than the installed one apply, but give another content: refused (the
+    hash is worked out beside the index update), and the installed version stays."""
+    import sqlite3
+    databases, fulls, deltas = history
+    store = desk.store()
+    store.install_bytes(fulls[1])
+    both = []
+    for version in (1, 2):
+        conn = sqlite3.connect(":memory:")
+        conn.deserialize(databases[version])
+        both.append({r[0] for r in conn.execute("SELECT id FROM listings")})
+        conn.close()
+    listing = sorted(both[0] & both[1])[0]
+    created = START + timedelta(minutes=30)
+    bad = make_delta(_retitled(databases[1], listing), 1, _retitled(databases[2], listing), 2, created_at=created,
+                     expires_at=created + timedelta(days=3), recipients=[], signer=desk.signer, endorsements=[],
+                     full_size=10**9, group_key=GROUP).data
+    with pytest.raises(BrokenChain, match="signed header names"):
+        store.install_deltas([bad])
+    assert opened(store) == (1, content(databases[1]), [])
+    assert store.install_deltas([deltas[2]]) == 2
+    assert opened(store) == (2, content(databases[2]), [])
