@@ -283,6 +283,10 @@ def install_deltas(store, sealed_deltas: list[bytes]) -> int:
             # No rollback journal (it would be a file of its own): a chain that fails leaves this copy
             # half changed, and it is dropped. Nothing may spill into a temp file either.
             conn.execute("PRAGMA journal_mode = OFF")
+            # The content hash reads every page on a second connection, which maps the file (ramdb
+            # RamImage.reader); this one reads the few it needs through its page cache, so that no page
+            # is mapped twice.
+            conn.execute("PRAGMA mmap_size = 0")
             conn.execute("PRAGMA temp_store = MEMORY")
             _apply_links(store, conn, links + new_links, check_content=True, with_index=True, reader=image.reader)
             # quick_check and meta, as open_database checks a database this desktop assembled itself

@@ -210,14 +210,15 @@ class RamImage:
 
     def reader(self) -> sqlite3.Connection | None:
         """One of the read-only connections ``create(readers=...)`` opened (each handed out once; None when
-        there is none left): it reads what the image's connection has committed, through a small page
-        cache (not mapped: a page mapped twice counts twice in the process's resident memory). The
-        caller closes it, and must before the image's connection writes again."""
+        there is none left): it reads what the image's connection has committed, the file mapped (pages
+        read in place). A page mapped by two connections counts twice in the process's resident memory:
+        the caller reads through the image's connection unmapped (``PRAGMA mmap_size = 0``) meanwhile.
+        The caller closes it, and must before the image's connection writes again."""
         if not self._readers:
             return None
         reader = self._readers.pop(0)
         reader.execute("PRAGMA temp_store = MEMORY")
-        reader.execute("PRAGMA mmap_size = 0")
+        reader.execute(f"PRAGMA mmap_size = {max(self.size, 1 << 20)}")
         return reader
 
     def database_pieces(self, conn: sqlite3.Connection, piece: int = 4 << 20):
