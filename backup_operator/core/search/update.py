@@ -418,6 +418,7 @@ class IndexUpdate:
         """An in-memory database of the indexed tables holding only the touched rows, as they are now
         (same rowids, so the same order)."""
         small = sqlite3.connect(":memory:")
+        small.execute("PRAGMA temp_store = MEMORY")  # its rows are plaintext too: no sort spills to a file
         for table in ("listings", "contact_methods", "oncall_schedules"):
             sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
             small.execute(sql[0])
