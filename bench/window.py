@@ -32,6 +32,7 @@ Figures depend on the machine's load: the script prints ``uptime`` beside them.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -40,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -385,6 +387,20 @@ def child_typing(root: Path, keys_before: int, installs: int, settle_after: int)
             switch_marks.append({"key": len(lateness[phase()]), "beat": len(beats[phase()])})
             install_ms.append(clock.nsecsElapsed() / 1e6 - state["started"])
 
+    gc_events: list[dict] = []  # every garbage collection: phase, generation, milliseconds, thread
+    gc_started: dict[int, float] = {}
+
+    def collected(stage: str, info: dict) -> None:
+        if stage == "start":
+            gc_started[threading.get_ident()] = time.perf_counter()
+        else:
+            began = gc_started.pop(threading.get_ident(), None)
+            if began is not None:
+                gc_events.append({"phase": phase(), "generation": info["generation"],
+                                  "ms": (time.perf_counter() - began) * 1000,
+                                  "gui": threading.current_thread() is threading.main_thread()})
+
+    gc.callbacks.append(collected)
     w.session_changed.connect(installed)
     typist = QTimer(interval=40, timerType=Qt.TimerType.PreciseTimer)
     typist.timeout.connect(key)
@@ -397,7 +413,8 @@ def child_typing(root: Path, keys_before: int, installs: int, settle_after: int)
     w.close()
     shutil.rmtree(work, ignore_errors=True)
     return {"keys": state["n"], "installs": len(install_ms), "install_ms": install_ms, "switches": switches,
-            "switch_marks": switch_marks, "lateness": lateness, "beats": beats, "busy": busy}
+            "switch_marks": switch_marks, "lateness": lateness, "beats": beats, "busy": busy,
+            "gc": gc_events}
 
 
 # ----------------------------------------------------------------------------------------------- parent
@@ -511,6 +528,11 @@ def report_typing(typing: list[dict], args) -> None:
     print(f"   worst typing stall during the installs: {worst:.0f} ms (goal <= 50 ms; quiet peer "
           f"{max(quiet, default=0.0):.0f} ms); the GUI thread's longest stretch of CPU between two heartbeats: "
           f"{_worst(pooled('busy', True)):.0f} ms (quiet: {_worst(pooled('busy', False)):.0f} ms)")
+    for installing, label in ((False, "quiet"), (True, "installs")):
+        events = [e for run in typing for e in run.get("gc", []) if (e["phase"] != "quiet") == installing]
+        by_gen = {g: [e["ms"] for e in events if e["generation"] == g] for g in (0, 1, 2)}
+        print(f"   garbage collections ({label}): " + "; ".join(
+            f"generation {g}: {len(v)}, longest {_worst(v):.1f} ms" for g, v in by_gen.items()))
 
 
 if __name__ == "__main__":
