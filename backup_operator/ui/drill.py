@@ -40,13 +40,13 @@ class DrillDialog(QDialog):
 
     def __init__(self, window, *, seed: int | None = None, clock=time.monotonic, parent=None):
         super().__init__(parent or window)
-        self.window = window
+        self.main_window = window
         self.setWindowTitle("Drill")
         self.setWindowModality(Qt.WindowModality.NonModal)
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
         self.clock = clock
         self.drill: Drill | None = None
-        self.result: DrillResult | None = None
+        self.drill_result: DrillResult | None = None
         self.receipt_note = ""
 
         self.pages = QStackedWidget()
@@ -133,14 +133,14 @@ class DrillDialog(QDialog):
     # --- running -------------------------------------------------------------------------------------
 
     def start(self) -> bool:
-        session = self.window.session
+        session = self.main_window.session
         if session is None:
             self.feedback.setText("Open the directory first.")
             return False
-        questions = generate(session.conn, self.window.now(), random.Random(self.seed))
-        self.drill = Drill(questions, desktop=self.window.desktop.name, operator=self.operator.text().strip() or
+        questions = generate(session.conn, self.main_window.now(), random.Random(self.seed))
+        self.drill = Drill(questions, desktop=self.main_window.desktop.name, operator=self.operator.text().strip() or
                            getpass.getuser(), snapshot_version=session.version, data_as_of=session.created_at,
-                           now=self.window.now, clock=self.clock, seed=self.seed)
+                           now=self.main_window.now, clock=self.clock, seed=self.seed)
         self.pages.setCurrentIndex(1)
         self._show_question()
         self.ticker.start()
@@ -169,12 +169,12 @@ class DrillDialog(QDialog):
         if self.drill is None or self.drill.current is None:
             return
         question = self.drill.current
-        whose, contact = self.window.selected_contact()
+        whose, contact = self.main_window.selected_contact()
         if question.accepted_numbers:
             self.answer.setText(contact.value if contact is not None else "")
         else:
             name = getattr(whose, "name", whose) if whose is not None else ""
-            result = self.window.current_result()
+            result = self.main_window.current_result()
             if not name and result is not None:
                 name = result.name
             self.answer.setText(str(name or ""))
@@ -205,11 +205,11 @@ class DrillDialog(QDialog):
         from backup_operator.core import outbox
 
         self.ticker.stop()
-        kit = [{"name": k.name, "ok": k.ok} for k in self.window.kit_check()]
-        self.result = self.drill.finish(kit)
-        desktop = self.window.desktop
+        kit = [{"name": k.name, "ok": k.ok} for k in self.main_window.kit_check()]
+        self.drill_result = self.drill.finish(kit)
+        desktop = self.main_window.desktop
         try:
-            local, written, problems = outbox.save_drill(desktop.home, desktop.inboxes(), self.result.receipt(),
+            local, written, problems = outbox.save_drill(desktop.home, desktop.inboxes(), self.drill_result.receipt(),
                                                          desktop.key(interactive=False))
             self.receipt_note = (f"Signed receipt saved; sent to {len(written)} inbox(es)." if written else
                                  "Signed receipt saved; it is sent to IT with the next sync that reaches an inbox.")
@@ -221,10 +221,10 @@ class DrillDialog(QDialog):
         self.pages.setCurrentIndex(2)
         self.resize(max(self.width(), 760), max(self.height(), 560))
         self.pdf_button.setFocus()
-        self.finished_drill.emit(self.result)
+        self.finished_drill.emit(self.drill_result)
 
     def _result_html(self) -> str:
-        r = self.result
+        r = self.drill_result
         rows = "".join(
             f"<tr><td>{n}</td><td>{html.escape(q.kind)}</td><td>{'skipped' if a.skipped else 'right' if a.correct else 'wrong'}"
             f"</td><td>{a.seconds:.0f} s</td><td>{html.escape(q.expected)}</td></tr>"
@@ -239,14 +239,14 @@ class DrillDialog(QDialog):
     def save_report(self, target: Path | None = None) -> Path | None:
         from backup_operator.ui.drill_report import write_report
 
-        if self.result is None:
+        if self.drill_result is None:
             return None
         if target is None:
             name, _ = QFileDialog.getSaveFileName(self, "Save the drill report", str(
-                Path.home() / f"drill-{self.result.finished_at[:10]}.pdf"), "PDF (*.pdf)")
+                Path.home() / f"drill-{self.drill_result.finished_at[:10]}.pdf"), "PDF (*.pdf)")
             if not name:
                 return None
             target = Path(name)
-        write_report(self.result, self.drill.questions, target, now=self.window.now())
-        self.window.say(f"Saved the drill report to {target}.")
+        write_report(self.drill_result, self.drill.questions, target, now=self.main_window.now())
+        self.main_window.say(f"Saved the drill report to {target}.")
         return target

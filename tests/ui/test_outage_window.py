@@ -253,8 +253,10 @@ def test_help_drill_runs_end_to_end_and_prints_its_report(qtbot, window, env, tm
             answer = question.accepted_names[0] if question.accepted_names else question.accepted_numbers[0]
             type_text(drill_dialog.answer, answer)
         qtbot.keyClick(drill_dialog.answer, Qt.Key.Key_Return)
-    result = drill_dialog.result
+    result = drill_dialog.drill_result
     assert result is not None and drill_dialog.pages.currentIndex() == 2
+    # Qt's own window() and result() are not hidden by the dialog's attributes (they once were).
+    assert drill_dialog.window() is drill_dialog and isinstance(drill_dialog.result(), int)
     assert [a.correct for a in result.answers] == [True, True, True, True, False]
     assert result.answers[4].skipped and result.correct == 4
     assert {k["name"] for k in result.kit} >= {"key store", "signature", "data age"}
