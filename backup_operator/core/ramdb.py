@@ -93,7 +93,63 @@ def _clear_leftovers(folder: Path) -> None:
             pass
 
 
-class RamImage:
+def _slices(buffer: bytes | bytearray, piece: int):
+    """``buffer`` in order, ``piece`` bytes at a time, as views (no copies)."""
+    view = memoryview(buffer)
+    for start in range(0, len(view), piece):
+        yield view[start:start + piece]
+
+
+def _pread_pieces(fd: int, size: int, piece: int):
+    """The first ``size`` bytes of the file ``fd``, in order, ``piece`` bytes at a time."""
+    offset = 0
+    while offset < size:
+        part = os.pread(fd, min(piece, size - offset), offset)
+        if not part:
+            raise OSError("the RAM file ended early")
+        offset += len(part)
+        yield part
+
+
+class _SpilledWrites:
+    """Bytes written in order into a RAM file (``_fd``), or into this process's own memory (``_buffer``)
+    from the moment the RAM file system is full: what was already in the file is read back, the file is
+    dropped (``_drop_file``) and writing goes on in the buffer."""
+
+    size: int
+    _in_file: int
+    _fd: int | None
+    _buffer: bytearray | None
+
+    def write(self, piece: bytes | bytearray | memoryview) -> None:
+        view = memoryview(piece)
+        while view and self._buffer is None:
+            try:
+                written = os.write(self._fd, view)
+            except OSError:  # the RAM file system is full: go on in this process's own memory
+                self._to_buffer()
+                break
+            self._in_file += written
+            view = view[written:]
+        if self._buffer is not None:
+            self._buffer += view
+        self.size += len(piece)
+
+    def _to_buffer(self) -> None:
+        buffer = bytearray()
+        while len(buffer) < self._in_file:
+            part = os.pread(self._fd, min(1 << 20, self._in_file - len(buffer)), len(buffer))
+            if not part:
+                break
+            buffer += part
+        self._drop_file()
+        self._buffer = buffer
+
+    def _drop_file(self) -> None:
+        raise NotImplementedError
+
+
+class RamImage(_SpilledWrites):
     """Write the database's bytes in order with ``write``, then ``connect`` (once)."""
 
     def __init__(self) -> None:
@@ -142,28 +198,10 @@ class RamImage:
     def write(self, piece: bytes | bytearray | memoryview) -> None:
         if len(self.head) < 100:
             self.head += bytes(piece[: 100 - len(self.head)])
-        view = memoryview(piece)
-        while view and self._buffer is None:
-            try:
-                written = os.write(self._fd, view)
-            except OSError:  # the RAM file system is full: go on in this process's own memory
-                self._to_buffer()
-                break
-            self._in_file += written
-            view = view[written:]
-        if self._buffer is not None:
-            self._buffer += view
-        self.size += len(piece)
+        super().write(piece)
 
-    def _to_buffer(self) -> None:
-        buffer = bytearray()
-        while len(buffer) < self._in_file:
-            part = os.pread(self._fd, min(1 << 20, self._in_file - len(buffer)), len(buffer))
-            if not part:
-                break
-            buffer += part
+    def _drop_file(self) -> None:
         self.close()
-        self._buffer = buffer
         self.mapped = False
 
     def connect(self, *, keep_source: bool = False) -> sqlite3.Connection:
@@ -194,19 +232,11 @@ class RamImage:
     def pieces(self, piece: int = 4 << 20):
         """The database's bytes in order, ``piece`` bytes at a time (after ``connect(keep_source=True)``)."""
         if self._buffer is not None:
-            view = memoryview(self._buffer)
-            for start in range(0, len(view), piece):
-                yield view[start:start + piece]
+            yield from _slices(self._buffer, piece)
             return
         if self._fd is None:
             raise ValueError("the image's bytes were not kept")
-        offset = 0
-        while offset < self.size:
-            part = os.pread(self._fd, min(piece, self.size - offset), offset)
-            if not part:
-                raise OSError("the RAM file ended early")
-            offset += len(part)
-            yield part
+        yield from _pread_pieces(self._fd, self.size, piece)
 
     def reader(self) -> sqlite3.Connection | None:
         """One of the read-only connections ``create(readers=...)`` opened (each handed out once; None when
@@ -228,20 +258,12 @@ class RamImage:
         header's counters of writes (offsets 24 and 92) and SQLite version (96); where the image is a
         buffer, ``conn.serialize()``."""
         if not self.mapped:
-            view = memoryview(conn.serialize())
-            for start in range(0, len(view), piece):
-                yield view[start:start + piece]
+            yield from _slices(conn.serialize(), piece)
             return
         if self._fd is None:
             raise ValueError("the image's bytes were not kept")
         size = conn.execute("PRAGMA page_count").fetchone()[0] * conn.execute("PRAGMA page_size").fetchone()[0]
-        offset = 0
-        while offset < size:
-            part = os.pread(self._fd, min(piece, size - offset), offset)
-            if not part:
-                raise OSError("the RAM file ended early")
-            offset += len(part)
-            yield part
+        yield from _pread_pieces(self._fd, size, piece)
 
     def release(self) -> None:
         """Stop keeping the bytes for ``pieces`` (the connection, if any, keeps what it needs)."""
@@ -416,7 +438,7 @@ class RamFile:
             self._fd = None
 
 
-class AttachedImage:
+class AttachedImage(_SpilledWrites):
     """A database written piece by piece (``write``), then read as schema ``name`` of an open connection.
 
     The exporter compares the snapshot it builds with the last one it published (exporter.changes): the
@@ -472,29 +494,8 @@ class AttachedImage:
         if not same:  # the name was replaced between our open and SQLite's: attach nothing of it
             raise OSError("the RAM file was replaced")
 
-    def write(self, piece: bytes | bytearray | memoryview) -> None:
-        view = memoryview(piece)
-        while view and self._buffer is None:
-            try:
-                written = os.write(self._fd, view)
-            except OSError:  # the RAM file system is full: go on in this process's own memory
-                self._to_buffer()
-                break
-            self._in_file += written
-            view = view[written:]
-        if self._buffer is not None:
-            self._buffer += view
-        self.size += len(piece)
-
-    def _to_buffer(self) -> None:
-        buffer = bytearray()
-        while len(buffer) < self._in_file:
-            part = os.pread(self._fd, min(1 << 20, self._in_file - len(buffer)), len(buffer))
-            if not part:
-                break
-            buffer += part
+    def _drop_file(self) -> None:
         self.detach()
-        self._buffer = buffer
 
     def finish(self) -> None:
         """Everything is written: the schema can be queried."""

@@ -129,9 +129,9 @@ def test_the_ram_folder_is_on_a_ram_file_system():
     assert ramdb._mount_type(folder) in ("tmpfs", "ramfs")
 
 
-@linux_ram
-def test_a_ram_file_system_that_fills_up_mid_way_loses_nothing(template_database, monkeypatch):
-    real_write, calls = os.write, []
+def _filling_write(real_write):
+    """``os.write`` on a RAM file system that fills up: two whole writes, a short one, then ENOSPC."""
+    calls = []
 
     def filling(fd, data):
         calls.append(len(data))
@@ -140,6 +140,13 @@ def test_a_ram_file_system_that_fills_up_mid_way_loses_nothing(template_database
         if len(calls) > 3:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_write(fd, data)
+
+    return filling
+
+
+@linux_ram
+def test_a_ram_file_system_that_fills_up_mid_way_loses_nothing(template_database, monkeypatch):
+    real_write, filling = os.write, _filling_write(os.write)
 
     image = ramdb.RamImage.create()
     monkeypatch.setattr(os, "write", filling)
@@ -238,15 +245,7 @@ def test_without_a_ram_file_system_an_attached_image_is_deserialized(template_da
 
 @linux_ram
 def test_an_attached_image_whose_ram_file_system_fills_up_loses_nothing(template_database, monkeypatch):
-    real_write, calls = os.write, []
-
-    def filling(fd, data):
-        calls.append(len(data))
-        if len(calls) == 3:
-            return real_write(fd, bytes(data)[:1000])  # a short write, then the file system is full
-        if len(calls) > 3:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real_write(fd, data)
+    real_write, filling = os.write, _filling_write(os.write)
 
     conn = _builder_conn()
     image = ramdb.AttachedImage.attach(conn, "prev")
