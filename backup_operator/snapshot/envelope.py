@@ -22,7 +22,9 @@ writes to disk. Only this module and keys.py call ``cryptography``.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import io
 import json
 import os
 import queue
@@ -30,7 +32,7 @@ import re
 import struct
 import threading
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -329,6 +331,32 @@ def compress(database: bytes | bytearray | memoryview, format_version: int = F.F
 _READ_PIECE = 1024 * 1024
 
 
+def _over_size_cap(path: Path, cap: int) -> TooLarge:
+    return TooLarge(f"{shown(path.name)} is larger than the {cap // (1024 * 1024)} MiB size cap and was not "
+                    "read; if the directory really grew that much, IT can raise the cap.")
+
+
+@contextlib.contextmanager
+def _open_within_cap(path: Path, cap: int, within: str | os.PathLike | None) -> Iterator[io.FileIO]:
+    """An unbuffered handle on a regular file no larger than ``cap`` (``read_capped``, ``read_head``);
+    a missing file, a folder or anything that is not a plain file is refused in plain words."""
+    try:
+        # Unbuffered: a buffered reader rounds the last read up to its buffer size, past cap + 1.
+        with open(path, "rb", buffering=0, opener=lambda name, _flags: open_plain(name, within=within)) as handle:
+            if os.fstat(handle.fileno()).st_size > cap:
+                raise _over_size_cap(path, cap)
+            yield handle
+    except FileNotFoundError:
+        raise NotASnapshot(f"There is no file at {shown(path)}.") from None
+    except IsADirectoryError:
+        raise NotASnapshot(f"{shown(path)} is a folder, not a snapshot file.") from None
+    except NotAPlainFile as exc:
+        if exc.strerror == "a folder":
+            raise NotASnapshot(f"{shown(path)} is a folder, not a snapshot file.") from None
+        raise NotASnapshot(f"{shown(path.name)} is {exc.strerror}, not a snapshot file; it was not read. "
+                           "Tell IT if it keeps appearing in the inbox.") from None
+
+
 def read_capped(path: str | os.PathLike, cap: int = F.DEFAULT_SIZE_CAP, *,
                 within: str | os.PathLike | None = None) -> bytes:
     """Read a file, but never more than cap + 1 bytes: a huge file is refused without reading it all.
@@ -338,35 +366,20 @@ def read_capped(path: str | os.PathLike, cap: int = F.DEFAULT_SIZE_CAP, *,
     a link out of it is refused instead of followed.
     """
     path = Path(path)
-    try:
-        # Unbuffered: a buffered reader rounds the last read up to its buffer size, past cap + 1.
-        with open(path, "rb", buffering=0, opener=lambda name, _flags: open_plain(name, within=within)) as handle:
-            if os.fstat(handle.fileno()).st_size > cap:
-                raise TooLarge(f"{shown(path.name)} is larger than the {cap // (1024 * 1024)} MiB size cap and "
-                               "was not read; if the directory really grew that much, IT can raise the cap.")
-            # One read of the size the file has (a regular file gives it whole): joining pieces would
-            # hold the file twice. A file that grows meanwhile is read on, up to cap + 1 bytes.
-            first = handle.read(min(os.fstat(handle.fileno()).st_size, cap) + 1)
-            parts, total = [first], len(first)
-            while first and total <= cap:
-                part = handle.read(min(_READ_PIECE, cap + 1 - total))
-                if not part:
-                    break
-                parts.append(part)
-                total += len(part)
-        data = parts[0] if len(parts) == 1 else b"".join(parts)
-    except FileNotFoundError:
-        raise NotASnapshot(f"There is no file at {shown(path)}.") from None
-    except IsADirectoryError:
-        raise NotASnapshot(f"{shown(path)} is a folder, not a snapshot file.") from None
-    except NotAPlainFile as exc:
-        if exc.strerror == "a folder":
-            raise NotASnapshot(f"{shown(path)} is a folder, not a snapshot file.") from None
-        raise NotASnapshot(f"{shown(path.name)} is {exc.strerror}, not a snapshot file; it was not read. "
-                           "Tell IT if it keeps appearing in the inbox.") from None
+    with _open_within_cap(path, cap, within) as handle:
+        # One read of the size the file has (a regular file gives it whole): joining pieces would
+        # hold the file twice. A file that grows meanwhile is read on, up to cap + 1 bytes.
+        first = handle.read(min(os.fstat(handle.fileno()).st_size, cap) + 1)
+        parts, total = [first], len(first)
+        while first and total <= cap:
+            part = handle.read(min(_READ_PIECE, cap + 1 - total))
+            if not part:
+                break
+            parts.append(part)
+            total += len(part)
+    data = parts[0] if len(parts) == 1 else b"".join(parts)
     if len(data) > cap:
-        raise TooLarge(f"{shown(path.name)} is larger than the {cap // (1024 * 1024)} MiB size cap and was not "
-                       "read; if the directory really grew that much, IT can raise the cap.")
+        raise _over_size_cap(path, cap)
     return data
 
 
@@ -376,38 +389,25 @@ def read_head(path: str | os.PathLike, cap: int = F.DEFAULT_SIZE_CAP, *,
     checks ``read_capped`` makes before reading: a regular file, not through a link out of ``within``,
     within the size cap. Used to order an inbox's files without reading each one whole."""
     path = Path(path)
-    try:
-        with open(path, "rb", buffering=0, opener=lambda name, _flags: open_plain(name, within=within)) as handle:
-            if os.fstat(handle.fileno()).st_size > cap:
-                raise TooLarge(f"{shown(path.name)} is larger than the {cap // (1024 * 1024)} MiB size cap and "
-                               "was not read; if the directory really grew that much, IT can raise the cap.")
-            head = handle.read(len(F.MAGIC) + F.HEADER_LENGTH_BYTES)
-            _magic_format(head)
-            if len(head) < len(F.MAGIC) + F.HEADER_LENGTH_BYTES:
-                raise CorruptSnapshot("The snapshot is cut short; it was damaged in transit. "
-                                      "The previous snapshot stays in use.")
-            (header_len,) = struct.unpack(">I", head[len(F.MAGIC):])
-            if header_len > F.MAX_HEADER_BYTES:
+    with _open_within_cap(path, cap, within) as handle:
+        head = handle.read(len(F.MAGIC) + F.HEADER_LENGTH_BYTES)
+        _magic_format(head)
+        if len(head) < len(F.MAGIC) + F.HEADER_LENGTH_BYTES:
+            raise CorruptSnapshot("The snapshot is cut short; it was damaged in transit. "
+                                  "The previous snapshot stays in use.")
+        (header_len,) = struct.unpack(">I", head[len(F.MAGIC):])
+        if header_len > F.MAX_HEADER_BYTES:
+            raise CorruptSnapshot("The snapshot's header is damaged or cut short; "
+                                  "the previous snapshot stays in use.")
+        parts, total = [head], len(head)
+        while total < len(head) + header_len:
+            part = handle.read(min(_READ_PIECE, len(head) + header_len - total))
+            if not part:
                 raise CorruptSnapshot("The snapshot's header is damaged or cut short; "
                                       "the previous snapshot stays in use.")
-            parts, total = [head], len(head)
-            while total < len(head) + header_len:
-                part = handle.read(min(_READ_PIECE, len(head) + header_len - total))
-                if not part:
-                    raise CorruptSnapshot("The snapshot's header is damaged or cut short; "
-                                          "the previous snapshot stays in use.")
-                parts.append(part)
-                total += len(part)
-        return b"".join(parts)
-    except FileNotFoundError:
-        raise NotASnapshot(f"There is no file at {shown(path)}.") from None
-    except IsADirectoryError:
-        raise NotASnapshot(f"{shown(path)} is a folder, not a snapshot file.") from None
-    except NotAPlainFile as exc:
-        if exc.strerror == "a folder":
-            raise NotASnapshot(f"{shown(path)} is a folder, not a snapshot file.") from None
-        raise NotASnapshot(f"{shown(path.name)} is {exc.strerror}, not a snapshot file; it was not read. "
-                           "Tell IT if it keeps appearing in the inbox.") from None
+            parts.append(part)
+            total += len(part)
+    return b"".join(parts)
 
 
 def peek_prefix(prefix: bytes) -> Header:
@@ -973,13 +973,7 @@ def _inflate_zstd(compressed: memoryview, max_database: int) -> bytearray:
     """One Zstandard frame that states its size, that size within the bound, nothing after it; produced
     a piece at a time and stopped at the stated size (the library refuses a frame that runs past it)."""
     try:
-        if bytes(compressed[:4]) != zstandard.FRAME_HEADER:
-            raise ValueError("not a Zstandard frame")
-        size = zstandard.get_frame_parameters(compressed).content_size
-        if size == zstandard.CONTENTSIZE_UNKNOWN:
-            raise ValueError("the frame does not state its size")
-        if size > max_database:
-            raise _too_large(max_database)
+        size = _stated_size(compressed, max_database)
         if _zstd_frame_length(compressed) != len(compressed):
             raise ValueError("data after the frame, or the frame is cut short")
         # The stated size (within the bound) is the output's exact size: unpacked in place, a piece at a
