@@ -20,6 +20,7 @@ from backup_operator import __version__
 from backup_operator.config import Desktop, is_url
 from backup_operator.core.fetch import check_inbox_url
 from backup_operator.core.freshness import freshness
+from backup_operator.core.install import WORKER_COMMAND, worker_main
 from backup_operator.core.pull import pull
 from backup_operator.core.store import write_receipt
 from backup_operator.core.wording import describe_age, describe_counts
@@ -490,6 +491,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == [WORKER_COMMAND]:
+        # The window's install worker (core/install.py): this same program, started by the window with
+        # its work on standard input. Not a command an operator types, so not in the parser or its help.
+        return worker_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
