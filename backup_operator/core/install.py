@@ -115,8 +115,8 @@ def worker_command(stall: str | None = None) -> list[str]:
     running this package (the same copy of it: see ``_child_environment``)."""
     if getattr(sys, "frozen", False):
         command = [sys.executable, WORKER_COMMAND]
-    else:
-        command = [sys.executable, "-m", "backup_operator", WORKER_COMMAND]
+    else:  # -P: not the current folder first on the path (a backup_operator/ there is not this program)
+        command = [sys.executable, "-P", "-m", "backup_operator", WORKER_COMMAND]
     if stall is not None:
         if stall not in _STALLS:
             raise ValueError(f"unknown stall {stall!r}")
