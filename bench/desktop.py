@@ -2,7 +2,7 @@
 """A million listings, end to end: export from PostgreSQL, sync a desktop, first search, window open.
 
     python3 bench/desktop.py                          # 1,000,000 listings / 3,000,000 contact methods /
-                                                      # 200,000 shifts, 50 desktops; tables dropped after
+                                                      # 200,000 shifts, 50 desktops; tables it made dropped after
     python3 bench/desktop.py --prefix bench_scale --keep   # build once, reuse on the next run, keep
     python3 bench/desktop.py --listings 100000        # the 100k window goal
     python3 bench/desktop.py --steps export,check     # only some steps (export is needed by the desktop ones)
@@ -29,7 +29,8 @@ operators run them, and takes each one's wall time and peak resident memory (``w
 
 Each figure is printed beside its goal (issue 12; the 100k window goal at 100k) and the load average
 at the time. This is a benchmark, not a test: it asserts nothing. It never touches tables without its
-prefix, and drops them at the end unless --keep.
+prefix, and drops the tables it loaded at the end unless --keep (tables it found and reused are never
+dropped: other runs share them).
 """
 
 from __future__ import annotations
@@ -259,6 +260,7 @@ def main() -> int:
     print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
 
     conn = psycopg2.connect(dsn)
+    loaded = False  # tables this run did not make (another run's, reused) are never dropped by it
     try:
         want = sitedata.counts_for(args.listings)
         with conn.cursor() as cur:
@@ -268,6 +270,7 @@ def main() -> int:
         else:
             t0 = time.perf_counter()
             have = sitedata.load(conn, prefix, args.listings, now)
+            loaded = True
             print(f"loaded {prefix}_*: {have} in {time.perf_counter() - t0:.1f} s (not part of any figure)")
         with conn.cursor() as cur:
             cur.execute(f"SELECT given, family FROM {prefix}_people WHERE kind = 'person' "
@@ -375,7 +378,7 @@ def main() -> int:
                            seconds=float(shown.group(1)) if shown else None)
         report.summary()
     finally:
-        if not args.keep:
+        if loaded and not args.keep:
             with conn.cursor() as cur:
                 sitedata.drop(cur, prefix)
             conn.commit()
