@@ -29,7 +29,8 @@ operators run them, and takes each one's wall time and peak resident memory (``w
 
 Each figure is printed beside its goal (issue 12; the 100k window goal at 100k) and the load average
 at the time. This is a benchmark, not a test: it asserts nothing. It never touches tables without its
-prefix, and drops them at the end unless --keep.
+prefix, and drops the tables it loaded at the end unless --keep (tables it found already loaded, such
+as a shared ``bench_scale_*``, are never dropped).
 """
 
 from __future__ import annotations
@@ -219,7 +220,8 @@ def main() -> int:
     parser.add_argument("--desktops", type=int, default=50)
     parser.add_argument("--prefix", help="table prefix (default: bench_scale_ and a random suffix); "
                                          "tables that already hold the right counts are reused")
-    parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL tables for the next run")
+    parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL tables this run loaded for the next run "
+                        "(tables it found already loaded are always kept)")
     parser.add_argument("--steps", default="export,check,sync,search,window",
                         help="comma-separated subset of export,check,sync,search,window")
     parser.add_argument("--workdir", help="keep the exporter and desktop homes here (emptied first) to look "
@@ -258,12 +260,14 @@ def main() -> int:
     now = datetime.now(timezone.utc).replace(microsecond=0)
     print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
 
+    loaded_here = False  # only tables this run loaded are dropped at the end
     conn = psycopg2.connect(dsn)
     try:
         want = sitedata.counts_for(args.listings)
         with conn.cursor() as cur:
             have = sitedata.describe(cur, prefix)
-        if have == want:
+        loaded_here = have != want
+        if not loaded_here:
             print(f"reusing {prefix}_*: {have}")
         else:
             t0 = time.perf_counter()
@@ -375,7 +379,8 @@ def main() -> int:
                            seconds=float(shown.group(1)) if shown else None)
         report.summary()
     finally:
-        if not args.keep:
+        # Tables this run found already loaded are someone else's (the shared bench_scale_*): never dropped.
+        if not args.keep and loaded_here:
             with conn.cursor() as cur:
                 sitedata.drop(cur, prefix)
             conn.commit()
