@@ -497,6 +497,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] and argv[0].startswith("_"):  # no command an operator types does (nor the store's imports)
+        from backup_operator.core.install import WORKER_COMMAND, worker_main
+
+        if argv[0] == WORKER_COMMAND:
+            # The window's install worker (core/install.py): this same program, started by the window with
+            # its work on standard input. Not a command an operator types, so not in the parser or its help.
+            return worker_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

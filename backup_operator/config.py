@@ -134,10 +134,12 @@ _UNLOCK_WAIT_S = 300.0  # what opening the key waits for another thread's unlock
 class Desktop:
     """One desktop's home folder: settings, key and trust. The snapshot store sits in ``snapshots/``."""
 
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, *, config: DesktopConfig | None = None, site: dict | None = None):
+        """``config`` and ``site`` as another process already read them (an install worker is handed the
+        window's); by default both are read here."""
         self.home = Path(home)
-        self.config = DesktopConfig.load(self.home)
-        self.site = site_defaults()
+        self.config = DesktopConfig.load(self.home) if config is None else config
+        self.site = site_defaults() if site is None else site
         self._key: keys.DesktopKey | None = None
         self._key_lock = threading.Lock()  # one unlock at a time (unlock_in_background's thread, or ours)
 

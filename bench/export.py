@@ -16,7 +16,8 @@ the same run, ``pg_dump --data-only`` of the same tables piped through ``gzip -6
 ratio of our time to each. The goal is under 5 s for the whole export at 100k (issue 11), on an idle
 machine: the load average is printed beside the figures.
 
-This is a benchmark, not a test: it asserts nothing, and drops its tables unless --keep.
+This is a benchmark, not a test: it asserts nothing, and drops the tables it loaded unless --keep (tables it
+found and reused are never dropped: other runs share them).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def main() -> int:
     from sqlalchemy.engine import make_url
 
     conn = psycopg2.connect(args.url.replace("postgresql+psycopg2://", "postgresql://"))
+    loaded = False  # tables this run did not make (another run's, reused) are never dropped by it
     try:
         want = sitedata.counts_for(args.listings)
         with conn.cursor() as cur:
@@ -72,6 +74,7 @@ def main() -> int:
         if have != want:
             t0 = time.perf_counter()
             have = sitedata.load(conn, prefix, args.listings, now)
+            loaded = True
             print(f"loaded {prefix}_*: {have} in {time.perf_counter() - t0:.1f} s (not part of the export)")
         else:
             print(f"reusing {prefix}_*: {have}")
@@ -120,7 +123,7 @@ def main() -> int:
                       f"(load {peer_load}); export / peer = {total / seconds:.1f}x time, "
                       f"{outcome.size_bytes / size:.2f}x size")
     finally:
-        if not args.keep:
+        if loaded and not args.keep:
             with conn.cursor() as cur:
                 sitedata.drop(cur, prefix)
             conn.commit()
