@@ -25,12 +25,10 @@ import threading
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import tomli_w
 
-from backup_operator.core.fetch import check_inbox_url
-from backup_operator.core.pull import HttpInbox
-from backup_operator.core.store import SnapshotStore
 from backup_operator.errors import (
     BackupOperatorError,
     ConfigError,
@@ -43,6 +41,10 @@ from backup_operator.fsutil import atomic_write
 from backup_operator.paths import portable_root
 from backup_operator.snapshot import format as F
 from backup_operator.snapshot import keys
+
+if TYPE_CHECKING:
+    from backup_operator.core.pull import HttpInbox
+    from backup_operator.core.store import SnapshotStore
 
 __all__ = ["DesktopConfig", "Desktop", "PASSPHRASE_ENV", "is_url"]
 
@@ -278,6 +280,8 @@ class Desktop:
     def store(self, *, interactive: bool = True,
               trusted: list[keys.SignerPublicKey] | None = None) -> SnapshotStore:
         """The snapshot store of this desktop, with its trusted keys, key and limits."""
+        from backup_operator.core.store import SnapshotStore
+
         return SnapshotStore(self.snapshots_dir, trusted=self.trusted() if trusted is None else trusted,
                              revoked=self.revoked(), key=lambda: self.key(interactive=interactive),
                              size_cap=self.config.size_cap_mb * 1024 * 1024, keep=self.config.keep)
@@ -390,6 +394,8 @@ class Desktop:
 
     def http_inboxes(self) -> list[HttpInbox]:
         """The http(s) inboxes, with where receipts go and which CA to trust."""
+        from backup_operator.core.pull import HttpInbox
+
         out = []
         for url in self.inbox_texts():
             if is_url(url):
@@ -399,6 +405,8 @@ class Desktop:
         return out
 
     def add_inbox(self, path: str, *, receipts: str | None = None, ca_file: str | None = None) -> None:
+        from backup_operator.core.fetch import check_inbox_url
+
         if is_url(path):
             path = check_inbox_url(path)
             options = {k: v for k, v in (("receipts", receipts and check_inbox_url(receipts)),
@@ -413,6 +421,8 @@ class Desktop:
         self.save()
 
     def remove_inbox(self, path: str) -> None:
+        from backup_operator.core.fetch import check_inbox_url
+
         if path not in self.config.inboxes and is_url(path):
             path = check_inbox_url(path)
         if path not in self.config.inboxes:

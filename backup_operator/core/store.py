@@ -48,7 +48,7 @@ from backup_operator.snapshot import envelope
 from backup_operator.snapshot import sealed as sealed_files
 from backup_operator.snapshot import format as F
 from backup_operator.snapshot.keys import DesktopKey, SignerPublicKey
-from backup_operator.snapshot.opencopy import OPEN_COPY_SUFFIX, OpenCopyUnusable, OpenCopyWriter, read_open_copy
+from backup_operator.snapshot.opencopy import OPEN_COPY_SUFFIX, OpenCopy, OpenCopyUnusable, OpenCopyWriter
 
 __all__ = ["SnapshotStore", "OpenSnapshot", "Verified", "SyncReport", "write_receipt"]
 
@@ -428,7 +428,7 @@ class SnapshotStore:
         copy = self.open_copy_path(tip)
         if not copy.exists():
             return None
-        image = None
+        image = copy_file = None
         try:
             with open(signed, "rb", buffering=0) as handle:
                 size = os.fstat(handle.fileno()).st_size
@@ -436,18 +436,29 @@ class SnapshotStore:
                     return None
                 handle.seek(size - F.SIGNATURE_SIZE)
                 signature = handle.read(F.SIGNATURE_SIZE)
-            image = RamImage.create()
-            prefix = read_open_copy(copy, key=self._key(), version=tip, sealed_size=size,
-                                    sealed_signature=signature, write=image.write)
-            header = envelope.trusted_prefix(prefix, self.trusted, kind=kind)
+            # What needs no key comes first, while a key file's passphrase may still be opening (scrypt on
+            # another thread, Desktop.unlock_in_background): the copy is of this installed file, the header
+            # it keeps is signed by a key still trusted, and the RAM file has room for the database.
+            copy_file = OpenCopy.open(copy, version=tip, sealed_size=size, sealed_signature=signature)
+            header = envelope.trusted_prefix(copy_file.sealed_header, self.trusted, kind=kind)
             if header.snapshot_version != tip:
                 raise OpenCopyUnusable("the kept header names another version")
+            image = RamImage.create()
+            image.reserve(copy_file.size)
+            copy_file.decrypt(self._key(), image.write_at)
             conn, image = open_database(image, check=False), None
         except (OpenCopyUnusable, OSError, SnapshotError) as exc:
             log.info("version %d opens from its signed file (open copy: %s)", tip, exc)
             if image is not None:
                 image.close()
             return None
+        except BaseException:  # the key could not be opened, or an interrupt: nothing decrypted is kept
+            if image is not None:
+                image.close()
+            raise
+        finally:
+            if copy_file is not None:
+                copy_file.close()
         meta = read_meta(conn)
         if meta.snapshot_version != tip:
             conn.close()
