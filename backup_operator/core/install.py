@@ -49,6 +49,7 @@ WORKER_COMMAND = "_install-worker"
 # the next look (core/fetch keeps what arrived), so the bound costs a slow link nothing but a sentence.
 INSTALL_TIMEOUT_S = 300.0
 _REAP_S = 10.0  # what a killed child is given to be gone
+_NICENESS = 10  # the install's priority below the window's, where the system has priorities (POSIX)
 _STDERR_KEPT = 4000  # characters of a child's own complaints kept for the log
 
 TOO_LONG = ("Installing new data took too long and was stopped; the current data stays in use. The next "
@@ -174,7 +175,8 @@ class InstallChild:
 
     def __init__(self, desktop: Desktop, *, stall: str | None = None):
         self._request = _request(desktop)
-        flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)  # Windows: no console window of its own
+        # Windows: no console window of its own, and below the window's priority (as os.nice in the child).
+        flags = getattr(subprocess, "CREATE_NO_WINDOW", 0) | getattr(subprocess, "BELOW_NORMAL_PRIORITY_CLASS", 0)
         self.process = subprocess.Popen(worker_command(stall), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, env=_child_environment(), creationflags=flags)
 
@@ -308,12 +310,16 @@ def _die_mid_install(store) -> None:
 
 def worker_main(argv: list[str]) -> int:
     """The child: read the request from standard input, install, print the answer on standard output."""
+    if hasattr(os, "nice"):
+        # A core the window's typing needs goes to the window first: the install can wait a little.
+        os.nice(_NICENESS)
     answer_to = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # whatever else prints goes to standard error, never into the answer
     sys.stdout = sys.stderr
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     stall = argv[argv.index("--test-stall") + 1] if "--test-stall" in argv else None
     if stall == "hang":
+        print("install worker: hanging, as a test asked", file=sys.stderr, flush=True)
         while True:
             time.sleep(3600)
     try:

@@ -154,6 +154,10 @@ def test_no_key_material_in_the_childs_arguments_environment_or_files(env):
             assert "BACKUP_OPERATOR_PASSPHRASE=" not in environ
             shown.append(environ)
         assert os.environ["BACKUP_OPERATOR_PASSPHRASE"] == PASSPHRASE  # the window's own is left as it was
+        if hasattr(os, "getpriority"):  # and it runs below the window's priority (it lowers its own first)
+            assert child.process.stderr.readline().startswith(b"install worker: hanging")
+            wanted = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
+            assert os.getpriority(os.PRIO_PROCESS, child.process.pid) == wanted
         for text in shown:
             for secret in secrets:
                 assert secret not in text
