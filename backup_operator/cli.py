@@ -16,16 +16,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+# Only what every command needs is imported here: a command that opens a passphrase key file starts its
+# scrypt (Desktop.unlock_in_background) first, and imports the rest (the store, the search, Qt) beside it.
 from backup_operator import __version__
 from backup_operator.config import Desktop, is_url
-from backup_operator.core.fetch import check_inbox_url
-from backup_operator.core.freshness import freshness
-from backup_operator.core.pull import pull
-from backup_operator.core.store import write_receipt
 from backup_operator.core.wording import describe_age, describe_counts
 from backup_operator.errors import BackupOperatorError, NoSnapshot, RollbackRefused
 from backup_operator.paths import desktop_home
-from backup_operator.snapshot import envelope
 from backup_operator.textsafe import shown
 
 __all__ = ["main", "build_parser"]
@@ -91,6 +88,8 @@ def cmd_untrust(desktop: Desktop, args: argparse.Namespace) -> int:
 
 
 def cmd_inbox(desktop: Desktop, args: argparse.Namespace) -> int:
+    from backup_operator.core.fetch import check_inbox_url
+
     if args.inbox_command == "add" and is_url(args.path):
         desktop.add_inbox(args.path, receipts=args.receipts, ca_file=args.ca_file and
                           str(Path(args.ca_file).expanduser().resolve()))
@@ -115,13 +114,17 @@ def cmd_inbox(desktop: Desktop, args: argparse.Namespace) -> int:
 
 
 def cmd_sync(desktop: Desktop, args: argparse.Namespace) -> int:
+    if desktop.inbox_texts():
+        desktop.unlock_in_background()  # scrypt beside imports, reading and checking the signature
+    from backup_operator.core.pull import pull
+    from backup_operator.core.store import write_receipt
+
     store = desktop.store()
     inboxes = desktop.inboxes()
     web_inboxes = desktop.http_inboxes()
     if not inboxes and not web_inboxes:
         print("This desktop has no inbox; IT adds one with 'backup-operator inbox add PATH'.", file=sys.stderr)
         return 2
-    desktop.unlock_in_background()  # scrypt beside reading and checking the signature; the receipt signs too
     for inbox in inboxes:
         if not inbox.is_dir():
             # Normal during an outage (the share is offline): say so, keep what is installed, exit 0.
@@ -181,6 +184,8 @@ def cmd_sync(desktop: Desktop, args: argparse.Namespace) -> int:
 
 def cmd_verify(desktop: Desktop, args: argparse.Namespace) -> int:
     """Explain, check by check, whether this desktop would install FILE, and why not."""
+    from backup_operator.snapshot import envelope
+
     path = Path(args.file)
     cap = desktop.config.size_cap_mb * 1024 * 1024
 
@@ -268,6 +273,8 @@ def cmd_search(desktop: Desktop, args: argparse.Namespace) -> int:
 
 
 def cmd_status(desktop: Desktop, args: argparse.Namespace) -> int:
+    from backup_operator.core.freshness import freshness
+
     print(f"Desktop {shown(repr(desktop.name))}, home {shown(desktop.home)}")
     if not desktop.config.public_key:
         print("Not enrolled: run 'backup-operator enroll'.")
@@ -490,6 +497,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] and argv[0].startswith("_"):  # no command an operator types does (nor the store's imports)
+        from backup_operator.core.install import WORKER_COMMAND, worker_main
+
+        if argv[0] == WORKER_COMMAND:
+            # The window's install worker (core/install.py): this same program, started by the window with
+            # its work on standard input. Not a command an operator types, so not in the parser or its help.
+            return worker_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -25,12 +25,10 @@ import threading
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import tomli_w
 
-from backup_operator.core.fetch import check_inbox_url
-from backup_operator.core.pull import HttpInbox
-from backup_operator.core.store import SnapshotStore
 from backup_operator.errors import (
     BackupOperatorError,
     ConfigError,
@@ -43,6 +41,10 @@ from backup_operator.fsutil import atomic_write
 from backup_operator.paths import portable_root
 from backup_operator.snapshot import format as F
 from backup_operator.snapshot import keys
+
+if TYPE_CHECKING:
+    from backup_operator.core.pull import HttpInbox
+    from backup_operator.core.store import SnapshotStore
 
 __all__ = ["DesktopConfig", "Desktop", "PASSPHRASE_ENV", "is_url"]
 
@@ -132,10 +134,12 @@ _UNLOCK_WAIT_S = 300.0  # what opening the key waits for another thread's unlock
 class Desktop:
     """One desktop's home folder: settings, key and trust. The snapshot store sits in ``snapshots/``."""
 
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, *, config: DesktopConfig | None = None, site: dict | None = None):
+        """``config`` and ``site`` as another process already read them (an install worker is handed the
+        window's); by default both are read here."""
         self.home = Path(home)
-        self.config = DesktopConfig.load(self.home)
-        self.site = site_defaults()
+        self.config = DesktopConfig.load(self.home) if config is None else config
+        self.site = site_defaults() if site is None else site
         self._key: keys.DesktopKey | None = None
         self._key_lock = threading.Lock()  # one unlock at a time (unlock_in_background's thread, or ours)
 
@@ -276,6 +280,8 @@ class Desktop:
     def store(self, *, interactive: bool = True,
               trusted: list[keys.SignerPublicKey] | None = None) -> SnapshotStore:
         """The snapshot store of this desktop, with its trusted keys, key and limits."""
+        from backup_operator.core.store import SnapshotStore
+
         return SnapshotStore(self.snapshots_dir, trusted=self.trusted() if trusted is None else trusted,
                              revoked=self.revoked(), key=lambda: self.key(interactive=interactive),
                              size_cap=self.config.size_cap_mb * 1024 * 1024, keep=self.config.keep)
@@ -388,6 +394,8 @@ class Desktop:
 
     def http_inboxes(self) -> list[HttpInbox]:
         """The http(s) inboxes, with where receipts go and which CA to trust."""
+        from backup_operator.core.pull import HttpInbox
+
         out = []
         for url in self.inbox_texts():
             if is_url(url):
@@ -397,6 +405,8 @@ class Desktop:
         return out
 
     def add_inbox(self, path: str, *, receipts: str | None = None, ca_file: str | None = None) -> None:
+        from backup_operator.core.fetch import check_inbox_url
+
         if is_url(path):
             path = check_inbox_url(path)
             options = {k: v for k, v in (("receipts", receipts and check_inbox_url(receipts)),
@@ -411,6 +421,8 @@ class Desktop:
         self.save()
 
     def remove_inbox(self, path: str) -> None:
+        from backup_operator.core.fetch import check_inbox_url
+
         if path not in self.config.inboxes and is_url(path):
             path = check_inbox_url(path)
         if path not in self.config.inboxes:

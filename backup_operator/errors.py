@@ -23,6 +23,7 @@ The tree (exit code of the command line in brackets)::
     ├── NoSnapshot [30] ............ nothing installed yet
     ├── StaleSnapshot [31] ......... the newest snapshot is too old for a kit to be called ready
     ├── DownloadFailed [33] ........ an http(s) inbox did not answer properly, after retries
+    ├── InstallFailed [34] ......... the window's install process hung (stopped at its limit) or died
     ├── ClockBehind [60] ........... this computer's clock is earlier than the snapshot's own time
     ├── StorageError [40] .......... the disk is full or not writable
     ├── JournalError [70] .......... the outage journal cannot be saved or read
@@ -74,6 +75,7 @@ __all__ = [
     "NoSnapshot",
     "StaleSnapshot",
     "DownloadFailed",
+    "InstallFailed",
     "ClockBehind",
     "StorageError",
     "JournalError",
@@ -193,6 +195,13 @@ class DownloadFailed(BackupOperatorError):
     """An http(s) inbox could not be reached, timed out, or answered wrongly, after the retries."""
 
     exit_code = 33
+
+
+class InstallFailed(BackupOperatorError):
+    """The child process that installs for the window took too long (and was killed) or died. What was in
+    use stays in use: an install is atomic, so a stopped one leaves nothing half-written in use."""
+
+    exit_code = 34
 
 
 class ClockBehind(BackupOperatorError):

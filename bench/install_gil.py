@@ -8,8 +8,10 @@ Not a test: it asserts nothing. It installs a new snapshot with ``sync_and_open`
 inbox watcher runs) on a worker thread, as the window does, while this script's main thread wakes
 every millisecond; a wake ``--late`` ms or more behind is a stretch in which some other thread held
 the GIL, and the install thread's line at that moment is printed (the call that just let go of it).
-Also printed: the install's wall time, and the total time the main thread waited. Uses bench/window.py's
-cached directory ($BENCH_CACHE), so it is built once for both.
+Also printed: the install's wall time, and the total time the main thread waited. Each run installs
+twice: as the window does (the installing in a child process, only the opening of the new snapshot on
+the worker thread) and, the peer, all of it on the worker thread (the window before the child process).
+Uses bench/window.py's cached directory ($BENCH_CACHE), so it is built once for both.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import window as bench_window  # noqa: E402 - the directory, its cache and the passphrase
 
 
-def one_install(root: Path, late_ms: float) -> tuple[list[tuple[float, float, str]], float, float]:
+def one_install(root: Path, late_ms: float, in_child: bool) -> tuple[list[tuple[float, float, str]], float, float]:
     from backup_operator.config import Desktop
+    from backup_operator.core.install import install_from_inboxes, install_in_child
     from backup_operator.core.session import open_session, sync_and_open
 
     work = bench_window._fresh_home(root)
@@ -43,7 +46,8 @@ def one_install(root: Path, late_ms: float) -> tuple[list[tuple[float, float, st
 
         def install() -> None:
             ident["worker"] = threading.get_ident()
-            outcome["done"] = sync_and_open(desktop, showing.version)
+            outcome["done"] = sync_and_open(desktop, showing.version,
+                                            install_in_child if in_child else install_from_inboxes)
 
         worker = threading.Thread(target=install)
         started = last = time.perf_counter()
@@ -83,12 +87,13 @@ def main() -> None:
     print(f"bench/install_gil: {args.listings:,} listings; load before: {load}")
     root = bench_window.prepare(args.listings)
     for run in range(1, args.runs + 1):
-        stretches, total, waited = one_install(root, args.late)
-        worst = max((s[1] for s in stretches), default=0.0)
-        print(f"\nrun {run}: install {total:.0f} ms; the main thread waited {waited:.0f} ms in all; "
-              f"longest stretch {worst:.1f} ms")
-        for at, gap, where in stretches:
-            print(f"   at {at:6.0f} ms  {gap:6.1f} ms  {where}")
+        for in_child, how in ((True, "installed in a child (the window)"), (False, "peer: all on the worker")):
+            stretches, total, waited = one_install(root, args.late, in_child)
+            worst = max((s[1] for s in stretches), default=0.0)
+            print(f"\nrun {run}, {how}: install {total:.0f} ms; the main thread waited {waited:.0f} ms in all; "
+                  f"longest stretch {worst:.1f} ms")
+            for at, gap, where in stretches:
+                print(f"   at {at:6.0f} ms  {gap:6.1f} ms  {where}")
     print(f"\nload after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
 
 

@@ -225,8 +225,8 @@ def child_open(root: Path, eager: bool) -> dict:
     envelope.decrypt = decrypt
     # A start normally decrypts the desktop's own open copy (made at install) instead of the signed file:
     # that moment counts as "decrypted" the same way.
-    from backup_operator.core import store as store_module
-    real_open_copy = store_module.read_open_copy
+    from backup_operator.snapshot.opencopy import OpenCopy
+    real_open_copy = OpenCopy.decrypt
 
     def read_open_copy(*args, **kwargs):
         result = real_open_copy(*args, **kwargs)
@@ -235,7 +235,7 @@ def child_open(root: Path, eager: bool) -> dict:
         marks.setdefault("open copy", 1.0)
         return result
 
-    store_module.read_open_copy = read_open_copy
+    OpenCopy.decrypt = read_open_copy
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 

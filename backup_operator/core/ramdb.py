@@ -25,6 +25,8 @@ import stat
 import sys
 from pathlib import Path
 
+from backup_operator.membuf import unfilled
+
 __all__ = ["RamImage", "RamFile", "AttachedImage", "ram_folder"]
 
 _TMPFS_TYPES = {"tmpfs", "ramfs"}
@@ -203,6 +205,43 @@ class RamImage(_SpilledWrites):
     def _drop_file(self) -> None:
         self.close()
         self.mapped = False
+
+    def reserve(self, size: int) -> None:
+        """Make room for a database of ``size`` bytes, to be written with ``write_at`` instead of ``write``
+        (in any order, from several threads). The RAM file's pages are allocated here, before a byte is
+        written (the caller does this while it waits for something else, such as a key): writing into
+        them later is a plain copy. Where the room cannot be had, the image is a buffer of this process."""
+        if self.size or self._in_file:
+            raise ValueError("reserve comes before anything is written")
+        if self._fd is not None:
+            try:
+                os.ftruncate(self._fd, size)
+                if size:
+                    os.posix_fallocate(self._fd, 0, size)
+                self._in_file = size
+            except (OSError, AttributeError):  # full, or no fallocate here: this process's memory
+                self._drop_file()
+        if self._fd is None:
+            self._buffer = unfilled(size)
+        self.size = size
+
+    def write_at(self, offset: int, piece: bytes | bytearray | memoryview) -> None:
+        """Write ``piece`` at ``offset`` of the ``reserve``d database (safe from several threads at once
+        for ranges that do not overlap)."""
+        view = memoryview(piece).cast("B")
+        if offset < 0 or offset + len(view) > self.size:
+            raise ValueError("outside the reserved database")
+        if offset == 0:
+            self.head = bytes(view[:100])
+        if self._buffer is not None:
+            self._buffer[offset:offset + len(view)] = view
+            return
+        while view:
+            written = os.pwrite(self._fd, view, offset)
+            if written <= 0:
+                raise OSError("the RAM file took no more bytes")
+            offset += written
+            view = view[written:]
 
     def connect(self, *, keep_source: bool = False) -> sqlite3.Connection:
         """The read-only connection on the whole database; the image's memory now belongs to it.

@@ -3,7 +3,8 @@
 One ``Session`` per opened snapshot. It owns the in-memory database and the search index and answers
 the window's questions with plain frozen records (``Entry``, ``Result``, ``OnCallNow``, ``ShiftRow``),
 so the Qt item models stay thin adapters. ``sync_and_open`` is the whole of "a file arrived in the
-inbox": install the newest that verifies, then open and index it; it runs on a worker thread.
+inbox": install the newest that verifies (``core.install``: the window has a child process do it), then
+open and index it; it runs on a worker thread.
 
 This module must never import Qt, and never write decrypted data to disk.
 """
@@ -22,11 +23,11 @@ from zoneinfo import ZoneInfo
 
 from backup_operator.config import Desktop
 from backup_operator.core import oncall, oncall_intent
+from backup_operator.core.install import Installed, install_from_inboxes
 from backup_operator.core.model import SnapshotMeta, format_utc, parse_utc
-from backup_operator.core.pull import pull
-from backup_operator.core.store import OpenSnapshot, SnapshotStore, SyncReport, write_receipt
+from backup_operator.core.store import OpenSnapshot, SnapshotStore
 from backup_operator.core.wording import describe_counts
-from backup_operator.errors import BackupOperatorError, NoDesktopKey, SnapshotError
+from backup_operator.errors import BackupOperatorError, NoDesktopKey
 from backup_operator.snapshot.keys import SignerPublicKey
 
 __all__ = [
@@ -714,49 +715,28 @@ class SyncOutcome:
     """What one look at the inboxes did. ``session`` is set when a newer snapshot was installed."""
 
     installed: list[int] = field(default_factory=list)
-    refused: list[tuple[Path, SnapshotError]] = field(default_factory=list)
+    refused: list[tuple[Path | str, BackupOperatorError]] = field(default_factory=list)  # str: an http address
     new_signers: list[SignerPublicKey] = field(default_factory=list)
     current: int = 0
     session: Session | None = None
     receipt_problems: list[str] = field(default_factory=list)
-    unreachable: list[Path] = field(default_factory=list)  # inboxes that could not be read (share offline)
+    unreachable: list[Path | str] = field(default_factory=list)  # inboxes that could not be read (share offline)
     inboxes: int = 0  # how many inboxes were looked at
 
 
-def sync_and_open(desktop: Desktop, showing_version: int = 0) -> SyncOutcome:
+def sync_and_open(desktop: Desktop, showing_version: int = 0,
+                  install: Callable[[Desktop], Installed] = install_from_inboxes) -> SyncOutcome:
     """Install the newest good snapshot from the inboxes and, if it is newer than what the window
-    shows, open and index it. Leaves a receipt in each inbox as ``backup-operator sync`` does."""
-    store = store_for(desktop)
-    inboxes = desktop.inboxes()
-    report: SyncReport = store.sync(inboxes)
-    outcome = SyncOutcome(list(report.installed), list(report.refused), list(report.new_signers),
-                          report.current)
-    outcome.unreachable = [inbox for inbox in inboxes if not inbox.is_dir()]
-    outcome.inboxes = len(inboxes)
-    for web in desktop.http_inboxes():  # http(s) inboxes: manifest, then deltas or the full snapshot
-        pulled = pull(store, web, cache_root=desktop.home / "downloads", desktop=desktop.name,
-                      public_key=desktop.config.public_key, key=desktop.key_without_asking)
-        outcome.inboxes += 1
-        if pulled.unreachable:
-            outcome.unreachable.append(web.url)  # the web server is down: an outage, shown as one
-        outcome.installed += pulled.installed
-        outcome.refused += pulled.refused
-        outcome.new_signers += pulled.new_signers
-        outcome.current = report.current = max(report.current, pulled.current)
-        if pulled.receipt_problem:
-            outcome.receipt_problems.append(pulled.receipt_problem)
-    if report.current:
-        for inbox in inboxes:
-            if inbox.is_dir():
-                try:
-                    write_receipt(inbox, desktop=desktop.name, public_key=desktop.config.public_key,
-                                  version=report.current, installed_at=store.installed_at(report.current)
-                                  if report.current in store.installed_versions() else None,
-                                  key=desktop.key_without_asking(), keep_in=store.folder)
-                except (BackupOperatorError, OSError) as exc:
-                    outcome.receipt_problems.append(f"{inbox}: {exc}")
-    if report.current > showing_version:
-        opened = store.open_newest()
+    shows, open and index it. Leaves a receipt in each inbox as ``backup-operator sync`` does.
+
+    ``install`` does the installing (``core.install``): here by default; the window hands in
+    ``install_in_child``, so that only the opening of what was installed shares its process."""
+    done = install(desktop)
+    outcome = SyncOutcome(done.installed, done.refused, done.new_signers, done.current,
+                          receipt_problems=done.receipt_problems, unreachable=done.unreachable,
+                          inboxes=done.inboxes)
+    if done.current > showing_version:
+        opened = store_for(desktop).open_newest()
         if opened.version > showing_version:
             try:
                 outcome.session = Session(opened)

@@ -25,9 +25,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import re
 import sqlite3
 import stat
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -48,7 +50,7 @@ from backup_operator.snapshot import envelope
 from backup_operator.snapshot import sealed as sealed_files
 from backup_operator.snapshot import format as F
 from backup_operator.snapshot.keys import DesktopKey, SignerPublicKey
-from backup_operator.snapshot.opencopy import OPEN_COPY_SUFFIX, OpenCopyUnusable, OpenCopyWriter, read_open_copy
+from backup_operator.snapshot.opencopy import OPEN_COPY_SUFFIX, OpenCopy, OpenCopyUnusable, OpenCopyWriter
 
 __all__ = ["SnapshotStore", "OpenSnapshot", "Verified", "SyncReport", "write_receipt"]
 
@@ -71,6 +73,9 @@ class Verified:
     sealed: bytes
     conn: sqlite3.Connection
     image: RamImage
+    #: The open copy, sealed as the database was decrypted (``check_bytes(open_copy=True)``); committed by
+    #: the install, dropped by ``close`` otherwise. None: made from ``image.pieces`` at install, if at all.
+    open_copy: _OpenCopyAlongside | None = None
 
     @property
     def version(self) -> int:
@@ -82,8 +87,74 @@ class Verified:
         return bytes(self.conn.serialize())
 
     def close(self) -> None:
+        if self.open_copy is not None:
+            self.open_copy.abort()
         self.image.release()
         self.conn.close()
+
+
+class _OpenCopyAlongside:
+    """Writes each decrypted piece into the RAM file, and has it sealed into the open copy on a thread of
+    its own while the rest is still being unpacked (AES-GCM and the disk writes then run beside zstd
+    and the hash, on the second core): the install then only gives the copy its name. The copy is only a
+    speed-up: if it cannot be written (a full disk), it is dropped and the install goes on; it is given
+    its name only once the snapshot has passed every check and is installed, and dropped otherwise."""
+
+    _QUEUE = 64  # pieces (each what one call unpacks: tens of kilobytes) waiting to be sealed
+
+    def __init__(self, write: Callable[[memoryview], None], writer: OpenCopyWriter, version: int):
+        self._write, self._writer, self.version = write, writer, version
+        self._failed: BaseException | None = None
+        self._stopped = False  # set before the thread is told to stop: nothing is queued after that
+        self._committed = False
+        self._queue: queue.Queue = queue.Queue(maxsize=self._QUEUE)
+        self._thread = threading.Thread(target=self._run, name="open-copy-writer", daemon=True)
+        self._thread.start()
+
+    def __call__(self, piece) -> None:
+        self._write(piece)
+        if self._failed is None and not self._stopped:
+            self._queue.put(bytes(piece))  # bytes stay bytes (no copy); a view is copied, not kept
+
+    def _run(self) -> None:
+        while True:
+            piece = self._queue.get()
+            if piece is None:
+                return
+            if self._failed is None:  # after a failure, only drained: the decrypting side never waits
+                try:
+                    self._writer.write(piece)
+                except BaseException as exc:  # noqa: BLE001 - the copy is dropped, the install goes on
+                    self._failed = exc
+
+    def _stop(self) -> None:
+        self._stopped = True
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def commit(self) -> bool:
+        """Give the copy its name; False if it was dropped, or could not be finished."""
+        self._stop()
+        if self._failed is None:
+            try:
+                self._writer.commit()
+                self._committed = True
+                return True
+            except OSError as exc:
+                self._failed = exc
+        self._writer.abort()
+        log.warning("no open copy of version %d (%s); it opens from its signed file",
+                    self.version, self._failed)
+        return False
+
+    def abort(self) -> None:
+        """Drop the copy (a no-op once committed); never raises."""
+        if self._committed:
+            return
+        self._failed = self._failed or OSError("not installed")
+        self._stop()
+        self._writer.abort()
 
 
 @dataclass
@@ -195,7 +266,10 @@ class SnapshotStore:
 
     # --- checking a file ---------------------------------------------------------------------------
 
-    def check_bytes(self, sealed: bytes, *, high_water: int | None = None) -> Verified:
+    def check_bytes(self, sealed: bytes, *, high_water: int | None = None,
+                    open_copy: bool = False) -> Verified:
+        """Every check of a sealed snapshot, its database decrypted into a RAM file. ``open_copy``: for an
+        install, seal the open copy (under a temporary name) from the pieces as they are decrypted."""
         header = envelope.verify(sealed, self.trusted, revoked=self.revoked)
         mark = self.high_water() if high_water is None else high_water
         if header.snapshot_version <= mark:
@@ -205,24 +279,47 @@ class SnapshotStore:
         # Decrypted, unpacked and hashed in one pass straight into the RAM file SQLite reads (core/ramdb):
         # the database is never held in a buffer of its own, and the decrypted payload never whole.
         image = RamImage.create()
+        alongside = None
         try:
-            envelope.decrypt_to(sealed, header, self._key(), image.write)
+            key = self._key()
+            if open_copy:
+                alongside = self._open_copy_alongside(image.write, header.snapshot_version, sealed, key)
+            envelope.decrypt_to(sealed, header, key, alongside or image.write)
         except BaseException:
+            if alongside is not None:
+                alongside.abort()
             image.close()
             raise
         # Signed, authenticated and matching the hash sealed inside: a structural check, not quick_check
         # (open_database explains why).
-        conn = open_database(image, check="structure", keep_source=True)
+        try:
+            conn = open_database(image, check="structure", keep_source=True)
+        except BaseException:
+            if alongside is not None:
+                alongside.abort()
+            raise
         try:
             meta = read_meta(conn)
             if meta.snapshot_version != header.snapshot_version:
                 raise CorruptSnapshot("The snapshot's inside and outside disagree on its version; "
                                       "it was not built by a valid exporter.")
         except BaseException:
+            if alongside is not None:
+                alongside.abort()
             image.release()
             conn.close()
             raise
-        return Verified(header, meta, sealed, conn, image)
+        return Verified(header, meta, sealed, conn, image, alongside)
+
+    def _open_copy_alongside(self, write, version: int, sealed: bytes,
+                             key: DesktopKey) -> _OpenCopyAlongside | None:
+        try:
+            writer = OpenCopyWriter(self.open_copy_path(version), key=key, version=version, sealed=sealed,
+                                    sealed_header=envelope.prefix_of(sealed, kind="snapshot"))
+        except (OSError, SnapshotError) as exc:
+            log.warning("no open copy of version %d (%s); it opens from its signed file", version, exc)
+            return None
+        return _OpenCopyAlongside(write, writer, version)
 
     def check_file(self, path: Path, *, high_water: int | None = None) -> Verified:
         return self.check_bytes(envelope.read_capped(path, self.size_cap), high_water=high_water)
@@ -232,13 +329,13 @@ class SnapshotStore:
     def install(self, path: Path) -> Verified:
         """Verify ``path`` fully, then install it atomically. Raises and changes nothing if it fails.
         The returned snapshot is closed (its ``header``, ``meta`` and ``version`` stay readable)."""
-        verified = self.check_file(Path(path))
+        verified = self.check_bytes(envelope.read_capped(Path(path), self.size_cap), open_copy=True)
         self._install_verified(verified)
         return verified
 
     def install_bytes(self, sealed: bytes) -> Verified:
         """Verify a sealed snapshot held in memory (an http download), then install it atomically."""
-        verified = self.check_bytes(sealed)
+        verified = self.check_bytes(sealed, open_copy=True)
         self._install_verified(verified)
         return verified
 
@@ -248,7 +345,7 @@ class SnapshotStore:
             # From here on the new version is installed and is what opens: a failure below must not say
             # "the previous copy is still in use".
             self.record_high_water(verified.version, meanwhile=lambda: (
-                self.write_open_copy(verified.version, verified.sealed, verified.image.pieces()), self.prune()))
+                self._keep_open_copy(verified), self.prune()))
         finally:
             verified.close()
 
@@ -365,7 +462,7 @@ class SnapshotStore:
         for _version, path, inbox in sorted(candidates, reverse=True):
             try:
                 verified = self.check_bytes(envelope.read_capped(path, self.size_cap, within=inbox),
-                                            high_water=mark)
+                                            high_water=mark, open_copy=True)
             except SnapshotError as exc:
                 report.refused.insert(0 if report.problem is None else 1, (path, exc))
                 report.problem = report.problem or exc
@@ -386,6 +483,13 @@ class SnapshotStore:
 
     def open_copy_path(self, version: int) -> Path:
         return self.folder / f"{version:012d}{OPEN_COPY_SUFFIX}"
+
+    def _keep_open_copy(self, verified: Verified) -> None:
+        """The installed version's open copy: the one sealed while it was decrypted, else made now."""
+        if verified.open_copy is None:
+            self.write_open_copy(verified.version, verified.sealed, verified.image.pieces())
+        elif verified.open_copy.commit():
+            self._drop_other_open_copies(verified.version)
 
     def write_open_copy(self, version: int, sealed: bytes, database: bytes | bytearray | Iterable, *,
                         kind: str = "snapshot") -> None:
@@ -410,6 +514,10 @@ class SnapshotStore:
             writer.abort()
             log.warning("no open copy of version %d (%s); it opens from its signed file", version, exc)
             return
+        self._drop_other_open_copies(version)
+
+    def _drop_other_open_copies(self, version: int) -> None:
+        target = self.open_copy_path(version)
         for other in self.folder.glob(f"*{OPEN_COPY_SUFFIX}"):
             if other.name != target.name:
                 try:
@@ -428,7 +536,7 @@ class SnapshotStore:
         copy = self.open_copy_path(tip)
         if not copy.exists():
             return None
-        image = None
+        image = copy_file = None
         try:
             with open(signed, "rb", buffering=0) as handle:
                 size = os.fstat(handle.fileno()).st_size
@@ -436,18 +544,29 @@ class SnapshotStore:
                     return None
                 handle.seek(size - F.SIGNATURE_SIZE)
                 signature = handle.read(F.SIGNATURE_SIZE)
-            image = RamImage.create()
-            prefix = read_open_copy(copy, key=self._key(), version=tip, sealed_size=size,
-                                    sealed_signature=signature, write=image.write)
-            header = envelope.trusted_prefix(prefix, self.trusted, kind=kind)
+            # What needs no key comes first, while a key file's passphrase may still be opening (scrypt on
+            # another thread, Desktop.unlock_in_background): the copy is of this installed file, the header
+            # it keeps is signed by a key still trusted, and the RAM file has room for the database.
+            copy_file = OpenCopy.open(copy, version=tip, sealed_size=size, sealed_signature=signature)
+            header = envelope.trusted_prefix(copy_file.sealed_header, self.trusted, kind=kind)
             if header.snapshot_version != tip:
                 raise OpenCopyUnusable("the kept header names another version")
+            image = RamImage.create()
+            image.reserve(copy_file.size)
+            copy_file.decrypt(self._key(), image.write_at)
             conn, image = open_database(image, check=False), None
         except (OpenCopyUnusable, OSError, SnapshotError) as exc:
             log.info("version %d opens from its signed file (open copy: %s)", tip, exc)
             if image is not None:
                 image.close()
             return None
+        except BaseException:  # the key could not be opened, or an interrupt: nothing decrypted is kept
+            if image is not None:
+                image.close()
+            raise
+        finally:
+            if copy_file is not None:
+                copy_file.close()
         meta = read_meta(conn)
         if meta.snapshot_version != tip:
             conn.close()

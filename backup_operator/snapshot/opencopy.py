@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import struct
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,7 +46,7 @@ from backup_operator.fsutil import RENAME_WHILE_OPEN, create_temp
 from backup_operator.snapshot import format as F
 from backup_operator.snapshot.keys import DesktopKey
 
-__all__ = ["OpenCopyUnusable", "OpenCopyWriter", "read_open_copy", "OPEN_COPY_SUFFIX"]
+__all__ = ["OpenCopy", "OpenCopyUnusable", "OpenCopyWriter", "read_open_copy", "OPEN_COPY_SUFFIX"]
 
 MAGIC = b"backup-operator.open-copy/v1\n"
 OPEN_COPY_SUFFIX = ".open"
@@ -148,61 +149,148 @@ class OpenCopyWriter:
                 pass
 
 
+class OpenCopy:
+    """An open copy checked against the installed file it claims to be of, before the key is at hand.
+
+    ``open`` reads and checks the header (the copy is of this installed file, its values in range, its
+    length a whole number of chunks); ``sealed_header`` can then be checked for trust and ``size`` room
+    made for the database while the desktop's key is still being opened (scrypt, for a key file).
+    ``decrypt`` needs the key, and hands the plaintext only to its caller's ``write_at`` (into RAM, never
+    to a file on a disk). Close it (or use it as a context manager) once done.
+    """
+
+    def __init__(self, handle, *, salt: bytes, chunk_size: int, sealed_header: bytes, aad: bytes,
+                 start: int, sealed_bytes: int):
+        self._handle = handle
+        self._salt, self._aad = salt, aad
+        self.chunk_size, self.sealed_header = chunk_size, sealed_header
+        self._start = start
+        step = chunk_size + _TAG
+        self.chunks = max(1, -(-sealed_bytes // step))
+        last = sealed_bytes - (self.chunks - 1) * step
+        # Every chunk but the last is whole; the last one holds at least one byte (a copy of an empty
+        # database is one empty chunk): a cut or an appended tail fails here or at the last chunk's tag.
+        if last < _TAG or (last == _TAG and self.chunks > 1):
+            raise OpenCopyUnusable("an empty or short last chunk")
+        #: The database's size in bytes (what ``decrypt`` writes).
+        self.size = sealed_bytes - self.chunks * _TAG
+
+    @classmethod
+    def open(cls, path: Path, *, version: int, sealed_size: int, sealed_signature: bytes) -> "OpenCopy":
+        """The open copy at ``path`` if it was made from the installed file of ``version`` that is
+        ``sealed_size`` bytes long and ends with ``sealed_signature``; else ``OpenCopyUnusable``."""
+        try:
+            handle = open(path, "rb", buffering=0)
+        except OSError as exc:
+            raise OpenCopyUnusable(f"no open copy ({exc.strerror})") from None
+        try:
+            try:
+                total = os.fstat(handle.fileno()).st_size
+                head = handle.read(len(MAGIC) + 4)
+                if len(head) != len(MAGIC) + 4 or not head.startswith(MAGIC):
+                    raise OpenCopyUnusable("not an open copy")
+                (size,) = struct.unpack(">I", head[len(MAGIC):])
+                if size > _MAX_HEADER or len(head) + size > total:
+                    raise OpenCopyUnusable("header too large")
+                header_bytes = handle.read(size)
+                doc = json.loads(header_bytes)
+                salt = base64.b64decode(doc["salt"], validate=True)
+                chunk_size = int(doc["chunk_size"])
+                if (doc["snapshot_version"] != version or doc["sealed_size"] != sealed_size
+                        or base64.b64decode(doc["sealed_signature"], validate=True) != sealed_signature):
+                    raise OpenCopyUnusable("made from another installed file")
+                if not (4096 <= chunk_size <= 64 * CHUNK_SIZE) or len(salt) != 32:
+                    raise OpenCopyUnusable("values out of range")
+                sealed_header = base64.b64decode(doc["sealed_header"], validate=True)
+            except OpenCopyUnusable:
+                raise
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise OpenCopyUnusable(f"damaged header ({type(exc).__name__})") from None
+            left = total - len(head) - size
+            if left < _TAG or left - _TAG > F.MAX_DATABASE_BYTES + F.MAX_DATABASE_BYTES // chunk_size * _TAG:
+                raise OpenCopyUnusable("no chunks, or more than a database may be")
+            return cls(handle, salt=salt, chunk_size=chunk_size, sealed_header=sealed_header,
+                       aad=hashlib.sha256(head + header_bytes).digest(), start=len(head) + size,
+                       sealed_bytes=left)
+        except BaseException:
+            handle.close()
+            raise
+
+    def decrypt(self, key: DesktopKey, write_at: Callable[[int, memoryview], None], *,
+                threads: int = 2) -> None:
+        """Decrypt the whole database into ``write_at(offset, piece)``, which is called from more than one
+        thread (for pieces that do not overlap) and must keep the plaintext in memory.
+
+        The chunks are independent (each has its own nonce and tag): ``threads`` threads each read,
+        decrypt and write every ``threads``-th run of chunks. Reading, AES-GCM and a RAM file's writes all
+        run without the GIL, so on two cores one thread decrypts while the other writes. Raises
+        OpenCopyUnusable when a chunk does not authenticate; what was written is then the caller's to drop,
+        unused (nothing unauthenticated is ever passed to ``write_at``)."""
+        aead = _key(key, self._salt)
+        per_run = max(1, (4 * CHUNK_SIZE) // self.chunk_size)
+        runs = list(range(0, self.chunks, per_run))
+        failure: list[BaseException] = []
+
+        def work(mine: list[int]) -> None:
+            sealed_chunk = bytearray(self.chunk_size + _TAG)
+            plain = bytearray(self.chunk_size)
+            fd = self._handle.fileno()
+            try:
+                for first in mine:
+                    for counter in range(first, min(first + per_run, self.chunks)):
+                        if failure:
+                            return
+                        offset = counter * self.chunk_size
+                        want = min(self.chunk_size, self.size - offset) + _TAG
+                        sealed_view = memoryview(sealed_chunk)[:want]
+                        at = self._start + counter * (self.chunk_size + _TAG)
+                        if os.preadv(fd, [sealed_view], at) != want:
+                            raise OpenCopyUnusable("cut short")
+                        try:
+                            n = aead.decrypt_into(_nonce(counter, counter == self.chunks - 1), sealed_view,
+                                                  self._aad, memoryview(plain)[:want - _TAG])
+                        except InvalidTag:
+                            raise OpenCopyUnusable(f"chunk {counter} does not authenticate (another key, "
+                                                   "or damaged)") from None
+                        write_at(offset, memoryview(plain)[:n])
+            except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, raised there
+                failure.append(exc)
+
+        threads = max(1, min(threads, len(runs)))
+        helpers = [threading.Thread(target=work, args=(runs[t::threads],), name=f"open-copy-{t}", daemon=True)
+                   for t in range(1, threads)]
+        for helper in helpers:
+            helper.start()
+        work(runs[0::threads])
+        for helper in helpers:
+            helper.join()
+        if failure:
+            raise failure[0]
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> "OpenCopy":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def read_open_copy(path: Path, *, key: DesktopKey, version: int, sealed_size: int, sealed_signature: bytes,
                    write: Callable[[memoryview], None]) -> bytes:
-    """Decrypt the open copy into ``write`` (pieces in order); return the sealed header it carries.
+    """Decrypt the open copy into ``write`` (in one piece); return the sealed header it carries.
 
-    Raises OpenCopyUnusable before writing anything when the copy is not of this installed file, and
-    part-way when a chunk does not authenticate (the caller then drops what was written).
+    Raises OpenCopyUnusable before writing anything when the copy is not of this installed file, or when
+    a chunk does not authenticate. (The store decrypts straight into its RAM file with ``OpenCopy``.)
     """
-    try:
-        handle = open(path, "rb", buffering=0)
-    except OSError as exc:
-        raise OpenCopyUnusable(f"no open copy ({exc.strerror})") from None
-    with handle:
-        try:
-            total = os.fstat(handle.fileno()).st_size
-            head = handle.read(len(MAGIC) + 4)
-            if len(head) != len(MAGIC) + 4 or not head.startswith(MAGIC):
-                raise OpenCopyUnusable("not an open copy")
-            (size,) = struct.unpack(">I", head[len(MAGIC):])
-            if size > _MAX_HEADER or len(head) + size > total:
-                raise OpenCopyUnusable("header too large")
-            header_bytes = handle.read(size)
-            doc = json.loads(header_bytes)
-            salt = base64.b64decode(doc["salt"], validate=True)
-            chunk_size = int(doc["chunk_size"])
-            if (doc["snapshot_version"] != version or doc["sealed_size"] != sealed_size
-                    or base64.b64decode(doc["sealed_signature"], validate=True) != sealed_signature):
-                raise OpenCopyUnusable("made from another installed file")
-            if not (4096 <= chunk_size <= 64 * CHUNK_SIZE) or len(salt) != 32:
-                raise OpenCopyUnusable("values out of range")
-            sealed_header = base64.b64decode(doc["sealed_header"], validate=True)
-        except OpenCopyUnusable:
-            raise
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise OpenCopyUnusable(f"damaged header ({type(exc).__name__})") from None
-        aead, aad = _key(key, salt), hashlib.sha256(head + header_bytes).digest()
-        left = total - len(head) - size
-        if left < _TAG or left - _TAG > F.MAX_DATABASE_BYTES + F.MAX_DATABASE_BYTES // chunk_size * _TAG:
-            raise OpenCopyUnusable("no chunks, or more than a database may be")
-        sealed_chunk = bytearray(chunk_size + _TAG)
-        plain = bytearray(chunk_size)
-        counter = 0
-        while left:
-            want = min(left, chunk_size + _TAG)
-            last = want == left
-            if want < _TAG or (last and want == _TAG and counter > 0):
-                raise OpenCopyUnusable("an empty or short last chunk")
-            if handle.readinto(memoryview(sealed_chunk)[:want]) != want:
-                raise OpenCopyUnusable("cut short")
-            try:
-                n = aead.decrypt_into(_nonce(counter, last), memoryview(sealed_chunk)[:want], aad,
-                                      memoryview(plain)[:want - _TAG])
-            except InvalidTag:
-                raise OpenCopyUnusable(f"chunk {counter} does not authenticate (another key, or damaged)") \
-                    from None
-            write(memoryview(plain)[:n])
-            left -= want
-            counter += 1
-    return sealed_header
+    with OpenCopy.open(path, version=version, sealed_size=sealed_size,
+                       sealed_signature=sealed_signature) as copy:
+        plain = bytearray(copy.size)
+
+        def write_at(offset: int, piece: memoryview) -> None:
+            plain[offset:offset + len(piece)] = piece
+
+        copy.decrypt(key, write_at)
+        write(memoryview(plain))
+        return copy.sealed_header

@@ -4,6 +4,11 @@
 hears nothing, so a periodic timer looks too. Either way the look is debounced (an exporter writes a
 temp file and renames it: several events for one snapshot) and runs ``core.session.sync_and_open``
 on a worker thread; only one look runs at a time, and a request during a look queues one more.
+
+The installing itself (verify, decrypt, unpack, write, receipts) runs in a child process
+(``core.install.install_in_child``), so that its Python work never holds this process's GIL while the
+operator types; the worker thread only waits for it, then opens what it installed. A child still busy
+after ``install_timeout_s`` is killed; closing the window kills one that is under way.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from pathlib import Path
 from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
 
 from backup_operator.config import Desktop
+from backup_operator.core.install import INSTALL_TIMEOUT_S, InstallChild, install_in_child
 from backup_operator.core.session import SyncOutcome, sync_and_open
 from backup_operator.ui.background import run_in_background
 
@@ -37,6 +43,9 @@ class InboxWatcher(QObject):
         self._poll.timeout.connect(self.check_now)
         self._busy = False
         self._again = False
+        self.install_timeout_s = INSTALL_TIMEOUT_S
+        self.install_stall: str | None = None  # tests only: core.install's "hang" or "die"
+        self._child: InstallChild | None = None
         self.rewatch()
 
     @property
@@ -49,6 +58,9 @@ class InboxWatcher(QObject):
     def stop(self) -> None:
         self._poll.stop()
         self._debounce.stop()
+        child = self._child
+        if child is not None:
+            child.kill()  # atomic installs: the next start looks again
 
     def rewatch(self) -> None:
         """Watch the inboxes that exist now (after settings change, or an inbox appears)."""
@@ -71,15 +83,25 @@ class InboxWatcher(QObject):
         self._again = False
         self.started.emit()
         desktop, version = self.desktop, int(self._showing_version() or 0)
-        run_in_background(lambda: sync_and_open(desktop, version), self._done, self._failed)
+        timeout_s, stall = self.install_timeout_s, self.install_stall
+
+        def install(d):
+            return install_in_child(d, timeout_s=timeout_s, stall=stall, started=self._started)
+
+        run_in_background(lambda: sync_and_open(desktop, version, install), self._done, self._failed)
+
+    def _started(self, child: InstallChild) -> None:  # on the worker thread
+        self._child = child
 
     def _done(self, outcome: SyncOutcome) -> None:
         self._busy = False
+        self._child = None
         self.finished.emit(outcome)
         self._next()
 
     def _failed(self, exc: BaseException) -> None:
         self._busy = False
+        self._child = None
         self.failed.emit(exc)
         self._next()
 

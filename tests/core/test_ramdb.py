@@ -385,3 +385,68 @@ def test_a_writable_image_gives_back_what_serialize_would(template_database, in_
     reopened = model.open_database(got)
     assert reopened.execute("SELECT count(*) FROM grown").fetchone()[0] == 1
     reopened.close()
+
+
+def _write_reserved(image: ramdb.RamImage, data: bytes, piece: int = 4096) -> None:
+    """Every piece of ``data`` written with ``write_at``, the odd ones from a second thread, backwards."""
+    import threading
+
+    image.reserve(len(data))
+    offsets = list(range(0, len(data), piece))
+    other = threading.Thread(target=lambda: [image.write_at(offset, data[offset:offset + piece])
+                                             for offset in reversed(offsets[1::2])])
+    other.start()
+    for offset in offsets[0::2]:
+        image.write_at(offset, memoryview(data)[offset:offset + piece])
+    other.join()
+
+
+@pytest.mark.parametrize("in_ram", [True, False], ids=["RAM file", "buffer"])
+def test_a_reserved_image_written_out_of_order_from_two_threads_holds_every_byte(template_database, in_ram,
+                                                                                  monkeypatch):
+    if not in_ram:
+        monkeypatch.setattr(ramdb, "ram_folder", lambda: None)
+    elif ramdb.ram_folder() is None:
+        pytest.skip("no RAM file system for this user here")
+    image = ramdb.RamImage.create()
+    _write_reserved(image, template_database)
+    assert image.mapped is in_ram and image.size == len(template_database)
+    conn = model.open_database(image)
+    try:
+        assert conn.serialize() == template_database
+        assert conn.execute("SELECT count(*) FROM listings").fetchone()[0] == 6
+    finally:
+        conn.close()
+
+
+def test_a_reserved_image_takes_nothing_outside_it(template_database):
+    image = ramdb.RamImage.create()
+    image.reserve(8192)
+    for offset, length in ((-1, 10), (8190, 3), (8192, 1)):
+        with pytest.raises(ValueError):
+            image.write_at(offset, b"x" * length)
+    image.close()
+    written = ramdb.RamImage.create()
+    written.write(b"x")
+    with pytest.raises(ValueError):
+        written.reserve(8192)  # a reservation comes first, or the bytes written would be overwritten
+    written.close()
+
+
+@linux_ram
+def test_no_room_for_a_reservation_falls_back_to_memory_and_leaves_nothing(template_database, monkeypatch):
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    folder = ramdb.ram_folder()
+    before = set(os.listdir(folder))
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    image = ramdb.RamImage.create()
+    assert image.mapped
+    _write_reserved(image, template_database)
+    assert not image.mapped  # never a mapped write where the RAM file system may have no page for it
+    assert not any(link.startswith(str(folder)) for link in _open_files())
+    conn = model.open_database(image)
+    assert conn.serialize() == template_database
+    conn.close()
+    assert set(os.listdir(folder)) == before

@@ -8,6 +8,7 @@ but beside itself.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -93,6 +94,27 @@ def test_bundle_runs_as_a_portable_kit(bundle: Path, tmp_path: Path, figures):
     assert "This snapshot is good." in _run(bundle, env, "verify", str(inbox / "snapshot-000000000005.bosnap")).stdout
     check = _run(bundle, env, "kit-check")
     assert "This kit is ready." in check.stdout
+
+    # The window installs in a child: the bundle's executable started again as its install worker, handed
+    # the desktop (and its opened key) on standard input. Run it as the window would.
+    from backup_operator.config import Desktop
+    from backup_operator.core.install import WORKER_COMMAND, _installed_from, _request
+
+    desktop = Desktop(bundle / "data", site={"inboxes": [str(inbox)], "trusted_signers": [signer.public.to_text()]})
+    desktop.key(PASSPHRASE, interactive=False)
+    newer = model.build_database(
+        listings=[{"id": "p1", "kind": "person", "display_name": "Okonkwo, Adaeze", "department": "Cardiology"}],
+        contact_methods=[{"listing_id": "p1", "kind": "pager", "value": "608-555-0143", "rank": 1}],
+        snapshot_version=6, created_at=now, expires_at=now + timedelta(days=2), expected_interval_s=900,
+        source="bundle test")
+    (inbox / "snapshot-000000000006.bosnap").write_bytes(envelope.seal(
+        newer, snapshot_version=6, created_at=now, expires_at=now + timedelta(days=2), recipients=[public],
+        signer=signer))
+    worker = subprocess.run([str(bundle / "backup-operator"), WORKER_COMMAND], input=_request(desktop),
+                            env={k: v for k, v in env.items() if k != "BACKUP_OPERATOR_PASSPHRASE"},
+                            cwd=env["HOME"], capture_output=True, timeout=120)
+    assert worker.returncode == 0, worker.stderr.decode()
+    assert _installed_from(json.loads(worker.stdout)).installed == [6]
 
     tampered = bytearray(sealed)
     tampered[len(tampered) // 2] ^= 0x01

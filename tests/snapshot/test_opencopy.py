@@ -125,3 +125,48 @@ def test_the_key_is_only_this_module_s(tmp_path):
     make(tmp_path / "b.open", key, data)
     assert (tmp_path / "a.open").read_bytes() != (tmp_path / "b.open").read_bytes()
     assert opencopy.OPEN_COPY_SUFFIX == ".open"
+
+
+def test_the_copy_is_checked_before_the_key_is_at_hand(tmp_path):
+    key = keys.DesktopKey.generate()
+    data = database(2 * CHUNK_SIZE + 5)
+    path = tmp_path / "copy.open"
+    make(path, key, data)
+    with opencopy.OpenCopy.open(path, version=7, sealed_size=len(SEALED),
+                                sealed_signature=SEALED[-64:]) as copy:
+        assert (copy.size, copy.chunks, copy.sealed_header) == (len(data), 3, HEADER)
+    with pytest.raises(OpenCopyUnusable, match="another installed file"):
+        opencopy.OpenCopy.open(path, version=8, sealed_size=len(SEALED), sealed_signature=SEALED[-64:])
+
+
+def _decrypted(path, key, threads: int) -> bytes:
+    with opencopy.OpenCopy.open(path, version=7, sealed_size=len(SEALED),
+                                sealed_signature=SEALED[-64:]) as copy:
+        out = bytearray(copy.size)
+        written = []
+
+        def write_at(offset, piece):
+            written.append((offset, len(piece)))
+            out[offset:offset + len(piece)] = piece
+
+        copy.decrypt(key, write_at, threads=threads)
+    assert sorted(written) == [(o, min(CHUNK_SIZE, len(out) - o)) for o in range(0, len(out), CHUNK_SIZE)]
+    return bytes(out)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_any_number_of_threads_gives_the_same_bytes_and_refuses_a_damaged_chunk_in_any_of_them(tmp_path,
+                                                                                               threads):
+    key = keys.DesktopKey.generate()
+    data = database(13 * CHUNK_SIZE + 77)
+    path = tmp_path / "copy.open"
+    make(path, key, data)
+    assert _decrypted(path, key, threads) == data
+    blob = path.read_bytes()
+    start = len(blob) - (len(data) + 14 * 16)
+    for chunk in (0, 5, 9, 13):  # each in another thread's run of chunks (four chunks a run)
+        damaged = bytearray(blob)
+        damaged[start + chunk * (CHUNK_SIZE + 16) + 3] ^= 1
+        path.write_bytes(bytes(damaged))
+        with pytest.raises(OpenCopyUnusable, match=f"chunk {chunk} does not authenticate"):
+            _decrypted(path, key, threads)

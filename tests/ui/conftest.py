@@ -40,7 +40,8 @@ class Template:
     desktop_key: keys.DesktopKey
 
     def seal(self, version: int, created_at: datetime = CREATED, *, expires_in: timedelta = timedelta(days=3),
-             interval: int = INTERVAL, first_day: date = FIRST_DAY, mutate=None) -> bytes:
+             interval: int = INTERVAL, first_day: date = FIRST_DAY, mutate=None, signer: keys.SignerKey | None = None,
+             endorsements=()) -> bytes:
         data = records(first_day)
         if mutate:
             mutate(data)
@@ -49,7 +50,7 @@ class Template:
                                   source="St Mary's test directory")
         return envelope.seal(database, snapshot_version=version, created_at=created_at,
                              expires_at=created_at + expires_in, recipients=[self.desktop_key.public],
-                             signer=self.signer)
+                             signer=signer or self.signer, endorsements=endorsements)
 
 
 def build_template(root: Path, inbox: Path | None = None) -> Template:

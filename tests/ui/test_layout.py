@@ -209,3 +209,38 @@ def test_a_long_email_address_wraps_inside_the_pane(qtbot, window, size):
     right = rect_in(email, window).right()
     viewport = rect_in(window.detail.viewport(), window)
     assert right <= viewport.right(), "the row stays inside the pane"
+
+
+def test_contact_rows_are_reused_for_the_next_listing_and_show_only_its_methods(qtbot, window):
+    """The detail pane keeps its rows from one listing to the next; what they show is the new listing's
+    methods alone, with their instructions, numbering, highlight and screen-reader names."""
+    from backup_operator.core.session import Contact, Entry
+
+    def entry(lid: str, *contacts: Contact) -> Entry:
+        return Entry(lid, "person", lid, "", "", "", "", "", (), contacts)
+
+    three = entry("three", Contact("pager", "30412", "Pager", 1, "Page twice"),
+                  Contact("extension", "4471", "Extension", 2, ""),
+                  Contact("email", "someone.with.a.long.name@hospital.example.org", "Email", 3, "Office hours"))
+    one = entry("one", Contact("mobile", "07700 900123", "On-call mobile", 1, ""))
+    detail = window.detail
+    detail.show_entry(three)
+    settle(qtbot, window)
+    made = list(detail.contacts.rows)
+    detail.show_entry(one)
+    settle(qtbot, window)
+    assert detail.contacts.rows == made[:1]
+    assert [row.isVisible() for row in made] == [True, False, False]
+    row = made[0]
+    assert (row.index.text(), row.value.text(), row.caption.text()) == ("1.", "07700 900123", "Mobile (On-call mobile)")
+    assert not row.notes.isVisible() and not row.value.wordWrap()
+    assert row.accessibleName() == "1. Mobile (On-call mobile): 07700 900123"
+    assert detail.contacts.selected_row() == 0 and row.property("selected")
+    detail.show_entry(three)
+    settle(qtbot, window)
+    assert detail.contacts.rows == made and all(r.isVisible() for r in made)
+    assert made[0].notes.isVisible() and made[0].notes.text() == "Page twice"
+    assert made[2].value.wordWrap() and made[2].value.text().replace("\u200b", "") == three.contacts[2].value
+    assert [r.property("selected") for r in made] == [True, False, False]
+    rows_have_room(window)
+    only_window(window)
