@@ -100,13 +100,16 @@ class _OpenCopyAlongside:
     speed-up: if it cannot be written (a full disk), it is dropped and the install goes on; it is given
     its name only once the snapshot has passed every check and is installed, and dropped otherwise."""
 
-    _QUEUE = 64  # pieces (each what one call unpacks: tens of kilobytes) waiting to be sealed
+    _BATCH = 2 * 1024 * 1024  # bytes of pieces handed over at once (a piece is tens of kilobytes: one
+    _QUEUE = 8                # hand-over per piece cost more than the sealing); batches waiting at most
 
     def __init__(self, write: Callable[[memoryview], None], writer: OpenCopyWriter, version: int):
         self._write, self._writer, self.version = write, writer, version
         self._failed: BaseException | None = None
         self._stopped = False  # set before the thread is told to stop: nothing is queued after that
         self._committed = False
+        self._batch: list[bytes] = []
+        self._batched = 0
         self._queue: queue.Queue = queue.Queue(maxsize=self._QUEUE)
         self._thread = threading.Thread(target=self._run, name="open-copy-writer", daemon=True)
         self._thread.start()
@@ -114,22 +117,29 @@ class _OpenCopyAlongside:
     def __call__(self, piece) -> None:
         self._write(piece)
         if self._failed is None and not self._stopped:
-            self._queue.put(bytes(piece))  # bytes stay bytes (no copy); a view is copied, not kept
+            self._batch.append(bytes(piece))  # bytes stay bytes (no copy); a view is copied, not kept
+            self._batched += len(piece)
+            if self._batched >= self._BATCH:
+                self._queue.put(self._batch)
+                self._batch, self._batched = [], 0
 
     def _run(self) -> None:
         while True:
-            piece = self._queue.get()
-            if piece is None:
+            batch = self._queue.get()
+            if batch is None:
                 return
             if self._failed is None:  # after a failure, only drained: the decrypting side never waits
                 try:
-                    self._writer.write(piece)
+                    self._writer.write(b"".join(batch))
                 except BaseException as exc:  # noqa: BLE001 - the copy is dropped, the install goes on
                     self._failed = exc
 
     def _stop(self) -> None:
         self._stopped = True
         if self._thread.is_alive():
+            if self._batch and self._failed is None:
+                self._queue.put(self._batch)
+            self._batch = []
             self._queue.put(None)
             self._thread.join()
 
