@@ -40,8 +40,20 @@ def fetch_columns(conn: sqlite3.Connection, table: str, columns: Sequence[str]) 
 
 
 def _column_text(conn: sqlite3.Connection, table: str, column: str) -> str | None:
-    """One whole column as a single text, a line per row (``_values`` splits it)."""
-    return conn.execute(f"SELECT group_concat({column}, char(10)) FROM {table} NOT INDEXED").fetchone()[0]
+    """One whole column as a single text, a line per row (``_values`` splits it); two columns come coded
+    instead, with no Python string per row: ``rowid`` as comma-separated numbers, ``kind`` as one digit
+    per row (``_KIND_DIGITS``)."""
+    if column == "rowid":
+        what = "group_concat(rowid)"
+    elif column == "kind":
+        what = f"group_concat({_KIND_DIGITS}, '')"
+    else:
+        what = f"group_concat({column}, char(10))"
+    return conn.execute(f"SELECT {what} FROM {table} NOT INDEXED").fetchone()[0]
+
+
+# A listing's kind as its KIND_CODE digit; any other kind (validation refuses those) as 0.
+_KIND_DIGITS = "CASE kind " + " ".join(f"WHEN '{k}' THEN '{c}'" for k, c in KIND_CODE.items()) + " ELSE '0' END"
 
 
 def _values(conn: sqlite3.Connection, table: str, column: str, text: str | None, n: int) -> list[str]:
@@ -96,16 +108,20 @@ class _ReadAhead:
             if close_source:
                 self._source.close()
 
-    def column(self, column: str, n: int) -> list[str]:
-        """The next column (they are asked for in the order given), as its ``n`` values."""
+    def text(self, column: str) -> str | None:
+        """The next column's text (``_column_text``); they are asked for in the order given."""
         if not self._columns or self._columns.pop(0) != column:
             raise RuntimeError(f"column {column!r} asked for out of the order given")
         if self._worker is None:
-            return _values(self._conn, "listings", column, _column_text(self._conn, "listings", column), n)
+            return _column_text(self._conn, "listings", column)
         text, error = self._queue.get()
         if error is not None:
             raise error
-        return _values(self._conn, "listings", column, text, n)
+        return text
+
+    def column(self, column: str, n: int) -> list[str]:
+        """The next column as its ``n`` values."""
+        return _values(self._conn, "listings", column, self.text(column), n)
 
     def numbers(self) -> tuple:
         """``read_numbers``' result, once every column was taken."""
@@ -142,7 +158,7 @@ def _json_text(value: str) -> str:
 def _name_rank(names: list[str]) -> np.ndarray:
     """Each row's place in alphabetical order of names (case-insensitive; equal names by row), so that
     equal scores list in name order."""
-    folded = [name.casefold() for name in names]
+    folded = list(map(str.casefold, names))
     order = sorted(range(len(folded)), key=folded.__getitem__)
     rank = np.empty(len(folded), dtype=np.uint32)
     rank[np.array(order, dtype=np.int64)] = np.arange(len(folded), dtype=np.uint32)
@@ -194,16 +210,17 @@ def build_arrays(conn: sqlite3.Connection, *, reader: sqlite3.Connection | None 
         scols, n_s = fetch_columns(conn, "oncall_schedules", ["rowid", "name", "department", "site"])
         S = dict(zip(["rowid", "name", "department", "site"], scols))
         n_l = conn.execute("SELECT count(*) FROM listings").fetchone()[0]
-        lrowid = reads.column("rowid", n_l)
+        text = reads.text("rowid")
+        lrowid = np.fromstring(text, dtype=np.int64, sep=",") if n_l else np.empty(0, np.int64)
+        text = reads.text("kind")
+        lkind = np.frombuffer(text.encode("ascii"), dtype=np.uint8) - np.uint8(48) if n_l else np.empty(0, np.uint8)
+        del text
+        if len(lrowid) != n_l or len(lkind) != n_l:
+            raise RuntimeError(f"read {len(lrowid)} rowids and {len(lkind)} kinds of listings for {n_l} rows")
         n = n_l + n_s
-        rowid = np.concatenate([np.array(lrowid, dtype=np.int64) if n_l else np.empty(0, np.int64),
-                                np.array(S["rowid"], dtype=np.int64) if n_s else np.empty(0, np.int64)])
-        del lrowid
-        lkind = reads.column("kind", n_l)
-        kind_codes, kind_names = dense_codes(lkind)
-        del lkind
-        kmap = np.array([KIND_CODE.get(k, 0) for k in kind_names] or [0], dtype=np.uint8)
-        kind = np.concatenate([kmap[kind_codes] if n_l else np.empty(0, np.uint8), np.full(n_s, SCHEDULE, np.uint8)])
+        rowid = np.concatenate([lrowid, np.array(S["rowid"], dtype=np.int64) if n_s else np.empty(0, np.int64)])
+        kind = np.concatenate([lkind, np.full(n_s, SCHEDULE, np.uint8)])
+        del lrowid, lkind
 
         # per-row words: display names and schedule names
         display = reads.column("display_name", n_l)
