@@ -496,6 +496,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The commands whose first work needs the desktop's key: a key file's scrypt starts before the parser is
+# built (its outage commands import the journal and the model: tens of milliseconds).
+_UNLOCK_FIRST = {"search", "window", "sync"}
+
+
+def _desktop_unlocking(argv: list[str]) -> Desktop | None:
+    """The desktop, its key file's passphrase already being opened, for a command in ``_UNLOCK_FIRST`` (no
+    command is the window); None otherwise, or when its settings cannot be read (``main`` says why)."""
+    command = argv[0] if argv else "window"
+    if command not in _UNLOCK_FIRST:
+        return None
+    try:
+        desktop = Desktop(desktop_home())
+    except BackupOperatorError:
+        return None
+    desktop.unlock_in_background()
+    return desktop
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] and argv[0].startswith("_"):  # no command an operator types does (nor the store's imports)
@@ -505,10 +524,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             # The window's install worker (core/install.py): this same program, started by the window with
             # its work on standard input. Not a command an operator types, so not in the parser or its help.
             return worker_main(argv[1:])
+    early = _desktop_unlocking(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        desktop = Desktop(desktop_home())
+        desktop = early or Desktop(desktop_home())
         func = getattr(args, "func", cmd_window)
         return func(desktop, args)
     except BackupOperatorError as exc:

@@ -142,14 +142,17 @@ class Desktop:
         self.site = site_defaults() if site is None else site
         self._key: keys.DesktopKey | None = None
         self._key_lock = threading.Lock()  # one unlock at a time (unlock_in_background's thread, or ours)
+        self._unlocking = False  # unlock_in_background's thread was started (it is started once)
 
     def unlock_in_background(self) -> None:
         """Start opening a passphrase-sealed key file on a second thread, when that needs no prompt (the
         passphrase is in the environment): scrypt (a third of a second or more, by design) then runs
         while the caller reads and checks files or imports what it needs. ``key`` waits for it. Nothing
         about the key's protection changes; a failure here is met again, and said, by ``key``."""
-        if self._key is not None or self.config.key_store != "file" or not os.environ.get(PASSPHRASE_ENV):
+        if (self._key is not None or self._unlocking or self.config.key_store != "file"
+                or not os.environ.get(PASSPHRASE_ENV)):
             return
+        self._unlocking = True
         threading.Thread(target=self.key_without_asking, name="key-unlock", daemon=True).start()
 
     @property

@@ -58,3 +58,42 @@ def test_no_thread_without_a_passphrase_in_the_environment(home, opened):
     before = threading.active_count()
     desktop.unlock_in_background()
     assert threading.active_count() == before and opened == [] and not desktop.key_unlocked
+
+
+def test_the_unlock_thread_is_started_once(home, opened, monkeypatch):
+    monkeypatch.setenv(PASSPHRASE_ENV, "wrong passphrase")
+    desktop = Desktop(home)
+    desktop.unlock_in_background()
+    desktop.unlock_in_background()  # the command line's early start, then the command's own
+    with pytest.raises(WrongPassphrase):
+        desktop.key(interactive=False)
+    assert opened.count("key-unlock") == 1  # a second thread would have run scrypt again after the failure
+
+
+@pytest.mark.parametrize("argv, early", [(["search", "someone"], True), ([], True), (["sync"], True),
+                                         (["inbox", "list"], False), (["status"], False)])
+def test_commands_that_need_the_key_start_scrypt_before_the_parser_is_built(home, opened, monkeypatch, argv,
+                                                                             early):
+    from backup_operator import cli
+
+    monkeypatch.setenv(PASSPHRASE_ENV, "right passphrase")
+    monkeypatch.setenv("BACKUP_OPERATOR_HOME", str(home))
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)  # the window then says there is no screen
+    seen = []
+    real = cli.build_parser
+    before = set(threading.enumerate())
+
+    def unlocking() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "key-unlock" and t not in before]
+
+    def build_parser():
+        seen.append("key-unlock" in opened or bool(unlocking()))
+        return real()
+
+    monkeypatch.setattr(cli, "build_parser", build_parser)
+    cli.main(argv)
+    for thread in unlocking():
+        thread.join()
+    assert seen == [early]

@@ -55,7 +55,7 @@ _STDERR_KEPT = 4000  # characters of a child's own complaints kept for the log
 TOO_LONG = ("Installing new data took too long and was stopped; the current data stays in use. The next "
             "look at the inbox tries again; if this keeps happening, tell IT.")
 # Test hooks, chosen by an argument the window never passes: "hang" sleeps before doing anything; "die"
-# kills the child itself halfway through an install (the new file written, its open copy half written).
+# kills the child itself halfway through an install (the new file written, its open copy not yet named).
 _STALLS = ("hang", "die")
 
 
@@ -297,19 +297,14 @@ class _HandedDesktop(Desktop):
 
 
 def _die_mid_install(store) -> None:
-    """The "die" hook: the new snapshot's file is in place, its open copy half written, when the child
-    kills itself (SIGKILL: no cleanup of any kind, as when the window kills it)."""
-    real = store.write_open_copy
+    """The "die" hook: the new snapshot's file is in place, its open copy written under its temporary name
+    (sealed while the snapshot was decrypted) but not yet given its own, when the child kills itself
+    (SIGKILL: no cleanup of any kind, as when the window kills it)."""
 
-    def write_open_copy(version, sealed, database, **kwargs):
-        def pieces():
-            for number, piece in enumerate(database):
-                yield piece
-                if number == 0:  # resumed once the first piece is written
-                    os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
-        real(version, sealed, pieces(), **kwargs)
+    def keep_open_copy(verified) -> None:
+        os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
 
-    store.write_open_copy = write_open_copy
+    store._keep_open_copy = keep_open_copy
 
 
 def worker_main(argv: list[str]) -> int:

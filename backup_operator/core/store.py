@@ -25,9 +25,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import re
 import sqlite3
 import stat
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -71,6 +73,9 @@ class Verified:
     sealed: bytes
     conn: sqlite3.Connection
     image: RamImage
+    #: The open copy, sealed as the database was decrypted (``check_bytes(open_copy=True)``); committed by
+    #: the install, dropped by ``close`` otherwise. None: made from ``image.pieces`` at install, if at all.
+    open_copy: _OpenCopyAlongside | None = None
 
     @property
     def version(self) -> int:
@@ -82,8 +87,84 @@ class Verified:
         return bytes(self.conn.serialize())
 
     def close(self) -> None:
+        if self.open_copy is not None:
+            self.open_copy.abort()
         self.image.release()
         self.conn.close()
+
+
+class _OpenCopyAlongside:
+    """Writes each decrypted piece into the RAM file, and has it sealed into the open copy on a thread of
+    its own while the rest is still being unpacked (AES-GCM and the disk writes then run beside zstd
+    and the hash, on the second core): the install then only gives the copy its name. The copy is only a
+    speed-up: if it cannot be written (a full disk), it is dropped and the install goes on; it is given
+    its name only once the snapshot has passed every check and is installed, and dropped otherwise."""
+
+    _BATCH = 2 * 1024 * 1024  # bytes of pieces handed over at once (a piece is tens of kilobytes: one
+    _QUEUE = 8                # hand-over per piece cost more than the sealing); batches waiting at most
+
+    def __init__(self, write: Callable[[memoryview], None], writer: OpenCopyWriter, version: int):
+        self._write, self._writer, self.version = write, writer, version
+        self._failed: BaseException | None = None
+        self._stopped = False  # set before the thread is told to stop: nothing is queued after that
+        self._committed = False
+        self._batch: list[bytes] = []
+        self._batched = 0
+        self._queue: queue.Queue = queue.Queue(maxsize=self._QUEUE)
+        self._thread = threading.Thread(target=self._run, name="open-copy-writer", daemon=True)
+        self._thread.start()
+
+    def __call__(self, piece) -> None:
+        self._write(piece)
+        if self._failed is None and not self._stopped:
+            self._batch.append(bytes(piece))  # bytes stay bytes (no copy); a view is copied, not kept
+            self._batched += len(piece)
+            if self._batched >= self._BATCH:
+                self._queue.put(self._batch)
+                self._batch, self._batched = [], 0
+
+    def _run(self) -> None:
+        while True:
+            batch = self._queue.get()
+            if batch is None:
+                return
+            if self._failed is None:  # after a failure, only drained: the decrypting side never waits
+                try:
+                    self._writer.write(b"".join(batch))
+                except BaseException as exc:  # noqa: BLE001 - the copy is dropped, the install goes on
+                    self._failed = exc
+
+    def _stop(self) -> None:
+        self._stopped = True
+        if self._thread.is_alive():
+            if self._batch and self._failed is None:
+                self._queue.put(self._batch)
+            self._batch = []
+            self._queue.put(None)
+            self._thread.join()
+
+    def commit(self) -> bool:
+        """Give the copy its name; False if it was dropped, or could not be finished."""
+        self._stop()
+        if self._failed is None:
+            try:
+                self._writer.commit()
+                self._committed = True
+                return True
+            except OSError as exc:
+                self._failed = exc
+        self._writer.abort()
+        log.warning("no open copy of version %d (%s); it opens from its signed file",
+                    self.version, self._failed)
+        return False
+
+    def abort(self) -> None:
+        """Drop the copy (a no-op once committed); never raises."""
+        if self._committed:
+            return
+        self._failed = self._failed or OSError("not installed")
+        self._stop()
+        self._writer.abort()
 
 
 @dataclass
@@ -195,7 +276,10 @@ class SnapshotStore:
 
     # --- checking a file ---------------------------------------------------------------------------
 
-    def check_bytes(self, sealed: bytes, *, high_water: int | None = None) -> Verified:
+    def check_bytes(self, sealed: bytes, *, high_water: int | None = None,
+                    open_copy: bool = False) -> Verified:
+        """Every check of a sealed snapshot, its database decrypted into a RAM file. ``open_copy``: for an
+        install, seal the open copy (under a temporary name) from the pieces as they are decrypted."""
         header = envelope.verify(sealed, self.trusted, revoked=self.revoked)
         mark = self.high_water() if high_water is None else high_water
         if header.snapshot_version <= mark:
@@ -205,24 +289,47 @@ class SnapshotStore:
         # Decrypted, unpacked and hashed in one pass straight into the RAM file SQLite reads (core/ramdb):
         # the database is never held in a buffer of its own, and the decrypted payload never whole.
         image = RamImage.create()
+        alongside = None
         try:
-            envelope.decrypt_to(sealed, header, self._key(), image.write)
+            key = self._key()
+            if open_copy:
+                alongside = self._open_copy_alongside(image.write, header.snapshot_version, sealed, key)
+            envelope.decrypt_to(sealed, header, key, alongside or image.write)
         except BaseException:
+            if alongside is not None:
+                alongside.abort()
             image.close()
             raise
         # Signed, authenticated and matching the hash sealed inside: a structural check, not quick_check
         # (open_database explains why).
-        conn = open_database(image, check="structure", keep_source=True)
+        try:
+            conn = open_database(image, check="structure", keep_source=True)
+        except BaseException:
+            if alongside is not None:
+                alongside.abort()
+            raise
         try:
             meta = read_meta(conn)
             if meta.snapshot_version != header.snapshot_version:
                 raise CorruptSnapshot("The snapshot's inside and outside disagree on its version; "
                                       "it was not built by a valid exporter.")
         except BaseException:
+            if alongside is not None:
+                alongside.abort()
             image.release()
             conn.close()
             raise
-        return Verified(header, meta, sealed, conn, image)
+        return Verified(header, meta, sealed, conn, image, alongside)
+
+    def _open_copy_alongside(self, write, version: int, sealed: bytes,
+                             key: DesktopKey) -> _OpenCopyAlongside | None:
+        try:
+            writer = OpenCopyWriter(self.open_copy_path(version), key=key, version=version, sealed=sealed,
+                                    sealed_header=envelope.prefix_of(sealed, kind="snapshot"))
+        except (OSError, SnapshotError) as exc:
+            log.warning("no open copy of version %d (%s); it opens from its signed file", version, exc)
+            return None
+        return _OpenCopyAlongside(write, writer, version)
 
     def check_file(self, path: Path, *, high_water: int | None = None) -> Verified:
         return self.check_bytes(envelope.read_capped(path, self.size_cap), high_water=high_water)
@@ -232,13 +339,13 @@ class SnapshotStore:
     def install(self, path: Path) -> Verified:
         """Verify ``path`` fully, then install it atomically. Raises and changes nothing if it fails.
         The returned snapshot is closed (its ``header``, ``meta`` and ``version`` stay readable)."""
-        verified = self.check_file(Path(path))
+        verified = self.check_bytes(envelope.read_capped(Path(path), self.size_cap), open_copy=True)
         self._install_verified(verified)
         return verified
 
     def install_bytes(self, sealed: bytes) -> Verified:
         """Verify a sealed snapshot held in memory (an http download), then install it atomically."""
-        verified = self.check_bytes(sealed)
+        verified = self.check_bytes(sealed, open_copy=True)
         self._install_verified(verified)
         return verified
 
@@ -248,7 +355,7 @@ class SnapshotStore:
             # From here on the new version is installed and is what opens: a failure below must not say
             # "the previous copy is still in use".
             self.record_high_water(verified.version, meanwhile=lambda: (
-                self.write_open_copy(verified.version, verified.sealed, verified.image.pieces()), self.prune()))
+                self._keep_open_copy(verified), self.prune()))
         finally:
             verified.close()
 
@@ -365,7 +472,7 @@ class SnapshotStore:
         for _version, path, inbox in sorted(candidates, reverse=True):
             try:
                 verified = self.check_bytes(envelope.read_capped(path, self.size_cap, within=inbox),
-                                            high_water=mark)
+                                            high_water=mark, open_copy=True)
             except SnapshotError as exc:
                 report.refused.insert(0 if report.problem is None else 1, (path, exc))
                 report.problem = report.problem or exc
@@ -386,6 +493,13 @@ class SnapshotStore:
 
     def open_copy_path(self, version: int) -> Path:
         return self.folder / f"{version:012d}{OPEN_COPY_SUFFIX}"
+
+    def _keep_open_copy(self, verified: Verified) -> None:
+        """The installed version's open copy: the one sealed while it was decrypted, else made now."""
+        if verified.open_copy is None:
+            self.write_open_copy(verified.version, verified.sealed, verified.image.pieces())
+        elif verified.open_copy.commit():
+            self._drop_other_open_copies(verified.version)
 
     def write_open_copy(self, version: int, sealed: bytes, database: bytes | bytearray | Iterable, *,
                         kind: str = "snapshot") -> None:
@@ -410,6 +524,10 @@ class SnapshotStore:
             writer.abort()
             log.warning("no open copy of version %d (%s); it opens from its signed file", version, exc)
             return
+        self._drop_other_open_copies(version)
+
+    def _drop_other_open_copies(self, version: int) -> None:
+        target = self.open_copy_path(version)
         for other in self.folder.glob(f"*{OPEN_COPY_SUFFIX}"):
             if other.name != target.name:
                 try:

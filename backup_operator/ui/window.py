@@ -437,12 +437,12 @@ class MainWindow(QMainWindow):
         if self._loading:
             return
         if self.desktop.config.key_store == "file" and not _unlocked(self.desktop):
-            secret = os.environ.get(PASSPHRASE_ENV)
-            if not secret:
+            if not os.environ.get(PASSPHRASE_ENV):
                 self._ask_passphrase("")
                 return
-            self._unlock_with(secret, from_environment=True)
-            return
+            # The passphrase is in the environment: the opening waits for the key itself, once it has done
+            # what needs none (imports, the open copy's checks, room in RAM) while scrypt runs; a wrong
+            # passphrase comes back as WrongPassphrase (_open_failed).
         self._open()
 
     def _open(self) -> None:
@@ -475,7 +475,9 @@ class MainWindow(QMainWindow):
         self._loading = False
         self._opening_tick.stop()
         if isinstance(exc, WrongPassphrase):
-            self._ask_passphrase(str(exc))
+            # Only a passphrase from the environment is tried while opening (a typed one is tried first).
+            self._ask_passphrase(f"The passphrase in {PASSPHRASE_ENV} is wrong; type the right one."
+                                 if os.environ.get(PASSPHRASE_ENV) else str(exc))
             return
         self.show_error(exc)
         if self._watch:
@@ -502,17 +504,16 @@ class MainWindow(QMainWindow):
         if not secret:
             self.unlock.ask("Type the passphrase first, then press Enter.")
             return
-        self._unlock_with(secret, from_environment=False)
+        self._unlock_with(secret)
 
-    def _unlock_with(self, secret: str, *, from_environment: bool) -> None:
+    def _unlock_with(self, secret: str) -> None:
+        """A typed passphrase: tried on its own first, so that a wrong one is said at once."""
         self.unlock.busy()
         desktop = self.desktop
 
         def failed(exc: BaseException) -> None:
             if isinstance(exc, WrongPassphrase):
-                why = (f"The passphrase in {PASSPHRASE_ENV} is wrong; type the right one."
-                       if from_environment else "That passphrase is wrong. Check Caps Lock and try again.")
-                self._ask_passphrase(why)
+                self._ask_passphrase("That passphrase is wrong. Check Caps Lock and try again.")
             elif isinstance(exc, NoDesktopKey):
                 self.show_error(exc)
             else:

@@ -775,6 +775,9 @@ def test_a_signed_database_damaged_before_sealing_is_refused_by_the_structural_c
         report = store.sync([desk.inbox])
         assert report.installed == [] and isinstance(report.problem, CorruptSnapshot), case
         assert store.installed_versions() == [3] and store.high_water() == 3, case
+        # The open copy sealed while it was decrypted was dropped, not given a name, nor left behind.
+        assert sorted(p.name for p in store.folder.iterdir() if p.name.endswith(".open") or
+                      p.name.startswith(TEMP_PREFIX)) == [store.open_copy_path(3).name], case
         opened = store.open_newest()
         assert opened.version == 3, case
         opened.close()
@@ -831,3 +834,16 @@ def test_the_mark_reads_installed_files_only_when_they_could_raise_it(desk, coun
     read.clear()
     assert store.high_water() == 3 and read[installed] == installed.stat().st_size
     assert (desk.snapshots / HIGH_WATER_FILE).read_text().strip() == "3"
+
+
+def test_the_open_copy_sealed_while_decrypting_opens_to_the_database_installed(desk, kit):
+    store = desk.store()
+    verified = store.check_bytes(desk.drop(3).read_bytes(), open_copy=True)
+    verified.close()  # checked, not installed: its copy is dropped
+    assert not [p for p in store.folder.iterdir() if p.name != "high-water-mark"]
+    store.install(desk.drop(3))
+    opened = store._open_from_copy()
+    try:
+        assert opened is not None and bytes(opened.conn.serialize()) == kit.database_for(3)
+    finally:
+        opened.close()

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import struct
+import threading
 import zlib
 from datetime import datetime, timezone
 
@@ -398,6 +399,39 @@ def test_decompression_stops_at_the_bound(known_key, signer, desktop_key, kit):
         envelope.decrypt_to(blob, header, desktop_key, written.append, max_database=len(kit.database_for(5)) - 1)
     assert written == []  # refused from the size the frame states, before anything was unpacked
     assert open_streamed(blob, [signer.public], desktop_key, len(kit.database_for(5))) == kit.database_for(5)
+
+
+def _decrypting_threads() -> list:
+    return [thread for thread in threading.enumerate() if thread.name == "snapshot-decrypt"]
+
+
+def test_chunks_decrypted_ahead_come_in_order_and_any_failure_ends_the_decrypting_thread(known_key, signer,
+                                                                                           desktop_key, kit,
+                                                                                           monkeypatch):
+    monkeypatch.setattr(envelope, "_RUN_BYTES", 2 * kit.SNAPSHOT_CHUNK)  # many runs: it waits for buffers
+    database = os.urandom(20 * kit.SNAPSHOT_CHUNK)  # does not compress: twenty chunks and more
+    blob = known_key(database=database)
+    assert open_streamed(blob, [signer.public], desktop_key) == database
+    doc, payload, _ = kit.split_snapshot(blob)
+    sealed_chunk = kit.SNAPSHOT_CHUNK + F.TAG_SIZE
+    last = (len(payload) - 1) // sealed_chunk
+    assert last >= 20
+    for chunk in (1, 6, last):  # in the first run, a later one, the last
+        damaged = bytearray(payload)
+        damaged[chunk * sealed_chunk + 3] ^= 1
+        with pytest.raises(CorruptSnapshot, match=f"chunk {chunk} does not authenticate"):
+            open_streamed(kit.assemble_snapshot(doc, bytes(damaged), sign_with=signer), [signer.public],
+                          desktop_key)
+        assert _decrypting_threads() == []
+    # The unpacking side failing part-way (here a write that fails) stops the decrypting thread too.
+    header = envelope.verify(blob, [signer.public])
+
+    def failing(piece):
+        raise OSError("the RAM file is gone")
+
+    with pytest.raises(OSError):
+        envelope.decrypt_to(blob, header, desktop_key, failing)
+    assert _decrypting_threads() == []
 
 
 @pytest.mark.parametrize("format_version", [1, 2])

@@ -95,7 +95,7 @@ def test_a_child_killed_halfway_through_an_install_leaves_a_store_that_opens(env
         install_in_child(env.desktop, stall="die")
     assert "Traceback" not in str(died.value)
     folder = env.desktop.snapshots_dir
-    # It died with the new file in place and its open copy half written (what the hook does).
+    # It died with the new file in place and its open copy written but not yet named (what the hook does).
     assert any(p.name.startswith(TEMP_PREFIX) for p in folder.iterdir())
     assert 1843 in _store(env).installed_versions()  # opening a store removes the abandoned temp file
     assert not any(p.name.startswith(TEMP_PREFIX) for p in folder.iterdir())

@@ -12,7 +12,6 @@ import sqlite3
 
 import numpy as np
 
-from backup_operator.core.search.arrays import dense_codes
 from backup_operator.core.search.fields import NUMBER_KIND_CODE, NUMBER_KINDS
 
 __all__ = ["NumberIndex", "read_numbers", "build_numbers", "digit_match", "NUMBER_ARRAYS",
@@ -48,13 +47,20 @@ def _key_range(digits: str) -> tuple[int, int]:
 
 
 def read_numbers(conn: sqlite3.Connection) -> tuple:
-    """Every indexed number of the snapshot in one bulk read (owner rowids, kinds, right-aligned digits)."""
+    """Every indexed number of the snapshot in one bulk read (owner rowids, kind codes as one digit each,
+    right-aligned digits).
+
+    Listings are the outer loop (CROSS JOIN keeps that order): a scan of them in rowid order, each
+    probing its own contact methods (the snapshot's index on ``listing_id``), costs a quarter less than
+    probing the listings' id index once per contact method. Kinds come as codes, not names, so that no
+    Python string is made per number."""
     kinds_sql = ",".join(f"'{k}'" for k in NUMBER_KINDS)
+    codes_sql = " ".join(f"WHEN '{k}' THEN '{NUMBER_KIND_CODE[k]}'" for k in NUMBER_KINDS)
     pad = ":" * NUM_WIDTH
     return conn.execute(
-        "SELECT count(*), group_concat(l.rowid), group_concat(c.kind, char(10)),"
+        f"SELECT count(*), group_concat(l.rowid), group_concat(CASE c.kind {codes_sql} END, ''),"
         f" group_concat(substr('{pad}' || c.digits, -{NUM_WIDTH}), '')"
-        " FROM contact_methods c JOIN listings l ON l.id = c.listing_id"
+        " FROM listings l CROSS JOIN contact_methods c ON c.listing_id = l.id"
         f" WHERE c.digits != '' AND c.kind IN ({kinds_sql})").fetchone()
 
 
@@ -71,8 +77,7 @@ def build_numbers(row: tuple, listing_rowids: np.ndarray) -> dict[str, np.ndarra
         owner = (owner_rowid - int(listing_rowids[0])).astype(np.int32)
     else:
         owner = np.searchsorted(listing_rowids, owner_rowid).astype(np.int32)
-    kcodes, knames = dense_codes(row[2].split("\n"))
-    kind = np.array([NUMBER_KIND_CODE[k] for k in knames], dtype=np.uint8)[kcodes]
+    kind = np.frombuffer(row[2].encode("ascii"), dtype=np.uint8) - np.uint8(48)  # '0'.. -> NUMBER_KIND_CODE
     # right-aligned digits (padding first): reversed, they are the left-aligned reversed number, and the
     # left-aligned forward key is the right-aligned one shifted by the padding — no per-row gather
     raw = np.frombuffer(row[3].encode("ascii"), dtype=np.uint8).reshape(count, NUM_WIDTH)
