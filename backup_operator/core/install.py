@@ -189,6 +189,10 @@ class InstallChild:
             out, err = self.process.communicate(request, timeout=timeout_s)
         except subprocess.TimeoutExpired:
             self.kill()
+            try:
+                self.process.communicate(timeout=_REAP_S)
+            except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+                log.warning("the install worker could not be reaped: %s", exc)
             log.warning("the install worker did not finish in %.0f s and was stopped", timeout_s)
             raise InstallFailed(TOO_LONG) from None
         complaints = err.decode("utf-8", "replace").strip()
@@ -209,12 +213,12 @@ class InstallChild:
         return _installed_from(answer)
 
     def kill(self) -> None:
-        """Stop the child now (an install is atomic: nothing half-written is ever used) and reap it."""
+        """Stop the child now (an install is atomic: nothing half-written is ever used). From any thread:
+        the thread in ``finish`` then sees it end, and reaps it."""
         try:
             self.process.kill()
-            self.process.communicate(timeout=_REAP_S)
-        except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
-            log.warning("the install worker could not be reaped: %s", exc)
+        except OSError as exc:  # already gone
+            log.debug("the install worker could not be killed: %s", exc)
 
 
 def install_in_child(desktop: Desktop, *, timeout_s: float = INSTALL_TIMEOUT_S, stall: str | None = None,

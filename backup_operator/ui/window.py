@@ -521,10 +521,24 @@ class MainWindow(QMainWindow):
 
         run_in_background(lambda: desktop.key(secret, interactive=False), lambda _key: self._open(), failed)
 
-    def _adopt(self, session: Session) -> None:
+    def _adopt(self, session: Session, *, search_later: bool = False) -> None:
+        """Show ``session``. ``search_later``: a new snapshot while the window is in use; its results come
+        on the next turn of the event loop, so that the look's other work (here) and the search for them
+        (there) never run back to back with a typed key in between nothing else can run."""
         old, self.session = self.session, session
         self.pages.setCurrentIndex(self.PAGE_MAIN)
         self.refresh_clock()
+        if search_later and old is not None and old is not session:
+            # Until then the list shows the old results, which read from the old data: it stays open.
+            QTimer.singleShot(0, self, lambda: self._show_adopted(old, session))
+            return
+        self._show_adopted(old, session)
+
+    def _show_adopted(self, old: Session | None, session: Session) -> None:
+        if self.session is not session:  # replaced again meanwhile: that switch closes this one
+            if old is not None and old is not self.session:
+                _close_elsewhere(old)
+            return
         # The new data's results now; the detail pane just after they are painted, as for a typed key
         # (the switch to a new snapshot happens while the operator may be typing).
         self._defer_detail = old is not None
@@ -976,7 +990,7 @@ class MainWindow(QMainWindow):
         for path, exc in outcome.refused:
             self._notice_once(path, exc)
         if outcome.session is not None:
-            self._adopt(outcome.session)
+            self._adopt(outcome.session, search_later=True)
             if not outcome.refused:
                 self.notice.hide()
             self.say(f"New data installed: version {outcome.session.version}. Your search was kept.")
