@@ -254,6 +254,8 @@ def cmd_search(desktop: Desktop, args: argparse.Namespace) -> int:
     Exits 0 when every query found something, 1 when one found nothing (like grep).
     """
     desktop.unlock_in_background()  # scrypt beside importing the search
+    import numpy.ma  # noqa: F401 - numpy.unique imports it at its first call: now, beside scrypt, not after it
+
     from backup_operator.core.search import run_search_cli
 
     snapshot = _open(desktop)

@@ -24,7 +24,6 @@ from backup_operator.core.search.results import Hit, QueryContext, make_hits, ro
 from backup_operator.core.search.scoring import POSTING_ARRAYS, Postings, score_query, top
 from backup_operator.core.search.synonyms import Synonyms, default_synonyms
 from backup_operator.core.search.text import fold, word_spans
-from backup_operator.membuf import unfilled
 
 __all__ = ["SearchIndex", "store_index", "store_index_in", "write_index_in", "INDEX_FORMAT"]
 
@@ -66,12 +65,15 @@ class SearchIndex:
         """The index for a snapshot: loaded from its ``search_index`` table if it carries one of this
         format that matches its rows, else built from the rows (``build``)."""
         try:
-            data = _stored_index(conn)
+            stored = _stored_parts(conn)
         except sqlite3.DatabaseError:
-            data = None
-        if data is not None:
+            stored = None
+        except ValueError as exc:
+            log.warning("the snapshot's search index cannot be read (%s); rebuilding", exc)
+            stored = None
+        if stored is not None:
             try:
-                return cls.from_bytes(conn, data, synonyms=synonyms)
+                return cls._from_parts(conn, *stored, synonyms=synonyms)
             except ValueError as exc:
                 log.warning("the snapshot's search index does not fit its rows (%s); rebuilding", exc)
         return cls.build(conn, synonyms=synonyms)
@@ -122,9 +124,15 @@ class SearchIndex:
                                              offset=offset).reshape(shape)
             t_off, t_len = header["terms"]
             text = bytes(body[t_off:t_off + t_len]).decode("utf-8")
-            terms = text.split("\n") if text else []
         except (KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(f"damaged search index ({exc})") from exc
+        return cls._from_parts(conn, header, arrays, text, synonyms=synonyms)
+
+    @classmethod
+    def _from_parts(cls, conn: sqlite3.Connection, header: dict, arrays: dict[str, np.ndarray], text: str, *,
+                    synonyms: Synonyms | None = None) -> "SearchIndex":
+        """The index from its stored parts (``from_bytes``, ``_stored_parts``), once they fit the rows."""
+        terms = text.split("\n") if text else []
         missing = [name for name in _ARRAYS if name not in arrays]
         if missing:
             raise ValueError(f"damaged search index (no {', '.join(missing)})")
@@ -197,25 +205,45 @@ class SearchIndex:
 _BLOB_PIECE = 1024 * 1024
 
 
-def _stored_index(conn: sqlite3.Connection) -> bytearray | None:
-    """The stored index's bytes, read a piece at a time into one buffer (``fetchone`` would hold them
-    twice: SQLite assembles a value that spans pages in a buffer of its own, then Python copies it).
-
-    Nor does it hold the GIL for long, which a snapshot opening in the background must not (the window's
-    typing stalls meanwhile): the buffer is not zero-filled first (membuf.py), each piece is read with the
-    GIL released, and fetching the 16 MB blob of 100,000 listings as one row held it for 10-60 ms."""
+def _stored_parts(conn: sqlite3.Connection) -> tuple[dict, dict[str, np.ndarray], str] | None:
+    """The stored index's header, arrays and vocabulary text, each array read from the blob at once into
+    memory of its own (no buffer of the whole and a copy out of it: a fifth less time at a million
+    listings; ``fetchone`` would hold it twice, SQLite assembling a value that spans pages in a buffer of
+    its own before Python copies it). Nor is the GIL held for long, which a snapshot opening in the
+    background must not (the window's typing stalls meanwhile): SQLite reads without it, and the memory
+    is not zero-filled first (fetching the 16 MB blob of 100,000 listings as one row held it for 10-60
+    ms). ``ValueError`` when it is damaged."""
     row = conn.execute("SELECT rowid FROM search_index WHERE format = ?", (INDEX_FORMAT,)).fetchone()
     if row is None:
         return None
     with conn.blobopen("search_index", "data", row[0], readonly=True) as blob:
-        size = len(blob)
-        data = unfilled(size)
-        for start in range(0, size, _BLOB_PIECE):
-            piece = blob.read(_BLOB_PIECE)
-            if len(piece) != min(_BLOB_PIECE, size - start):  # every byte is written, or none is used
+        total = len(blob)
+
+        def read(offset: int, nbytes: int) -> bytes:
+            if offset < 0 or nbytes < 0 or offset + nbytes > total:
+                raise ValueError("damaged search index (a part outside it)")
+            blob.seek(offset)
+            data = blob.read(nbytes)
+            if len(data) != nbytes:  # every byte is read, or none is used
                 raise sqlite3.DatabaseError("the stored search index ended early")
-            data[start:start + len(piece)] = piece
-    return data
+            return data
+
+        try:
+            size = int.from_bytes(read(0, 8), "little")
+            header = json.loads(read(8, size))
+            if header.get("format") != INDEX_FORMAT:
+                raise ValueError(f"index format {header.get('format')!r}")
+            arrays = {}
+            for name, dtype, shape, offset in header["arrays"]:
+                dt = np.dtype(dtype)
+                count = int(np.prod(shape))
+                arrays[name] = np.frombuffer(read(8 + size + int(offset), count * dt.itemsize),
+                                             dtype=dt).reshape(shape)
+            t_off, t_len = header["terms"]
+            text = read(8 + size + int(t_off), int(t_len)).decode("utf-8")
+        except (KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"damaged search index ({exc})") from exc
+    return header, arrays, text
 
 
 def _listing_count(conn: sqlite3.Connection) -> str:

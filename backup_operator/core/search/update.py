@@ -170,7 +170,7 @@ class _OldIndex:
 
 
 def _read(blob, nbytes: int) -> bytearray:
-    """``nbytes`` of a blob from where it stands, a piece at a time (index._stored_index says why)."""
+    """``nbytes`` of a blob from where it stands, a piece at a time (index._stored_parts says why)."""
     data = unfilled(nbytes)
     for start in range(0, nbytes, _BLOB_PIECE):
         piece = blob.read(min(_BLOB_PIECE, nbytes - start))
