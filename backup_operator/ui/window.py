@@ -1016,16 +1016,20 @@ class MainWindow(QMainWindow):
         self.sync_finished.emit()
 
     def _notice_once(self, path, exc) -> None:
-        try:
-            stat = path.stat()
-            key = (str(path), stat.st_size, stat.st_mtime_ns)
-        except OSError:
-            key = (str(path), -1, -1)
+        if isinstance(path, str):  # an http(s) inbox's address (core.pull): once per address and reason
+            key, name = (path, str(exc), 0), path
+        else:
+            name = path.name
+            try:
+                stat = path.stat()
+                key = (str(path), stat.st_size, stat.st_mtime_ns)
+            except OSError:
+                key = (str(path), -1, -1)
         if key in self._reported:
             return
         self._reported.add(key)
         as_of = local_when(self.session.created_at, self.now()) if self.session else ""
-        self._show_notice(refusal_sentence(path.name, exc, self.session.version if self.session else None,
+        self._show_notice(refusal_sentence(name, exc, self.session.version if self.session else None,
                                            f"data as of {as_of}" if as_of else ""))
 
     def _show_notice(self, text: str) -> None:

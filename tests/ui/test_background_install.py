@@ -243,3 +243,17 @@ def test_closing_the_window_stops_an_install_under_way(qtbot, window, env, monke
         window.close()
     assert children[0].process.returncode is not None
     assert _store(env).installed_versions() == [1842]
+
+
+def test_a_refused_http_inbox_is_reported_once_by_its_address(qtbot, window):
+    """An http(s) inbox's refusal names its address (a str, not a file): shown once, like a file's."""
+    from backup_operator.core.session import SyncOutcome
+    from backup_operator.errors import DownloadFailed
+
+    notices: list[str] = []
+    window.notice_shown.connect(notices.append)
+    refused = ("https://inbox.example.org/backup/", DownloadFailed("The inbox answered 403 Forbidden; tell IT."))
+    for _ in range(2):
+        window._sync_done(SyncOutcome(refused=[refused], current=1842, inboxes=1))
+    assert len(notices) == 1 and "https://inbox.example.org/backup/" in notices[0]
+    assert "403 Forbidden" in notices[0] and "still using version 1842" in notices[0]
