@@ -47,7 +47,7 @@ from backup_operator.ui.messages import Explanation
 from backup_operator.ui.theme import BANNER_STYLES, banner_style, scaled_font
 
 __all__ = ["AsOfEdit", "Banner", "ContactRow", "ContactRows", "DetailPane", "MessageScreen", "OnCallPage",
-           "OpeningScreen", "ScrollingPage", "SearchField", "TierCard", "UnlockScreen", "breakable", "ladder_html",
+           "OpeningScreen", "ScrollingPage", "SearchField", "StatusLine", "TierCard", "UnlockScreen", "breakable", "ladder_html",
            "rescale"]
 
 
@@ -71,6 +71,51 @@ def rescale(widget: QWidget) -> None:
         factor = child.property("factor")
         if factor is not None:
             child.setFont(scaled_font(base, float(factor), bool(child.property("bold"))))
+
+
+class StatusLine(QLabel):
+    """The status bar's message ("Copied 4471 — Extension of …", "The inbox cannot be reached: …"), on as
+    many lines as it needs beside the status bar's buttons, cleared after ``timeout_ms``.
+
+    QStatusBar's own message is one line clipped at its buttons' edge: at 1024 wide, with the "What
+    changed" button shown, it cut "… of Lakeshore Switchboard Superviso" and the advice at a message's end.
+    """
+
+    def __init__(self, timeout_ms: int = 15_000):
+        super().__init__()
+        self.setWordWrap(True)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setProperty("factor", 1.0)
+        # Ignored across: a long message wraps instead of widening the window; its height is set by fit().
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self._clear = QTimer(self, singleShot=True, interval=timeout_ms)
+        self._clear.timeout.connect(lambda: self.show_text(""))
+        self.fit()
+
+    def show_text(self, text: str) -> None:
+        self.setText(text)
+        self.fit()
+        if text:
+            self._clear.start()
+
+    def fit(self) -> None:
+        """Exactly as tall as the text needs at the label's width (one line at least)."""
+        self.setMinimumHeight(0)  # QLabel's height for a width never goes below its minimum height
+        self.setMaximumHeight(16_777_215)
+        line = self.fontMetrics().height()
+        needed = self.heightForWidth(self.width()) if self.text() and self.width() > 50 else line
+        self.setFixedHeight(max(line, needed))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        if event.oldSize().width() != event.size().width():
+            QTimer.singleShot(0, self.fit)  # not inside the layout pass that resized it
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self.fit()
 
 
 class ScrollingPage(QScrollArea):

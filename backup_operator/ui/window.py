@@ -62,6 +62,7 @@ from backup_operator.ui.widgets import (
     OnCallPage,
     OpeningScreen,
     SearchField,
+    StatusLine,
     UnlockScreen,
     ladder_html,
     rescale,
@@ -284,6 +285,8 @@ class MainWindow(QMainWindow):
         cl.addWidget(self.pages, 1)
         self.setCentralWidget(central)
         self.statusBar().setProperty("factor", 1.0)
+        self.status_line = StatusLine()
+        self.statusBar().addWidget(self.status_line, 1)
         self.fit_to_screen()
 
     def add_view(self, widget: QWidget) -> int:
@@ -891,9 +894,13 @@ class MainWindow(QMainWindow):
         return contact.value
 
     def say(self, text: str) -> None:
-        self.statusBar().showMessage(text, 15_000)
+        self.status_line.show_text(text)
         self.status_shown.emit(text)
         self.announce(text)
+
+    def status_message(self) -> str:
+        """What the status bar says now ("" once its 15 seconds are over)."""
+        return self.status_line.text()
 
     def announce(self, text: str) -> None:
         """Tell screen readers (a polite announcement), e.g. "Copied 4471 …" or a new data-age warning."""

@@ -75,7 +75,7 @@ def test_new_snapshot_in_the_inbox_is_installed_and_keeps_the_search(qtbot, wind
     qtbot.waitUntil(lambda: not window.detail_pending, timeout=2000)
     assert window.detail.title.text() == "Amelia Hart-Jones"
     assert "version 1843" in window.age.text()
-    assert "1843" in window.statusBar().currentMessage()
+    assert "1843" in window.status_message()
     assert (env.inbox / "receipts" / "switchboard-1.json").is_file()
 
 

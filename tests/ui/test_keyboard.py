@@ -143,7 +143,7 @@ def test_settings_labels_have_their_fields(qtbot, window, env):
 def test_f5_says_when_there_is_nothing_new(qtbot, window):
     with qtbot.waitSignal(window.sync_finished, timeout=15_000):
         qtbot.keyClick(window.search, Qt.Key.Key_F5)
-    assert window.statusBar().currentMessage().startswith("Nothing new: version 1842 is the newest")
+    assert window.status_message().startswith("Nothing new: version 1842 is the newest")
 
 
 def test_f5_says_when_the_inbox_is_unreachable(qtbot, window, env):
@@ -152,7 +152,7 @@ def test_f5_says_when_the_inbox_is_unreachable(qtbot, window, env):
     shutil.rmtree(env.inbox)  # the share is offline
     with qtbot.waitSignal(window.sync_finished, timeout=15_000):
         qtbot.keyClick(window.search, Qt.Key.Key_F5)
-    message = window.statusBar().currentMessage()
+    message = window.status_message()
     assert "cannot be reached" in message and "version 1842 stays in use" in message
 
 

@@ -244,3 +244,25 @@ def test_contact_rows_are_reused_for_the_next_listing_and_show_only_its_methods(
     assert [r.property("selected") for r in made] == [True, False, False]
     rows_have_room(window)
     only_window(window)
+
+
+@pytest.mark.parametrize("size", ["normal", "huge"])
+def test_a_long_status_message_is_shown_whole_beside_the_what_changed_button(qtbot, sized, size):
+    """QStatusBar's own message was one line clipped at the button: "… of Lakeshore Switchboard Superviso"."""
+    w = sized
+    w.settings.text_size = size
+    w.apply_display_settings()
+    badge = w.outage.badge
+    badge.setText("What changed: updated (Ctrl+Shift+W)")
+    badge.show()
+    long = ("The inbox \\\\files01\\switchboard cannot be reached: version 1842 stays in use. Check the "
+            "network cable or ask IT; the data you have is good to use meanwhile.")
+    for text in ("Copied 8373 — Extension (24/7 line) of Lakeshore Switchboard Supervisor, Main Campus.",
+                 long, "Copied 4471."):
+        w.say(text)
+        settle(qtbot, w)
+        assert w.status_message() == text
+        shown_in_full(w.status_line, w)
+        no_overlap([w.status_line, badge])
+        assert rect_in(w.statusBar(), w).bottom() < w.height(), "the status bar runs off the window"
+    assert w.status_line.height() == w.status_line.fontMetrics().height(), "a short message is one line again"

@@ -74,7 +74,7 @@ def test_ctrl_j_prefills_from_the_selection_and_saves_sealed(qtbot, window, env)
     assert (r.caller, r.callback, r.for_whom, r.number_tried, r.action, r.listing_id) == (
         "Ward 7 nurse", "608-555-0101", "Amelia Hart", "4471", "paged", "p-hart")
     assert r.call_time == "2026-03-07T14:12:00Z"  # the window's clock
-    assert "Saved journal entry 1" in window.statusBar().currentMessage()
+    assert "Saved journal entry 1" in window.status_message()
     for path in env.home.rglob("*"):
         if path.is_file():
             assert b"chest pain" not in path.read_bytes()

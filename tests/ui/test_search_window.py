@@ -65,7 +65,7 @@ def test_enter_copies_the_first_number_and_says_so(qtbot, window):
         qtbot.keyClick(window.search, Qt.Key.Key_Return)
     assert QGuiApplication.clipboard().text() == "4471"
     assert "Copied 4471" in said.args[0] and "Amelia Hart" in said.args[0]
-    assert "4471" in window.statusBar().currentMessage()
+    assert "4471" in window.status_message()
 
 
 def test_ctrl_c_copies_the_selected_contact_method(qtbot, window):
