@@ -84,6 +84,7 @@ class StatusLine(QLabel):
     def __init__(self, timeout_ms: int = 15_000):
         super().__init__()
         self.setWordWrap(True)
+        self.setContentsMargins(4, 0, 4, 0)  # off the window's edge, as QStatusBar drew its message
         self.setTextFormat(Qt.TextFormat.PlainText)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.setProperty("factor", 1.0)
